@@ -199,7 +199,17 @@ def read_minari(path: str | Path) -> RawData:
     if isinstance(spec, dict) and isinstance(spec.get("id"), str):
         env_id = spec["id"]
     name = str(meta.get("dataset_id") or path.name)
-    return RawData(arrays, src, name, env_id, {k: v for k, v in meta.items() if k != "env_spec"})
+    return RawData(
+        arrays,
+        src,
+        name,
+        env_id,
+        {
+            k: v
+            for k, v in meta.items()
+            if k not in ("env_spec", "observation_space", "action_space")
+        },
+    )
 
 
 def find_minari_id(dataset_id: str) -> Path | None:

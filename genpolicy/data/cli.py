@@ -1,0 +1,133 @@
+"""``genpolicy dataset make | info | make-suite``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from genpolicy.errors import GenpolicyError
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("dataset", help="make and inspect offline datasets")
+    sub = p.add_subparsers(dest="dataset_command", metavar="SUBCOMMAND", required=True)
+
+    m = sub.add_parser("make", help="roll out a behaviour policy into a D4RL-layout hdf5")
+    m.add_argument("--env", required=True, help="Gymnasium id or task name, e.g. Hopper-v5")
+    m.add_argument(
+        "--policy",
+        required=True,
+        help="'random', an SB3 SAC/TQC .zip, or a SAC actor .pt (genpolicy/assets)",
+    )
+    m.add_argument("--size", type=int, required=True, help="number of transitions")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--deterministic", action="store_true", help="act with the policy's mean")
+    m.add_argument("--out", required=True, help="output .hdf5 (D4RL layout)")
+    m.add_argument("--minari-out", help="also write a Minari dataset under this root folder")
+    m.add_argument("--minari-id", help="Minari dataset id (default genpolicy/<out stem>)")
+    m.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    m.add_argument("--no-progress", action="store_true")
+    m.set_defaults(func=run_make)
+
+    i = sub.add_parser("info", help="size, episodes, returns and normalised scores")
+    i.add_argument("dataset", help="a path (.hdf5, .npz, Minari folder) or an id")
+    i.add_argument("--json", action="store_true", help="print one JSON object")
+    i.add_argument("--no-env-check", action="store_true", help="skip the environment checks")
+    i.set_defaults(func=run_info)
+
+    s = sub.add_parser("make-suite", help="regenerate the D4RL-style benchmark suite")
+    s.add_argument("--agents", required=True, help="folder with the TQC expert zips")
+    s.add_argument("--size", type=int, default=200_000, help="transitions per rollout dataset")
+    s.add_argument("--out", default="datasets", help="output folder (default datasets)")
+    s.add_argument(
+        "--buffers",
+        default="datasets/sac",
+        help="folder with the SAC replay buffers (sac_buffer_<task>-v5.npz)",
+    )
+    s.add_argument("--tasks", default="hopper,walker2d,halfcheetah")
+    s.add_argument("--kinds", default="medium,expert,medium-replay,medium-expert")
+    s.add_argument("--overwrite", action="store_true", help="remake existing datasets")
+    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--record", help="also write the generation records to this JSON file")
+    s.set_defaults(func=run_make_suite)
+
+
+def run_make(args: argparse.Namespace) -> int:
+    from genpolicy.data.make import make_dataset
+    from genpolicy.envs import env_id_for
+
+    meta = make_dataset(
+        env_id_for(args.env),
+        args.policy,
+        args.size,
+        args.out,
+        seed=args.seed,
+        deterministic=args.deterministic,
+        minari_out=args.minari_out,
+        minari_id=args.minari_id,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    print(f"wrote {args.out}: {meta['size']} transitions in {meta['rollout_wall_s']} s")
+    return 0
+
+
+def format_info(info: dict[str, Any]) -> str:
+    lines = [
+        f"dataset      {info['name']} ({info['env_id'] or 'unknown env'})",
+        f"transitions  {info['transitions']}  (obs {info['obs_dim']}, act {info['act_dim']})",
+        f"episodes     {info['episodes']}  (terminals {info['terminals']}, "
+        f"timeouts {info['timeouts']})",
+        f"return       mean {info['return_mean']:.1f}  std {info['return_std']:.1f}  "
+        f"min {info['return_min']:.1f}  max {info['return_max']:.1f}",
+    ]
+    if "score_mean" in info:
+        lines.append(
+            f"norm. score  mean {info['score_mean']:.1f}  std {info['score_std']:.1f}  "
+            f"min {info['score_min']:.1f}  max {info['score_max']:.1f}  "
+            f"(D4RL reference, {info['task']})"
+        )
+    for k, v in info.get("metadata", {}).items():
+        lines.append(f"meta         {k}: {v}")
+    return "\n".join(lines)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from genpolicy.data.make import dataset_summary
+    from genpolicy.data.readers import load_dataset
+
+    ds = load_dataset(args.dataset, env_check=not args.no_env_check, normalize_obs=False)
+    info = dataset_summary(ds)
+    info["metadata"] = {k: v for k, v in ds.metadata.items() if v not in ("", None)}
+    print(json.dumps(info, default=str) if args.json else format_info(info))
+    return 0
+
+
+def run_make_suite(args: argparse.Namespace) -> int:
+    from genpolicy.data.suite import make_suite
+
+    if not Path(args.agents).is_dir():
+        raise GenpolicyError(
+            f"--agents {args.agents}: no such folder; pass the folder with the expert agents"
+        )
+    start = time.time()
+    records = make_suite(
+        args.agents,
+        args.out,
+        args.size,
+        tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
+        kinds=[k.strip() for k in args.kinds.split(",") if k.strip()],
+        buffers=args.buffers,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    total = time.time() - start
+    if args.record:
+        rec = Path(args.record)
+        old = json.loads(rec.read_text()) if rec.is_file() else []
+        rec.write_text(json.dumps(old + records, indent=1))
+    print(f"made {len(records)} datasets in {total:.1f} s")
+    return 0
