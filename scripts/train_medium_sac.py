@@ -72,6 +72,9 @@ class StopAtTarget(BaseCallback):
         if rec["mean"] >= a.target:
             self.reached = True
             return False
+        if a.stop_file and Path(a.stop_file).exists():  # out of time: stop here, keep all
+            print(f"stop file {a.stop_file} found: stopping before the target", flush=True)
+            return False
         return True
 
 
@@ -86,6 +89,11 @@ def main() -> None:
     p.add_argument("--weights", required=True)
     p.add_argument("--buffer", required=True)
     p.add_argument("--log", required=True)
+    p.add_argument(
+        "--stop-file",
+        default="logs/STOP_SAC",
+        help="stop early (saving weights and buffer) once this file exists",
+    )
     args = p.parse_args()
     torch.set_num_threads(1)
     for f in (args.weights, args.buffer, args.log):
