@@ -1,0 +1,158 @@
+"""The generative-model interface shared by diffusion, flow and flow-map policies.
+
+A model maps a state s to a distribution over actions through a trajectory from noise
+(t_max) to data (t_min) along a ``Path``. Subclasses choose what the network predicts and
+what loss trains it; sampling, input checks and the time-feature cache live here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from genpolicy.errors import GenpolicyError
+from genpolicy.nets import ConditionalMLP
+from genpolicy.paths import Path, make_path
+
+MODEL_KINDS = ("diffusion", "flow", "flowmap")
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a generative model (serialises to YAML/JSON)."""
+
+    kind: str = "flow"  # diffusion | flow | flowmap
+    path: str = "linear"  # vp | gvp | linear | ve
+    path_options: dict[str, float] = field(default_factory=dict)  # e.g. sigma_min, t_max
+    hidden: int = 256
+    depth: int = 3
+    time_dim: int = 32
+    residual: bool = False
+    activation: str = "mish"
+    # default sampler; both can be overridden at every sample() call
+    steps: int = 32
+    solver: str = "euler"  # euler | heun | midpoint | rk4 | sde (diffusion only)
+    # flow map only
+    ema: float = 0.95
+    consistency_weight: float = 1.0
+    flow_weight: float = 1.0
+    anchored: bool = True  # data-anchored consistency target; False: model's own ODE steps
+    target_steps: int = 2  # ODE steps for the non-anchored target
+    max_gap: float = 0.1  # largest (t - u) / (t - tau) on the warped time scale
+    rho: float = 7.0  # time-warp exponent of the flow map's time sampling and jump grid
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise GenpolicyError(
+                f"unknown model option(s) {unknown}; valid options: {', '.join(sorted(known))}"
+            )
+        return cls(**data)
+
+
+class GenerativeModel(nn.Module):
+    """Base class: a state-conditioned network plus a path."""
+
+    kind = ""
+
+    def __init__(self, cfg: ModelConfig, action_dim: int, state_dim: int, n_times: int = 1):
+        super().__init__()
+        if action_dim < 1 or state_dim < 0:
+            raise GenpolicyError(
+                f"action_dim must be >= 1 and state_dim >= 0, got {action_dim}, {state_dim}"
+            )
+        self.cfg = cfg
+        self.action_dim, self.state_dim = action_dim, state_dim
+        self.path: Path = make_path(cfg.path, **cfg.path_options)
+        self.net = ConditionalMLP(
+            action_dim,
+            state_dim,
+            hidden=cfg.hidden,
+            depth=cfg.depth,
+            time_dim=cfg.time_dim,
+            n_times=n_times,
+            residual=cfg.residual,
+            activation=cfg.activation,
+        )
+
+    # -- time range ------------------------------------------------------------------------
+    @property
+    def t_min(self) -> float:
+        return self.path.t_min
+
+    @property
+    def t_max(self) -> float:
+        return self.path.t_max
+
+    def net_time(self, t: Tensor) -> Tensor:
+        """The time the network sees: t scaled into [0, 1]."""
+        return t / self.path.t_max
+
+    def draw_times(self, n: int, device: torch.device, generator: torch.Generator | None = None):
+        u = torch.rand(n, device=device, generator=generator)
+        return self.t_min + (self.t_max - self.t_min) * u
+
+    def prior_std(self) -> float:
+        return self.path.prior_std
+
+    def draw_prior(self, states: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        shape = (states.shape[0], self.action_dim)
+        noise = torch.randn(shape, generator=generator, device=states.device, dtype=states.dtype)
+        return self.prior_std() * noise
+
+    # -- checks ----------------------------------------------------------------------------
+    def check_states(self, states: Tensor) -> None:
+        if states.dim() != 2 or states.shape[1] != self.state_dim:
+            raise GenpolicyError(
+                f"states must have shape (batch, {self.state_dim}), got {tuple(states.shape)}"
+            )
+        if not bool(torch.isfinite(states).all()):
+            raise GenpolicyError("states contain NaN or inf; check the dataset or observation")
+
+    def check_actions(self, actions: Tensor, states: Tensor) -> None:
+        self.check_states(states)
+        if actions.dim() != 2 or actions.shape[1] != self.action_dim:
+            raise GenpolicyError(
+                f"actions must have shape (batch, {self.action_dim}), got {tuple(actions.shape)}"
+            )
+        if actions.shape[0] != states.shape[0]:
+            raise GenpolicyError(
+                f"actions and states differ in batch size: {actions.shape[0]} vs {states.shape[0]}"
+            )
+        if not bool(torch.isfinite(actions).all()):
+            raise GenpolicyError("actions contain NaN or inf; check the dataset")
+
+    # -- network evaluation with cached conditioning ----------------------------------------
+    def time_cache(self, times: Sequence[float], like: Tensor) -> dict[float, Tensor]:
+        """First-layer time features for every time in ``times``, computed in one call."""
+        tt = torch.tensor(list(times), dtype=like.dtype, device=like.device)
+        feats = self.net.time_features(self.net_time(tt))
+        return {t: feats[i] for i, t in enumerate(times)}
+
+    def update_target(self, decay: float | None = None) -> None:
+        """Update EMA targets after an optimiser step (no-op for models without one)."""
+
+    # -- interface ---------------------------------------------------------------------------
+    def loss(self, actions: Tensor, states: Tensor) -> Tensor:
+        """Per-sample matching loss, shape (B,), for algorithms to weight."""
+        raise NotImplementedError
+
+    def sample(
+        self,
+        states: Tensor,
+        steps: int | None = None,
+        solver: str | None = None,
+        generator: torch.Generator | None = None,
+        noise: Tensor | None = None,
+    ) -> Tensor:
+        """Draw one action per state, shape (B, action_dim); differentiable when grad is on."""
+        raise NotImplementedError

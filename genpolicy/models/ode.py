@@ -1,0 +1,213 @@
+"""Models whose sampler is an ODE: diffusion (noise prediction) and flow (velocity)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from genpolicy.errors import GenpolicyError
+from genpolicy.models.base import GenerativeModel, ModelConfig
+from genpolicy.solvers import (
+    DIVERGENCES,
+    EXACT_DIVERGENCE_MAX_DIM,
+    Field,
+    check_solver,
+    gaussian_log_prob,
+    odeint,
+    odeint_with_divergence,
+    stage_times,
+)
+
+LOG_PROB_STEPS = 16
+
+
+class ODEModel(GenerativeModel):
+    """A network whose output converts to a velocity; sampled by integrating the ODE."""
+
+    def to_velocity(self, out: Tensor, x: Tensor, t: float) -> Tensor:
+        """Turn the network output at (x, t) into dx/dt."""
+        raise NotImplementedError
+
+    def velocity_field(self, states: Tensor, times: Sequence[float] = ()) -> Field:
+        """The ODE field for these states; state features computed once, time ones cached."""
+        s_feat = self.net.state_features(states)
+        cache = self.time_cache(times, states) if times else {}
+
+        def field(x: Tensor, t: float) -> Tensor:
+            c = cache.get(t)
+            if c is None:
+                tt = torch.tensor(t, dtype=x.dtype, device=x.device)
+                c = self.net.time_features(self.net_time(tt))
+            return self.to_velocity(self.net.head(x, s_feat + c), x, t)
+
+        return field
+
+    def sample_grid(self, steps: int) -> list[float]:
+        return self.path.time_grid(steps, self.t_min, self.t_max).tolist()
+
+    def sample(
+        self,
+        states: Tensor,
+        steps: int | None = None,
+        solver: str | None = None,
+        generator: torch.Generator | None = None,
+        noise: Tensor | None = None,
+    ) -> Tensor:
+        self.check_states(states)
+        steps = self.cfg.steps if steps is None else steps
+        solver = self.cfg.solver if solver is None else solver
+        x = self.draw_prior(states, generator) if noise is None else noise
+        ts = self.sample_grid(steps)
+        if solver == "sde":
+            return self.sample_sde(states, x, ts, generator)
+        check_solver(solver)
+        return odeint(self.velocity_field(states, stage_times(ts, solver)), x, ts, solver)
+
+    def sample_sde(
+        self, states: Tensor, x: Tensor, ts: list[float], generator: torch.Generator | None
+    ) -> Tensor:
+        raise GenpolicyError(
+            f"solver 'sde' needs a diffusion model; a {self.kind} model samples with an ODE "
+            "solver: euler, heun, midpoint or rk4"
+        )
+
+    # -- likelihood -----------------------------------------------------------------------
+    def _divergence(self, divergence: str | None) -> str:
+        if divergence is None:
+            return "exact" if self.action_dim <= EXACT_DIVERGENCE_MAX_DIM else "hutchinson"
+        if divergence not in DIVERGENCES:
+            raise GenpolicyError(
+                f"unknown divergence estimator {divergence!r}; choose exact or hutchinson"
+            )
+        return divergence
+
+    def log_prob(
+        self,
+        actions: Tensor,
+        states: Tensor,
+        steps: int = LOG_PROB_STEPS,
+        solver: str = "rk4",
+        divergence: str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """log pi(a | s) through the probability-flow ODE, integrated from data to noise.
+
+        Differentiable w.r.t. the parameters and the actions. ``divergence``: "exact"
+        (default up to 32 action dimensions) or "hutchinson" (unbiased, one probe).
+        """
+        self.check_actions(actions, states)
+        ts = self.sample_grid(steps)[::-1]
+        field = self.velocity_field(states, stage_times(ts, solver))
+        x_end, integral = odeint_with_divergence(
+            field, actions, ts, solver, self._divergence(divergence), generator
+        )
+        return gaussian_log_prob(x_end, self.prior_std()) + integral
+
+    def sample_with_log_prob(
+        self,
+        states: Tensor,
+        steps: int = LOG_PROB_STEPS,
+        solver: str = "rk4",
+        divergence: str | None = None,
+        generator: torch.Generator | None = None,
+        noise: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Sample a ~ pi(. | s) and log pi(a | s) in one pass along the sampling ODE."""
+        self.check_states(states)
+        x = self.draw_prior(states, generator) if noise is None else noise
+        ts = self.sample_grid(steps)
+        field = self.velocity_field(states, stage_times(ts, solver))
+        a, integral = odeint_with_divergence(
+            field, x, ts, solver, self._divergence(divergence), generator
+        )
+        return a, gaussian_log_prob(x, self.prior_std()) - integral
+
+
+class Flow(ODEModel):
+    """Flow matching: the network predicts the velocity alpha' a + sigma' z."""
+
+    kind = "flow"
+
+    def loss(self, actions: Tensor, states: Tensor) -> Tensor:
+        self.check_actions(actions, states)
+        t = self.draw_times(actions.shape[0], actions.device)
+        ps = self.path.sample_xt(actions, t)
+        pred = self.net(ps.xt, self.net_time(t), states)
+        target = self.path.target("velocity", actions, ps.noise, t)
+        return ((pred - target) ** 2).mean(-1)
+
+    def to_velocity(self, out: Tensor, x: Tensor, t: float) -> Tensor:
+        return out
+
+
+class Diffusion(ODEModel):
+    """Denoising diffusion: the network predicts the noise z (epsilon), i.e. the score."""
+
+    kind = "diffusion"
+    _END = 1e-3  # keep alpha_t away from 0 where the noise -> velocity conversion is singular
+
+    def __init__(self, cfg: ModelConfig, action_dim: int, state_dim: int) -> None:
+        super().__init__(cfg, action_dim, state_dim)
+        self._coef: dict[float, tuple[float, float]] = {}
+        t_max = self.path.t_max
+        if float(self.path.alpha(torch.tensor(t_max, dtype=torch.float64))) < self._END:
+            t_max = t_max - self._END
+        self._t_max = t_max
+
+    @property
+    def t_max(self) -> float:
+        return self._t_max
+
+    def prior_std(self) -> float:
+        t = torch.tensor(self.t_max, dtype=torch.float64)
+        return float(torch.sqrt(self.path.sigma(t) ** 2 + self.path.sigma_min**2))
+
+    def loss(self, actions: Tensor, states: Tensor) -> Tensor:
+        self.check_actions(actions, states)
+        t = self.draw_times(actions.shape[0], actions.device)
+        ps = self.path.sample_xt(actions, t)
+        pred = self.net(ps.xt, self.net_time(t), states)
+        return ((pred - ps.noise) ** 2).mean(-1)
+
+    def coefficients(self, t: float) -> tuple[float, float]:
+        """(c_x, c_z) with v = c_x x + c_z z at time t (from x = alpha a + sigma z)."""
+        coef = self._coef.get(t)
+        if coef is None:
+            tt = torch.tensor(t, dtype=torch.float64)
+            p = self.path
+            f = p.d_alpha(tt) / p.alpha(tt)
+            coef = (float(f), float(p.d_sigma(tt) - f * p.sigma(tt)))
+            self._coef[t] = coef
+        return coef
+
+    def to_velocity(self, out: Tensor, x: Tensor, t: float) -> Tensor:
+        cx, cz = self.coefficients(t)
+        return cx * x + cz * out
+
+    def sample_sde(
+        self, states: Tensor, x: Tensor, ts: list[float], generator: torch.Generator | None
+    ) -> Tensor:
+        """Euler-Maruyama on the reverse SDE dx = [f x - g^2 score] dt + g dW."""
+        from genpolicy.solvers import euler_maruyama
+
+        if self.path.name not in ("vp", "ve"):
+            raise GenpolicyError(
+                f"solver 'sde' is stable only on the vp and ve paths, not {self.path.name!r}; "
+                "use an ODE solver (euler, heun, midpoint, rk4)"
+            )
+        s_feat = self.net.state_features(states)
+        cache = self.time_cache(ts, states)
+
+        def sde_terms(t: float) -> tuple[float, float, float]:
+            tt = torch.tensor(t, dtype=torch.float64)
+            f, g2 = self.path.drift_diffusion(tt)
+            return float(f), float(g2), float(self.path.sigma(tt))
+
+        def drift(x: Tensor, t: float) -> Tensor:
+            f, g2, sigma = sde_terms(t)
+            eps = self.net.head(x, s_feat + cache[t])
+            return f * x + (g2 / sigma) * eps  # f x - g^2 * score, score = -eps / sigma
+
+        return euler_maruyama(drift, lambda t: sde_terms(t)[1] ** 0.5, x, ts, generator)
