@@ -1,0 +1,183 @@
+"""GMPG: generative model policy gradient through a differentiable ODE sampler.
+
+(arXiv 2412.01245.) Two phases on the same step counter:
+
+1. steps < pretrain_steps: fit the behaviour model mu by plain matching, and the IQL
+   critic, on dataset batches.
+2. then copy mu to the policy pi (mu is frozen from here on) and minimise
+
+       L_pi(theta) = E_s E_(a, log pi(a|s)) ~ ODE_theta(s) [ -beta Q(s, a) / c
+                      + (log pi_theta(a|s) - log mu(a|s)) / (d ln 2) ]
+
+   where a and log pi come from ONE pass of the sampling ODE with its divergence
+   integrated alongside (``sample_with_log_prob``, differentiable w.r.t. theta), and
+   log mu(a|s) is the exact CNF likelihood of the frozen behaviour model at those
+   actions (gradient flows to theta through a). The KL term is in bits per action
+   dimension, as in the public code.
+
+Stability and cost, instead of the public code's 1000-step Euler integration with the
+Hutchinson estimator on a 40960 batch:
+* a few RK4 steps (``grad_steps``, 10 by default) with the exact divergence
+  (no estimator variance; action sizes are small),
+* a small policy batch (``policy_batch``, 256), taken from the critic's batch,
+* c = batch mean of |Q| (detached) when ``q_normalize`` (TD3+BC style), so beta is
+  measured in units of the typical Q and does not depend on the reward scale; with
+  ``q_normalize: false`` beta multiplies raw Q as in the public code,
+* Q from the Polyak target (no gradient into the critic), gradient-norm clipping
+  (``grad_clip``) and a low learning rate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from genpolicy.algos.base import (
+    ActConfig,
+    Algorithm,
+    BatchLike,
+    check_act_config,
+    generative_act,
+)
+from genpolicy.critics import CriticConfig, IQLCritic
+from genpolicy.errors import GenpolicyError
+from genpolicy.models import ModelConfig, build_model
+
+
+@dataclass
+class GMPGConfig:
+    name: str = "gmpg"
+    beta: float = 1.0
+    pretrain_steps: int = 100_000
+    batch_size: int = 4096  # behaviour-model and critic batch
+    behaviour_lr: float = 1e-4
+    lr: float = 1e-5  # policy learning rate
+    policy_batch: int = 256
+    grad_steps: int = 10  # ODE steps of the differentiable sampler and of log mu
+    grad_solver: str = "rk4"
+    divergence: str = "exact"  # or "hutchinson"
+    q_normalize: bool = True
+    grad_clip: float = 1.0
+    act: ActConfig = field(default_factory=ActConfig)
+
+    def validate(self) -> None:
+        if self.pretrain_steps < 0:
+            raise GenpolicyError(f"algo.pretrain_steps must be >= 0, got {self.pretrain_steps}")
+        if not 1 <= self.policy_batch <= self.batch_size:
+            raise GenpolicyError(
+                f"algo.policy_batch must be in [1, algo.batch_size={self.batch_size}], "
+                f"got {self.policy_batch}"
+            )
+        if self.grad_steps < 1:
+            raise GenpolicyError(f"algo.grad_steps must be >= 1, got {self.grad_steps}")
+        if self.divergence not in ("exact", "hutchinson"):
+            raise GenpolicyError(
+                f"algo.divergence must be 'exact' or 'hutchinson', got {self.divergence!r}"
+            )
+        check_act_config(self.act, has_critic=True)
+
+
+class GMPG(Algorithm):
+    name = "gmpg"
+
+    def __init__(
+        self,
+        cfg: GMPGConfig,
+        model_cfg: ModelConfig,
+        critic_cfg: CriticConfig,
+        obs_dim: int,
+        act_dim: int,
+        device: str = "cpu",
+    ) -> None:
+        super().__init__(obs_dim, act_dim, cfg.batch_size, device)
+        if model_cfg.kind not in ("diffusion", "flow"):
+            raise GenpolicyError(
+                "GMPG needs likelihoods, which only 'diffusion' and 'flow' models define; "
+                f"got model.kind={model_cfg.kind!r}"
+            )
+        self.cfg = cfg
+        # ODE models (diffusion/flow): they define log_prob and sample_with_log_prob
+        self.behaviour: Any = build_model(model_cfg, action_dim=act_dim, state_dim=obs_dim)
+        self.policy: Any = build_model(model_cfg, action_dim=act_dim, state_dim=obs_dim)
+        self.critic = IQLCritic(obs_dim, act_dim, critic_cfg)
+        self.behaviour_opt = torch.optim.Adam(
+            self.behaviour.parameters(), lr=cfg.behaviour_lr, foreach=True
+        )
+        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, foreach=True)
+        if cfg.pretrain_steps == 0:
+            self.start_policy()
+        self.to(self.device)
+
+    @property
+    def pretraining(self) -> bool:
+        return self.num_updates < self.cfg.pretrain_steps
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {
+            "behaviour": self.behaviour_opt,
+            "policy": self.policy_opt,
+            "critic": self.critic.optimizer,
+        }
+
+    def behaviour_update(self, obs: Tensor, act: Tensor) -> Tensor:
+        loss = self.behaviour.loss(act, obs).mean()
+        self.behaviour_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.behaviour_opt.step()
+        return loss.detach()
+
+    def start_policy(self) -> None:
+        """pi <- mu; mu is frozen from now on."""
+        self.policy.load_state_dict(self.behaviour.state_dict())
+        self.behaviour.requires_grad_(False)
+
+    def policy_loss(self, obs: Tensor) -> dict[str, Tensor]:
+        c = self.cfg
+        act, log_pi = self.policy.sample_with_log_prob(
+            obs, steps=c.grad_steps, solver=c.grad_solver, divergence=c.divergence
+        )
+        log_mu = self.behaviour.log_prob(
+            act, obs, steps=c.grad_steps, solver=c.grad_solver, divergence=c.divergence
+        )
+        q = self.critic.q_min(obs, act, target=True)
+        scale = q.detach().abs().mean().clamp_min(1e-6) if c.q_normalize else q.new_ones(())
+        kl_bits = (log_pi - log_mu) / (self.act_dim * math.log(2.0))
+        loss = (-c.beta * q / scale + kl_bits).mean()
+        return {"loss": loss, "q": q.detach().mean(), "kl_bits": kl_bits.detach().mean()}
+
+    def update(self, batch: BatchLike) -> dict[str, Tensor]:
+        s, a = batch.observations, batch.actions
+        if self.pretraining:
+            out = {"behaviour/loss": self.behaviour_update(s, a)}
+        else:
+            terms = self.policy_loss(s[: self.cfg.policy_batch])
+            self.policy_opt.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(
+                self.policy.parameters(), self.cfg.grad_clip if self.cfg.grad_clip > 0 else 1e30
+            )
+            self.policy_opt.step()
+            out = {f"policy/{k}": v.detach() for k, v in terms.items()}
+            out["policy/grad_norm"] = grad_norm
+        out.update(
+            self.critic.update(s, a, batch.rewards, batch.next_observations, batch.terminals)
+        )
+        self.num_updates += 1
+        if self.num_updates == self.cfg.pretrain_steps:
+            self.start_policy()
+        return out
+
+    def set_extra_state(self, state: object) -> None:
+        super().set_extra_state(state)
+        self.behaviour.requires_grad_(self.pretraining)
+
+    def act_normalized(self, obs: Tensor) -> Tensor:
+        model = self.behaviour if self.pretraining else self.policy
+        return generative_act(model, obs, self.cfg.act, self.act_generator, self._q)
+
+    def _q(self, obs: Tensor, act: Tensor) -> Tensor:
+        return self.critic.q_min(obs, act, target=False)

@@ -1,0 +1,359 @@
+"""The generic training loop: steps, evaluation, logging, checkpoints, resume.
+
+It knows nothing about losses: each step draws a batch and calls ``algo.update(batch)``,
+which returns scalar tensors. They are summed on the device and read back (one
+synchronisation) every ``train.log_every`` steps, where a non-finite loss stops the run
+and leaves the last good checkpoint in place.
+
+Run directory ``<train.out_dir>/<run name>/``: ``config.yaml`` (resolved),
+``metrics.jsonl``/``metrics.csv``/``tb/``, ``checkpoints/last.pt`` (every
+``checkpoint_every`` steps, at the end and on Ctrl-C), ``checkpoints/best.pt`` (best
+evaluation) and ``summary.json``.
+
+    from genpolicy.config import create
+    from genpolicy.train import fit
+    result = fit(create("default", {"train.steps": 500}))
+    result.algo.act(obs)                       # numpy in, numpy out
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from genpolicy import checkpoint as ckpt_io
+from genpolicy import toy_bandit
+from genpolicy.algos import Algorithm, build_algorithm
+from genpolicy.config import TOY_DATASET, RunConfig
+from genpolicy.errors import GenpolicyError
+from genpolicy.evaluate import EvalResult, evaluate
+from genpolicy.logging_utils import MetricsLogger
+
+StepHook = Callable[[int, "Trainer"], bool | None]
+
+
+@dataclass
+class FitResult:
+    algo: Algorithm
+    run_dir: Path
+    summary: dict[str, Any]
+    interrupted: bool = False
+    evals: list[dict[str, Any]] = field(default_factory=list)
+
+
+def load_data(cfg: RunConfig) -> Any:
+    """The training dataset that ``cfg.data`` names (the toy bandit is built in)."""
+    d = cfg.data
+    if d.dataset == TOY_DATASET:
+        return toy_bandit.make_dataset(device=cfg.train.device)
+    from genpolicy.data import load_dataset
+
+    return load_dataset(
+        d.dataset,
+        device=cfg.train.device,
+        reward_convention=d.reward_convention,
+        normalize_obs=d.normalize_obs,
+        env_id=d.env_id,
+    )
+
+
+def eval_env_id(cfg: RunConfig, dataset: Any) -> str | None:
+    if cfg.data.dataset == TOY_DATASET:
+        return TOY_DATASET
+    if cfg.data.env_id:
+        return cfg.data.env_id
+    if getattr(dataset, "env_id", None):
+        return str(dataset.env_id)
+    from genpolicy.envs import guess_env_id
+
+    return guess_env_id(dataset.name)
+
+
+class Trainer:
+    """One run: owns the algorithm, the dataset, the run directory and the loop state."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        *,
+        dataset: Any = None,
+        resume: bool = False,
+        overwrite: bool = False,
+    ) -> None:
+        self.cfg = cfg
+        t = cfg.train
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        self.run_dir = Path(t.out_dir) / cfg.run_name
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        last = self.ckpt_dir / "last.pt"
+        if resume:
+            if not last.is_file():
+                raise GenpolicyError(f"cannot resume: no checkpoint at {last}; drop --resume")
+        elif self.run_dir.exists() and any(self.run_dir.iterdir()):
+            if not overwrite:
+                raise GenpolicyError(
+                    f"run directory {self.run_dir} exists; pass --resume to continue it, "
+                    "--overwrite to replace it, or --set train.run_name=NEW"
+                )
+            shutil.rmtree(self.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+
+        _seed_everything(t.seed)
+        self.dataset = dataset if dataset is not None else load_data(cfg)
+        self.env_id = eval_env_id(cfg, self.dataset)
+        self.algo = build_algorithm(
+            cfg.algo, cfg.model, cfg.critic, self.dataset.obs_dim, self.dataset.act_dim, t.device
+        )
+        norm = self.dataset.normalizer_state()
+        if norm.get("normalize_obs", True):
+            self.algo.set_obs_normalizer(
+                torch.tensor(norm["obs_mean"]), torch.tensor(norm["obs_std"])
+            )
+        self.batch_gen = torch.Generator(device=self.dataset.device).manual_seed(t.seed + 1)
+        self.step = 0
+        self.best: dict[str, Any] | None = None
+        self.evals: list[dict[str, Any]] = []
+        self.elapsed = 0.0
+        if resume:
+            self._restore(ckpt_io.load(last, t.device))
+        cfg.save(self.run_dir / "config.yaml")
+        self.logger = MetricsLogger(
+            self.run_dir, t.tensorboard, resume_step=self.step if resume else None
+        )
+        self._sums: dict[str, Tensor] = {}
+        self._count = 0
+        self._stop_requested = False
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def payload(self) -> dict[str, Any]:
+        return {
+            "config": self.cfg.to_dict(),
+            "step": self.step,
+            "dims": {"obs": self.dataset.obs_dim, "act": self.dataset.act_dim},
+            "env_id": self.env_id,
+            "dataset": getattr(self.dataset, "name", self.cfg.data.dataset),
+            "normalizer": self.dataset.normalizer_state(),
+            "algo": self.algo.training_state(),
+            "rng": ckpt_io.rng_state(self.batch_gen),
+            "progress": {"best": self.best, "evals": self.evals, "elapsed": self.elapsed},
+        }
+
+    def save(self, name: str = "last.pt") -> Path:
+        path = self.ckpt_dir / name
+        ckpt_io.save(path, self.payload())
+        return path
+
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        saved = ckpt["config"]
+        mine = self.cfg.to_dict()
+        diff = [
+            f"{sec}.{k}"
+            for sec in mine
+            if sec != "train"
+            for k in set(mine[sec]) | set(saved.get(sec, {}))
+            if mine[sec].get(k) != saved.get(sec, {}).get(k)
+        ]
+        if diff:
+            raise GenpolicyError(
+                f"cannot resume {self.run_dir}: config differs from the saved one in "
+                f"{', '.join(sorted(diff))}; use the saved config ({self.run_dir / 'config.yaml'})"
+            )
+        self.algo.load_training_state(ckpt["algo"])
+        ckpt_io.set_rng_state(ckpt["rng"], self.batch_gen)
+        self.step = int(ckpt["step"])
+        prog = ckpt.get("progress", {})
+        self.best, self.evals = prog.get("best"), list(prog.get("evals", []))
+        self.elapsed = float(prog.get("elapsed", 0.0))
+
+    # -- evaluation ------------------------------------------------------------------------
+    def evaluate(self, episodes: int | None = None) -> EvalResult | None:
+        if self.env_id is None:
+            return None
+        t = self.cfg.train
+        self.algo.seed_acting(t.eval_seed)
+        self.algo.eval()
+        try:
+            res = evaluate(
+                self.algo.act,
+                self.env_id,
+                episodes or t.eval_episodes,
+                t.eval_seed,
+                getattr(self.dataset, "name", "") or self.env_id,
+            )
+        finally:
+            self.algo.train()
+        row = {"step": self.step, **{f"eval/{k}": v for k, v in res.to_dict().items()}}
+        self.evals.append(row)
+        key = "eval/score_mean" if res.score_mean is not None else "eval/return_mean"
+        if self.best is None or row[key] > self.best[key]:
+            self.best = row
+            self.save("best.pt")
+        self.logger.log({"kind": "eval", **row})
+        return res
+
+    # -- the loop --------------------------------------------------------------------------
+    def _flush(self) -> dict[str, float]:
+        """Average the accumulated losses (one sync); raise on a non-finite value."""
+        if not self._count:
+            return {}
+        keys = list(self._sums)
+        vals = (torch.stack([self._sums[k] for k in keys]) / self._count).tolist()
+        means = dict(zip(keys, vals, strict=True))
+        self._sums, self._count = {}, 0
+        bad = [k for k, v in means.items() if not math.isfinite(v)]
+        if bad:
+            raise NonFiniteLoss(
+                f"non-finite loss at step {self.step} ({', '.join(bad)}); stopped, the last good "
+                f"checkpoint is {self.ckpt_dir / 'last.pt'}. Lower the learning rate or "
+                "algo.beta, or set a gradient clip, and resume or restart"
+            )
+        return means
+
+    def request_stop(self) -> None:
+        self._stop_requested = True
+
+    def run(self, on_step: StepHook | None = None) -> FitResult:
+        t = self.cfg.train
+        bar = _progress(t.progress, t.steps, self.step, self.cfg.run_name)
+        previous = _install_sigint(self)
+        interrupted = False
+        t_start, step_start = time.perf_counter(), self.step
+        last_log_t, last_log_step = t_start, self.step
+        try:
+            while self.step < t.steps:
+                batch = self.dataset.sample(self.algo.batch_size, generator=self.batch_gen)
+                info = self.algo.update(batch)
+                self.step += 1
+                for k, v in info.items():
+                    v = v.detach().float()
+                    self._sums[k] = self._sums[k] + v if k in self._sums else v.clone()
+                self._count += 1
+                if self.step % t.log_every == 0 or self.step == t.steps:
+                    means = self._flush()
+                    now = time.perf_counter()
+                    sps = (self.step - last_log_step) / max(now - last_log_t, 1e-9)
+                    last_log_t, last_log_step = now, self.step
+                    self.logger.log(
+                        {"kind": "train", "step": self.step, "steps_per_s": sps, **means}
+                    )
+                    if bar is not None:
+                        bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in means.items()})
+                if t.eval_every and self.step % t.eval_every == 0 and self.step < t.steps:
+                    self.evaluate()
+                if t.checkpoint_every and self.step % t.checkpoint_every == 0:
+                    self._flush_and_save()
+                if bar is not None:
+                    bar.update(1)
+                if (on_step is not None and on_step(self.step, self)) or self._stop_requested:
+                    if self.step < t.steps:
+                        interrupted = True
+                        break
+            self.elapsed += time.perf_counter() - t_start
+            if not interrupted:
+                self.evaluate()
+            self._flush_and_save()
+        except NonFiniteLoss:
+            self.logger.close()
+            raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+            if bar is not None:
+                bar.close()
+        done = self.step - step_start
+        summary = self.summary(done / max(time.perf_counter() - t_start, 1e-9), interrupted)
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        self.logger.close()
+        return FitResult(self.algo, self.run_dir, summary, interrupted, list(self.evals))
+
+    def _flush_and_save(self) -> None:
+        if self._count:  # check the losses since the last row before trusting the parameters
+            means = self._flush()
+            self.logger.log({"kind": "train", "step": self.step, **means})
+        self.save("last.pt")
+
+    def summary(self, steps_per_s: float, interrupted: bool) -> dict[str, Any]:
+        from genpolicy import __version__
+
+        last = self.evals[-1] if self.evals else None
+        return {
+            "run": self.cfg.run_name,
+            "algo": self.cfg.algo.name,
+            "dataset": getattr(self.dataset, "name", self.cfg.data.dataset),
+            "env_id": self.env_id,
+            "seed": self.cfg.train.seed,
+            "steps": self.step,
+            "interrupted": interrupted,
+            "steps_per_s": steps_per_s,
+            "train_seconds": self.elapsed,
+            "last": last,
+            "best": self.best,
+            "genpolicy_version": __version__,
+        }
+
+
+class NonFiniteLoss(GenpolicyError):
+    """Raised when a logged loss is NaN or infinite."""
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _progress(enabled: bool, total: int, initial: int, desc: str) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, file=sys.stderr)
+
+
+def _install_sigint(trainer: Trainer) -> Any:
+    """First Ctrl-C: finish the step, checkpoint, stop. Second: raise KeyboardInterrupt."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: Any) -> None:
+        if trainer._stop_requested:
+            raise KeyboardInterrupt
+        trainer.request_stop()
+        print(
+            "\ngenpolicy: stopping after this step and saving a checkpoint (Ctrl-C again to abort)",
+            file=sys.stderr,
+        )
+
+    return signal.signal(signal.SIGINT, handler)
+
+
+def fit(
+    cfg: RunConfig,
+    *,
+    dataset: Any = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    on_step: StepHook | None = None,
+) -> FitResult:
+    """Train ``cfg`` end to end and return the algorithm, run directory and summary.
+
+    ``on_step(step, trainer)`` is called after every step; returning True stops the run
+    as Ctrl-C does (checkpoint saved, ``interrupted=True``).
+    """
+    return Trainer(cfg, dataset=dataset, resume=resume, overwrite=overwrite).run(on_step)

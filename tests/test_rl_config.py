@@ -1,0 +1,96 @@
+"""Run configs: round trips, overrides with type coercion, clear errors for bad keys/values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from genpolicy.config import BUILTIN, RunConfig, apply_overrides, create, load
+from genpolicy.errors import GenpolicyError
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_round_trip_yaml_and_json(tmp_path: Path) -> None:
+    cfg = create("toy-gmpg", ["algo.beta=3", "model.path_options={sigma_min: 0.001}"])
+    for name in ("c.yaml", "c.json"):
+        cfg.save(tmp_path / name)
+        assert load(tmp_path / name) == cfg
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_overrides_are_coerced() -> None:
+    cfg = create(
+        "default",
+        [
+            "train.steps=1e3",
+            "algo.beta=16",
+            "train.tensorboard=false",
+            "data.env_id=none",
+            "algo.act.candidates=4",
+            "critic.expectile=0.9",
+        ],
+    )
+    assert cfg.train.steps == 1000 and isinstance(cfg.train.steps, int)
+    assert cfg.algo.beta == 16.0 and isinstance(cfg.algo.beta, float)
+    assert cfg.train.tensorboard is False and cfg.data.env_id is None
+    assert cfg.algo.act.candidates == 4 and cfg.critic.expectile == 0.9
+    # switching algorithm through algo.name gives that algorithm's dataclass
+    cfg = create({"algo": {"name": "iql"}}, {"algo.beta": 3})
+    assert type(cfg.algo).__name__ == "IQLConfig"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["algo.betta=3"], "unknown config key 'algo.betta'"),
+        (["trian.steps=3"], "unknown config key 'trian'"),
+        (["train.steps=many"], "'train.steps' expects int"),
+        (["train.steps=2.5"], "'train.steps' expects int"),
+        (["train.progress=maybe"], "'train.progress' expects bool"),
+        (["algo.name=ppo"], "unknown algo.name 'ppo'"),
+        (["model.kind=gan"], "unknown model.kind 'gan'"),
+        (["model.path=cosine"], "unknown model.path 'cosine'"),
+        (["critic.expectile=1.5"], "critic.expectile must be in (0, 1)"),
+        (["train.steps=0"], "train.steps must be >= 1"),
+        (["algo.act.candidates=0"], "act.candidates must be >= 1"),
+        (["train.steps"], "must look like key=value"),
+        (["train.steps.x=1"], "'train.steps' is not a section"),
+    ],
+)
+def test_bad_keys_and_values_give_clear_errors(overrides: list[str], message: str) -> None:
+    with pytest.raises(GenpolicyError) as exc:
+        create("default", overrides)
+    assert message in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_bc_cannot_rank_by_q() -> None:
+    with pytest.raises(GenpolicyError, match="no critic"):
+        create("toy-bc", ["algo.act.candidates=8"])
+
+
+def test_missing_config_names_the_builtins() -> None:
+    with pytest.raises(GenpolicyError, match="not a built-in"):
+        load("no/such/config")
+
+
+def test_apply_overrides_nests() -> None:
+    d: dict = {}
+    apply_overrides(d, {"a.b.c": 1})
+    assert d == {"a": {"b": {"c": 1}}}
+
+
+def test_builtins_are_valid() -> None:
+    for name in BUILTIN:
+        create(name)
+
+
+@pytest.mark.skipif(not CONFIGS.is_dir(), reason="configs/ not present")
+def test_shipped_configs_load() -> None:
+    files = sorted(CONFIGS.rglob("*.yaml"))
+    assert len(files) >= 54
+    for f in files:
+        cfg = load(f)
+        assert cfg.algo.name in f.parts

@@ -1,0 +1,137 @@
+"""Training loop: exact resume, NaN stop with the last good checkpoint, run-dir safety, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from genpolicy.checkpoint import load, load_policy
+from genpolicy.config import RunConfig, create
+from genpolicy.errors import GenpolicyError
+from genpolicy.train import NonFiniteLoss, Trainer, fit
+
+TINY_MODEL = {"model.hidden": 32, "model.depth": 1, "model.time_dim": 8, "critic.hidden": 32}
+
+
+def tiny(algo: str, out: Path, **extra: Any) -> RunConfig:
+    over: dict[str, Any] = {
+        **TINY_MODEL,
+        "algo.batch_size": 64,
+        "train.steps": 12,
+        "train.log_every": 2,
+        "train.eval_every": 4,
+        "train.eval_episodes": 20,
+        "train.checkpoint_every": 3,
+        "train.progress": False,
+        "train.tensorboard": False,
+        "train.out_dir": str(out),
+        **extra,
+    }
+    if algo != "iql":
+        over["algo.act.steps"] = 4
+    if algo == "gmpg":  # cross the pretraining -> policy-gradient boundary mid-run
+        over.update({"algo.pretrain_steps": 6, "algo.policy_batch": 16, "algo.grad_steps": 2})
+    return create(f"toy-{algo}", over)
+
+
+def state(algo: Any) -> dict[str, Any]:
+    return algo.training_state()
+
+
+def assert_same(a: Any, b: Any, where: str = "") -> None:
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+@pytest.mark.parametrize("algo", ["gmpo", "gmpg", "iql"])
+def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path: Path, algo: str) -> None:
+    full = fit(tiny(algo, tmp_path / "a"))
+    assert not full.interrupted and full.summary["steps"] == 12
+
+    cfg = tiny(algo, tmp_path / "b")
+    part = fit(cfg, on_step=lambda step, trainer: step == 5)  # as Ctrl-C at step 5
+    assert part.interrupted and part.summary["steps"] == 5
+    assert load(part.run_dir)["step"] == 5
+    resumed = fit(cfg, resume=True)
+    assert resumed.summary["steps"] == 12
+    assert_same(state(full.algo), state(resumed.algo))
+    # the same evaluations, and no duplicated metric rows after the resume point
+    assert [e["step"] for e in resumed.evals] == [e["step"] for e in full.evals] == [4, 8, 12]
+    rows = [json.loads(x) for x in (resumed.run_dir / "metrics.jsonl").read_text().splitlines()]
+    train_steps = [r["step"] for r in rows if r["kind"] == "train"]
+    assert train_steps == sorted(set(train_steps))
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path) -> None:
+    cfg = tiny("gmpo", tmp_path, **{"train.log_every": 1, "train.eval_every": 0})
+
+    def poison(step: int, trainer: Trainer) -> None:
+        if step == 7:
+            with torch.no_grad():
+                for p in trainer.algo.policy.parameters():
+                    p.fill_(float("nan"))
+
+    with pytest.raises(NonFiniteLoss, match="non-finite loss at step 8"):
+        fit(cfg, on_step=poison)
+    ckpt = load(tmp_path / cfg.run_name)
+    assert ckpt["step"] == 6
+    params = [v for k, v in ckpt["algo"]["modules"].items() if k.startswith("policy.")]
+    assert params and all(bool(torch.isfinite(v).all()) for v in params)
+
+
+def test_existing_run_dir_needs_resume_or_overwrite(tmp_path: Path) -> None:
+    cfg = tiny("bc", tmp_path, **{"train.steps": 2, "train.eval_every": 0})
+    fit(cfg)
+    with pytest.raises(GenpolicyError, match="--overwrite"):
+        fit(cfg)
+    fit(cfg, overwrite=True)
+    changed = tiny("bc", tmp_path, **{"train.steps": 4, "algo.lr": 1e-2})
+    with pytest.raises(GenpolicyError, match="algo.lr"):
+        fit(changed, resume=True)
+    with pytest.raises(GenpolicyError, match="no checkpoint"):
+        fit(tiny("bc", tmp_path / "fresh"), resume=True)
+
+
+def test_checkpoint_rebuilds_the_policy(tmp_path: Path) -> None:
+    res = fit(tiny("gmpo", tmp_path, **{"algo.act.candidates": 3}))
+    algo, cfg, ckpt = load_policy(res.run_dir / "checkpoints" / "last.pt")
+    obs = torch.rand(5, 2).numpy() * 2 - 1
+    res.algo.seed_acting(1)
+    algo.seed_acting(1)
+    assert (algo.act(obs) == res.algo.act(obs)).all()
+    assert algo.act(obs[0]).shape == (2,) and cfg.algo.act.candidates == 3
+    assert ckpt["genpolicy_version"] and ckpt["normalizer"]["reward_convention"] == "none"
+    assert (res.run_dir / "checkpoints" / "best.pt").is_file()
+    summary = json.loads((res.run_dir / "summary.json").read_text())
+    assert summary["last"]["eval/score_mean"] is not None
+
+
+def test_cli_train_and_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from genpolicy.cli import main
+
+    args = ["train", "toy-bc", "--set", f"train.out_dir={tmp_path}", "--set", "train.steps=3"]
+    args += ["--set", "train.progress=false", "--set", "algo.act.steps=2"]
+    args += ["--set", "model.hidden=16", "--set", "train.eval_episodes=10"]
+    assert main(args) == 0
+    run = tmp_path / "bc-toy-bandit-s0"
+    assert main(["evaluate", str(run), "--episodes", "7"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out[out.index("{") :])
+    assert result["episodes"] == 7 and result["step"] == 3
+    assert main(args) == 2  # run dir exists, no --overwrite: a one-line error, exit code 2
+    assert "exists" in capsys.readouterr().err
+    assert main(["train", "default", "--set", "algo.beta=x"]) == 2
