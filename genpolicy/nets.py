@@ -123,6 +123,8 @@ class ConditionalMLP(nn.Module):
 
     def head(self, x: Tensor, cond: Tensor) -> Tensor:
         """The rest of the network given the precomputed condition (time + state terms)."""
+        if cond.dim() == 2 and x.dim() == 2:
+            return self.trunk(torch.addmm(cond, x, self.in_x.weight.t()))
         return self.trunk(self.in_x(x) + cond)
 
     def forward(self, x: Tensor, t: Tensor, states: Tensor) -> Tensor:

@@ -28,7 +28,7 @@ EXACT_DIVERGENCE_MAX_DIM = 32
 
 
 def _axpy(x: tuple[Tensor, ...], h: float, k: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-    return tuple(xi + h * ki for xi, ki in zip(x, k, strict=True))
+    return tuple(torch.add(xi, ki, alpha=h) for xi, ki in zip(x, k, strict=True))
 
 
 def _step(f: StateField, x: tuple[Tensor, ...], t: float, h: float, method: str):

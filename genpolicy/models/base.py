@@ -7,9 +7,9 @@ what loss trains it; sampling, input checks and the time-feature cache live here
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -17,6 +17,8 @@ from torch import Tensor, nn
 from genpolicy.errors import GenpolicyError
 from genpolicy.nets import ConditionalMLP
 from genpolicy.paths import Path, make_path
+
+T = TypeVar("T")
 
 MODEL_KINDS = ("diffusion", "flow", "flowmap")
 
@@ -71,6 +73,7 @@ class GenerativeModel(nn.Module):
                 f"action_dim must be >= 1 and state_dim >= 0, got {action_dim}, {state_dim}"
             )
         self.cfg = cfg
+        self._sampler_cache: dict[tuple[Any, ...], tuple[tuple[int, ...], Any]] = {}
         self.action_dim, self.state_dim = action_dim, state_dim
         self.path: Path = make_path(cfg.path, **cfg.path_options)
         self.net = ConditionalMLP(
@@ -132,11 +135,33 @@ class GenerativeModel(nn.Module):
             raise GenpolicyError("actions contain NaN or inf; check the dataset")
 
     # -- network evaluation with cached conditioning ----------------------------------------
+    def cached(self, key: tuple[Any, ...], like: Tensor, build: Callable[[], T]) -> T:
+        """``build()`` memoised across calls while gradients are off and weights unchanged.
+
+        Sampler set-up (time grids, their time features, jump coefficients) depends only on
+        the step count and the weights; at batch 1 rebuilding it costs as much as the
+        network. Any in-place weight update (optimiser step, load_state_dict) bumps the
+        parameters' version counters and invalidates the entry.
+        """
+        if torch.is_grad_enabled():
+            return build()
+        version = tuple(p._version for p in self.parameters())
+        full_key = (*key, like.dtype, like.device)
+        entry = self._sampler_cache.get(full_key)
+        if entry is None or entry[0] != version:
+            entry = (version, build())
+            self._sampler_cache[full_key] = entry
+        return entry[1]
+
     def time_cache(self, times: Sequence[float], like: Tensor) -> dict[float, Tensor]:
         """First-layer time features for every time in ``times``, computed in one call."""
-        tt = torch.tensor(list(times), dtype=like.dtype, device=like.device)
-        feats = self.net.time_features(self.net_time(tt))
-        return {t: feats[i] for i, t in enumerate(times)}
+
+        def build() -> dict[float, Tensor]:
+            tt = torch.tensor(list(times), dtype=like.dtype, device=like.device)
+            feats = self.net.time_features(self.net_time(tt))
+            return {t: feats[i] for i, t in enumerate(times)}
+
+        return self.cached(("time", tuple(times)), like, build)
 
     def update_target(self, decay: float | None = None) -> None:
         """Update EMA targets after an optimiser step (no-op for models without one)."""

@@ -144,15 +144,22 @@ class FlowMap(GenerativeModel):
             raise GenpolicyError(f"a flow map samples with jumps; solver {solver!r} does not apply")
         steps = self.cfg.steps if steps is None else steps
         x = self.draw_prior(states, generator) if noise is None else noise
-        ts = self.jump_grid(steps)
+        ts, t_feat, coef = self.cached(("jumps", steps), x, lambda: self._jump_plan(steps, x))
         s_feat = self.net.state_features(states)
-        pairs = torch.tensor([ts[:-1], ts[1:]], dtype=x.dtype, device=x.device).T  # (K, 2)
-        t_feat = self.net.time_features(pairs / self.path.t_max)  # (K, hidden)
-        coef = self.coefficients(pairs[:, 0], pairs[:, 1])
         index = {t0: i for i, t0 in enumerate(ts[:-1])}
 
         def jump(x: Tensor, t0: float, t1: float) -> Tensor:
             i = index[t0]
-            return coef[0][i] * x + coef[1][i] * self.net.head(x, s_feat + t_feat[i])
+            return coef[i][0] * x + coef[i][1] * self.net.head(x, s_feat + t_feat[i])
 
         return flow_map_jumps(jump, x, ts)
+
+    def _jump_plan(
+        self, steps: int, like: Tensor
+    ) -> tuple[list[float], Tensor, list[tuple[float, float]]]:
+        """Jump grid, time features of each (t, s) pair and the map's coefficients."""
+        ts = self.jump_grid(steps)
+        pairs = torch.tensor([ts[:-1], ts[1:]], dtype=like.dtype, device=like.device).T
+        t_feat = self.net.time_features(pairs / self.path.t_max)  # (K, hidden)
+        cx, cd = self.coefficients(pairs[:, 0].double(), pairs[:, 1].double())
+        return ts, t_feat, list(zip(cx.tolist(), cd.tolist(), strict=True))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import Tensor
 
@@ -30,10 +28,23 @@ class ODEModel(GenerativeModel):
         """Turn the network output at (x, t) into dx/dt."""
         raise NotImplementedError
 
-    def velocity_field(self, states: Tensor, times: Sequence[float] = ()) -> Field:
+    def plan(
+        self, steps: int, solver: str, like: Tensor, reverse: bool = False
+    ) -> tuple[list[float], dict[float, Tensor]]:
+        """The time grid (noise to data, or reversed) and time features at every stage time."""
+
+        def build() -> tuple[list[float], dict[float, Tensor]]:
+            ts = self.sample_grid(steps)
+            ts = ts[::-1] if reverse else ts
+            return ts, self.time_cache(stage_times(ts, solver), like)
+
+        check_solver(solver)
+        return self.cached(("plan", steps, solver, reverse), like, build)
+
+    def velocity_field(self, states: Tensor, cache: dict[float, Tensor] | None = None) -> Field:
         """The ODE field for these states; state features computed once, time ones cached."""
         s_feat = self.net.state_features(states)
-        cache = self.time_cache(times, states) if times else {}
+        cache = {} if cache is None else cache
 
         def field(x: Tensor, t: float) -> Tensor:
             c = cache.get(t)
@@ -59,11 +70,10 @@ class ODEModel(GenerativeModel):
         steps = self.cfg.steps if steps is None else steps
         solver = self.cfg.solver if solver is None else solver
         x = self.draw_prior(states, generator) if noise is None else noise
-        ts = self.sample_grid(steps)
         if solver == "sde":
-            return self.sample_sde(states, x, ts, generator)
-        check_solver(solver)
-        return odeint(self.velocity_field(states, stage_times(ts, solver)), x, ts, solver)
+            return self.sample_sde(states, x, self.sample_grid(steps), generator)
+        ts, cache = self.plan(steps, solver, states)
+        return odeint(self.velocity_field(states, cache), x, ts, solver)
 
     def sample_sde(
         self, states: Tensor, x: Tensor, ts: list[float], generator: torch.Generator | None
@@ -98,8 +108,8 @@ class ODEModel(GenerativeModel):
         (default up to 32 action dimensions) or "hutchinson" (unbiased, one probe).
         """
         self.check_actions(actions, states)
-        ts = self.sample_grid(steps)[::-1]
-        field = self.velocity_field(states, stage_times(ts, solver))
+        ts, cache = self.plan(steps, solver, states, reverse=True)
+        field = self.velocity_field(states, cache)
         x_end, integral = odeint_with_divergence(
             field, actions, ts, solver, self._divergence(divergence), generator
         )
@@ -117,8 +127,8 @@ class ODEModel(GenerativeModel):
         """Sample a ~ pi(. | s) and log pi(a | s) in one pass along the sampling ODE."""
         self.check_states(states)
         x = self.draw_prior(states, generator) if noise is None else noise
-        ts = self.sample_grid(steps)
-        field = self.velocity_field(states, stage_times(ts, solver))
+        ts, cache = self.plan(steps, solver, states)
+        field = self.velocity_field(states, cache)
         a, integral = odeint_with_divergence(
             field, x, ts, solver, self._divergence(divergence), generator
         )

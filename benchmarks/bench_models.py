@@ -1,0 +1,11 @@
+"""Speed of the generative core on this machine; see genpolicy/bench.py.
+
+python benchmarks/bench_models.py [--threads 1] [--json out.json]
+"""
+
+import sys
+
+from genpolicy.bench import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Model interface: shapes, sampler choice at sampling time, state-dict round trip, bad input."""
+
+import math
+
+import pytest
+import torch
+
+from genpolicy.errors import GenpolicyError
+from genpolicy.models import ModelConfig, build_model
+from genpolicy.nets import ConditionalMLP
+
+KINDS = [
+    ("diffusion", "vp"),
+    ("diffusion", "ve"),
+    ("flow", "linear"),
+    ("flow", "gvp"),
+    ("flowmap", "ve"),
+]
+
+
+def small(kind: str, path: str, **kw) -> ModelConfig:
+    return ModelConfig(kind=kind, path=path, hidden=32, depth=2, **kw)
+
+
+@pytest.mark.parametrize(("kind", "path"), KINDS)
+def test_shapes_and_round_trip(kind, path, tmp_path):
+    model = build_model(small(kind, path), action_dim=3, state_dim=4)
+    a, s = torch.randn(7, 3), torch.randn(7, 4)
+    loss = model.loss(a, s)
+    assert loss.shape == (7,) and torch.isfinite(loss).all()
+    noise = torch.randn(7, 3)
+    with torch.no_grad():
+        x = model.sample(s, steps=3, noise=noise)
+    assert x.shape == (7, 3)
+    torch.save(model.state_dict(), tmp_path / "m.pt")
+    clone = build_model(ModelConfig.from_dict(model.cfg.to_dict()), 3, 4)
+    clone.load_state_dict(torch.load(tmp_path / "m.pt"))
+    with torch.no_grad():
+        torch.testing.assert_close(clone.sample(s, steps=3, noise=noise), x)
+
+
+@pytest.mark.parametrize("solver", ["euler", "heun", "midpoint", "rk4"])
+def test_solver_chosen_at_sampling_time(solver):
+    model = build_model(small("flow", "linear"), 2, 1)
+    s, noise = torch.randn(4, 1), torch.randn(4, 2)
+    with torch.no_grad():
+        fine = model.sample(s, steps=256, solver="rk4", noise=noise)
+        coarse = model.sample(s, steps=64, solver=solver, noise=noise)
+    tol = 5e-3 if solver == "euler" else 1e-4
+    assert float((fine - coarse).abs().max()) < tol
+
+
+def test_sde_sampler_is_stochastic_and_restricted():
+    model = build_model(small("diffusion", "vp"), 2, 1)
+    s = torch.zeros(2, 1)
+    with torch.no_grad():
+        x1 = model.sample(s, steps=5, solver="sde", noise=torch.zeros(2, 2))
+        x2 = model.sample(s, steps=5, solver="sde", noise=torch.zeros(2, 2))
+    assert not torch.allclose(x1, x2)
+    with pytest.raises(GenpolicyError, match="stable only on the vp and ve paths"):
+        build_model(small("diffusion", "gvp"), 2, 1).sample(s, solver="sde")
+    with pytest.raises(GenpolicyError, match="needs a diffusion model"):
+        build_model(small("flow", "linear"), 2, 1).sample(s, solver="sde")
+
+
+def test_flow_map_jump_grid_and_identity():
+    model = build_model(small("flowmap", "ve", path_options={"t_max": 4.0}), 2, 1)
+    grid = model.jump_grid(3)
+    assert grid[0] == pytest.approx(4.0) and grid[-1] == 0.0
+    assert all(a > b for a, b in zip(grid[:-1], grid[1:], strict=True))
+    # Phi(x, t, t) = x by construction; Phi(x, t, 0) is the data prediction
+    x, s = torch.randn(5, 2), torch.randn(5, 1)
+    t = torch.full((5,), 1.3)
+    torch.testing.assert_close(model.flow_map(x, t, t, s), x)
+    zero = torch.zeros(5)
+    torch.testing.assert_close(model.flow_map(x, t, zero, s), model.data_prediction(x, t, zero, s))
+
+
+def test_flow_map_ve_form_is_ctm():
+    """On the VE path Phi(x, t, s) = (s/t) x + (1 - s/t) phi."""
+    model = build_model(small("flowmap", "ve"), 2, 1)
+    x, st = torch.randn(3, 2), torch.randn(3, 1)
+    t, s = torch.tensor([2.0, 1.0, 0.5]), torch.tensor([1.0, 0.25, 0.1])
+    phi = model.data_prediction(x, t, s, st)
+    r = (s / t)[:, None]
+    torch.testing.assert_close(model.flow_map(x, t, s, st), r * x + (1 - r) * phi)
+
+
+def test_flow_map_ema_target_moves_toward_online():
+    model = build_model(small("flowmap", "ve", ema=0.5), 2, 1)
+    with torch.no_grad():
+        for p in model.net.parameters():
+            p.add_(1.0)
+    before = [p.clone() for p in model.target.parameters()]
+    model.update_target()
+    for p_t, p0, p in zip(model.target.parameters(), before, model.net.parameters(), strict=True):
+        torch.testing.assert_close(p_t, 0.5 * p0 + 0.5 * p)
+    assert not any(p.requires_grad for p in model.target.parameters())
+
+
+def test_flow_map_non_anchored_ablation_runs():
+    model = build_model(small("flowmap", "ve", anchored=False, target_steps=3), 2, 1)
+    terms = model.loss_terms(torch.randn(6, 2), torch.randn(6, 1))
+    assert set(terms) == {"consistency", "flow"}
+    assert all(v.shape == (6,) for v in terms.values())
+
+
+def test_conditioning_split_equals_concatenated_mlp():
+    """The split first layer computes exactly W [x, t, s] + b."""
+    net = ConditionalMLP(3, 4, hidden=16, depth=2, time_dim=8)
+    x, s, t = torch.randn(5, 3), torch.randn(5, 4), torch.rand(5)
+    h = net.in_x(x) + net.time_features(t) + net.state_features(s)
+    torch.testing.assert_close(net(x, t, s), net.trunk(h))
+    cond = net.time_features(torch.tensor(0.3)) + net.state_features(s)
+    torch.testing.assert_close(net.head(x, cond), net(x, torch.full((5,), 0.3), s))
+
+
+def test_bad_input_messages():
+    model = build_model(small("flow", "linear"), 2, 3)
+    with pytest.raises(GenpolicyError, match=r"states must have shape \(batch, 3\), got \(4, 2\)"):
+        model.sample(torch.zeros(4, 2))
+    with pytest.raises(GenpolicyError, match=r"actions must have shape \(batch, 2\)"):
+        model.loss(torch.zeros(4, 5), torch.zeros(4, 3))
+    with pytest.raises(GenpolicyError, match="differ in batch size"):
+        model.loss(torch.zeros(4, 2), torch.zeros(5, 3))
+    with pytest.raises(GenpolicyError, match="states contain NaN"):
+        model.sample(torch.full((1, 3), math.nan))
+    with pytest.raises(GenpolicyError, match="actions contain NaN"):
+        model.log_prob(torch.full((1, 2), math.inf), torch.zeros(1, 3))
+    with pytest.raises(GenpolicyError, match="unknown ODE solver 'dopri5'"):
+        model.sample(torch.zeros(1, 3), solver="dopri5")
+    with pytest.raises(GenpolicyError, match="unknown divergence"):
+        model.log_prob(torch.zeros(1, 2), torch.zeros(1, 3), divergence="skilling")
+    with pytest.raises(GenpolicyError, match="unknown model kind 'gan'"):
+        build_model(ModelConfig(kind="gan"), 2, 3)
+    with pytest.raises(GenpolicyError, match="unknown path 'cos'"):
+        build_model(ModelConfig(path="cos"), 2, 3)
+    with pytest.raises(GenpolicyError, match="unknown activation"):
+        build_model(ModelConfig(activation="swish2"), 2, 3)
+    with pytest.raises(GenpolicyError, match=r"unknown model option\(s\) \['hiden'\]"):
+        ModelConfig.from_dict({"hiden": 3})
+    with pytest.raises(GenpolicyError, match="steps must be >= 1"):
+        build_model(small("flowmap", "ve"), 2, 3).sample(torch.zeros(1, 3), steps=0)
+    with pytest.raises(GenpolicyError, match="max_gap"):
+        build_model(small("flowmap", "ve", max_gap=0.0), 2, 3)
