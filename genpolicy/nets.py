@@ -94,8 +94,9 @@ class ConditionalMLP(nn.Module):
             nn.Linear(2 * time_dim, hidden),
         )
         self.in_x = nn.Linear(x_dim, hidden, bias=False)
+        # the first layer's bias lives in the state term (a free parameter without states)
         self.in_s = nn.Linear(state_dim, hidden) if state_dim > 0 else None
-        self.in_bias = nn.Parameter(torch.zeros(hidden))
+        self.in_bias = nn.Parameter(torch.zeros(hidden)) if state_dim == 0 else None
         layers: list[nn.Module] = [make_activation(activation)]
         for _ in range(depth - 1):
             if residual:
@@ -118,8 +119,9 @@ class ConditionalMLP(nn.Module):
     def state_features(self, states: Tensor) -> Tensor:
         """states (B, state_dim) -> first-layer contribution (B, hidden), bias included."""
         if self.in_s is None:
+            assert self.in_bias is not None
             return self.in_bias.expand(states.shape[0], -1)
-        return self.in_s(states) + self.in_bias
+        return self.in_s(states)
 
     def head(self, x: Tensor, cond: Tensor) -> Tensor:
         """The rest of the network given the precomputed condition (time + state terms)."""

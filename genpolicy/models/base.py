@@ -74,6 +74,7 @@ class GenerativeModel(nn.Module):
             )
         self.cfg = cfg
         self._sampler_cache: dict[tuple[Any, ...], tuple[tuple[int, ...], Any]] = {}
+        self._prior_std: float | None = None
         self.action_dim, self.state_dim = action_dim, state_dim
         self.path: Path = make_path(cfg.path, **cfg.path_options)
         self.net = ConditionalMLP(
@@ -108,9 +109,11 @@ class GenerativeModel(nn.Module):
         return self.path.prior_std
 
     def draw_prior(self, states: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        if self._prior_std is None:
+            self._prior_std = self.prior_std()
         shape = (states.shape[0], self.action_dim)
         noise = torch.randn(shape, generator=generator, device=states.device, dtype=states.dtype)
-        return self.prior_std() * noise
+        return noise if self._prior_std == 1.0 else noise.mul_(self._prior_std)
 
     # -- checks ----------------------------------------------------------------------------
     def check_states(self, states: Tensor) -> None:

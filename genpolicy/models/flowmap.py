@@ -27,7 +27,6 @@ from torch import Tensor
 from genpolicy.errors import GenpolicyError
 from genpolicy.models.base import GenerativeModel, ModelConfig
 from genpolicy.nets import ConditionalMLP
-from genpolicy.solvers import flow_map_jumps
 
 
 class FlowMap(GenerativeModel):
@@ -146,13 +145,10 @@ class FlowMap(GenerativeModel):
         x = self.draw_prior(states, generator) if noise is None else noise
         ts, t_feat, coef = self.cached(("jumps", steps), x, lambda: self._jump_plan(steps, x))
         s_feat = self.net.state_features(states)
-        index = {t0: i for i, t0 in enumerate(ts[:-1])}
-
-        def jump(x: Tensor, t0: float, t1: float) -> Tensor:
-            i = index[t0]
-            return coef[i][0] * x + coef[i][1] * self.net.head(x, s_feat + t_feat[i])
-
-        return flow_map_jumps(jump, x, ts)
+        for i, (cx, cd) in enumerate(coef):
+            phi = self.net.head(x, s_feat + t_feat[i])
+            x = phi if cx == 0.0 and cd == 1.0 else torch.add(phi * cd, x, alpha=cx)
+        return x
 
     def _jump_plan(
         self, steps: int, like: Tensor
