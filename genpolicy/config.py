@@ -122,6 +122,11 @@ class RunConfig:
 
         if self.model.path not in PATHS:
             raise unknown_name("model.path", self.model.path, PATHS)
+        if self.algo.name == "gmpg" and self.model.kind not in ("diffusion", "flow"):
+            raise GenpolicyError(
+                "GMPG needs likelihoods, which only model.kind 'diffusion' and 'flow' define; "
+                f"got model.kind={self.model.kind!r}"
+            )
         c = self.critic
         if not 0.0 < c.expectile < 1.0:
             raise GenpolicyError(f"critic.expectile must be in (0, 1), got {c.expectile}")
@@ -274,8 +279,8 @@ def apply_overrides(
     return data
 
 
-def _toy(algo: dict[str, Any]) -> dict[str, Any]:
-    """Small networks on the toy bandit: trains in well under a minute on one CPU core."""
+def _toy(algo: dict[str, Any], steps: int) -> dict[str, Any]:
+    """Small networks on the toy bandit: each trains in well under a minute on one CPU core."""
     return {
         "algo": algo,
         "model": {
@@ -285,39 +290,38 @@ def _toy(algo: dict[str, Any]) -> dict[str, Any]:
             "depth": 2,
             "time_dim": 16,
             "activation": "silu",
-            "steps": 16,
+            "steps": 8,
+            "solver": "rk4",
         },
         "critic": {"hidden": 128},
         "data": {"dataset": TOY_DATASET, "normalize_obs": False, "reward_convention": "none"},
         "train": {
-            "steps": 2000,
+            "steps": steps,
             "log_every": 100,
-            "eval_every": 1000,
+            "eval_every": 500,
             "eval_episodes": 1000,
-            "checkpoint_every": 1000,
+            "checkpoint_every": 500,
         },
     }
 
 
 BUILTIN: dict[str, dict[str, Any]] = {
-    "toy-gmpo": _toy(
-        {"name": "gmpo", "beta": 10.0, "batch_size": 256, "lr": 2e-3, "act": {"steps": 16}}
-    ),
+    "toy-gmpo": _toy({"name": "gmpo", "beta": 20.0, "batch_size": 512, "lr": 1e-3}, 1500),
     "toy-gmpg": _toy(
         {
             "name": "gmpg",
-            "beta": 5.0,
-            "batch_size": 256,
-            "behaviour_lr": 2e-3,
-            "lr": 3e-4,
-            "pretrain_steps": 1700,
-            "policy_batch": 64,
-            "grad_steps": 8,
-            "act": {"steps": 16},
-        }
+            "beta": 20.0,
+            "batch_size": 512,
+            "behaviour_lr": 1e-3,
+            "lr": 5e-4,
+            "pretrain_steps": 2500,
+            "policy_batch": 32,
+            "grad_steps": 4,
+        },
+        2700,
     ),
-    "toy-bc": _toy({"name": "bc", "batch_size": 256, "lr": 2e-3, "act": {"steps": 16}}),
-    "toy-iql": _toy({"name": "iql", "batch_size": 256, "beta": 10.0}),
+    "toy-bc": _toy({"name": "bc", "batch_size": 512, "lr": 1e-3}, 2500),
+    "toy-iql": _toy({"name": "iql", "batch_size": 512, "beta": 10.0, "lr": 1e-3}, 1500),
 }
 BUILTIN["default"] = BUILTIN["toy-gmpo"]
 

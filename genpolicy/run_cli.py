@@ -29,6 +29,13 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument(
+        "--speed",
+        type=int,
+        metavar="N",
+        default=0,
+        help="time N updates (and acting at batch 1), print steps/s, write nothing",
+    )
     p.set_defaults(func=_train)
 
     e = sub.add_parser(
@@ -55,6 +62,12 @@ def _train(args: argparse.Namespace) -> int:
     cfg = load(args.config, args.overrides)
     if args.print_config:
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+        return 0
+    if args.speed:
+        from genpolicy.train import measure_speed
+
+        speed = measure_speed(cfg, args.speed)
+        print(json.dumps({"algo": cfg.algo.name, "batch_size": cfg.algo.batch_size, **speed}))
         return 0
     result = fit(cfg, resume=args.resume, overwrite=args.overwrite)
     s = result.summary

@@ -343,6 +343,48 @@ def _install_sigint(trainer: Trainer) -> Any:
     return signal.signal(signal.SIGINT, handler)
 
 
+def measure_speed(
+    cfg: RunConfig, steps: int = 20, *, dataset: Any = None, warmup: int = 3
+) -> dict[str, float]:
+    """Updates per second of ``cfg``'s algorithm at its batch size (nothing is written).
+
+    For GMPG both phases are timed: behaviour pretraining and the policy gradient.
+    """
+    _seed_everything(cfg.train.seed)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    data = dataset if dataset is not None else load_data(cfg)
+    algo = build_algorithm(
+        cfg.algo, cfg.model, cfg.critic, data.obs_dim, data.act_dim, cfg.train.device
+    )
+    gen = torch.Generator(device=data.device).manual_seed(0)
+
+    def timed() -> float:
+        for _ in range(warmup):
+            algo.update(data.sample(algo.batch_size, generator=gen))
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            info = algo.update(data.sample(algo.batch_size, generator=gen))
+        torch.stack([v.float() for v in info.values()]).sum().item()  # wait for the device
+        return steps / (time.perf_counter() - t0)
+
+    out = {"steps_per_s": timed()}
+    if hasattr(algo, "start_policy") and getattr(algo, "pretraining", False):
+        algo.num_updates = algo.cfg.pretrain_steps
+        algo.start_policy()
+        out = {"pretrain_steps_per_s": out["steps_per_s"], "steps_per_s": timed()}
+    obs = data.observations[:1].cpu().numpy()
+    algo.eval()
+    for _ in range(warmup):
+        algo.act(obs)
+    t0 = time.perf_counter()
+    n_act = max(steps, 20)
+    for _ in range(n_act):
+        algo.act(obs)
+    out["actions_per_s"] = n_act / (time.perf_counter() - t0)
+    return out
+
+
 def fit(
     cfg: RunConfig,
     *,

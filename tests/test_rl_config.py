@@ -52,6 +52,7 @@ def test_overrides_are_coerced() -> None:
         (["algo.name=ppo"], "unknown algo.name 'ppo'"),
         (["model.kind=gan"], "unknown model.kind 'gan'"),
         (["model.path=cosine"], "unknown model.path 'cosine'"),
+        (["algo.name=gmpg", "model.kind=flowmap"], "GMPG needs likelihoods"),
         (["critic.expectile=1.5"], "critic.expectile must be in (0, 1)"),
         (["train.steps=0"], "train.steps must be >= 1"),
         (["algo.act.candidates=0"], "act.candidates must be >= 1"),

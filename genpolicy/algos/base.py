@@ -29,8 +29,8 @@ class BatchLike(Protocol):
 class ActConfig:
     """How a generative policy picks an action at evaluation time."""
 
-    steps: int = 32
-    solver: str = "euler"
+    steps: int | None = None  # None: the model's own default (model.steps)
+    solver: str | None = None  # None: model.solver (flow maps always jump)
     candidates: int = 1  # 1: one sample; N > 1: N samples ranked by the critic's Q
 
 
@@ -126,7 +126,7 @@ def generative_act(
 
 
 def check_act_config(cfg: ActConfig, has_critic: bool) -> None:
-    if cfg.steps < 1:
+    if cfg.steps is not None and cfg.steps < 1:
         raise GenpolicyError(f"act.steps must be >= 1, got {cfg.steps}")
     if cfg.candidates < 1:
         raise GenpolicyError(f"act.candidates must be >= 1, got {cfg.candidates}")

@@ -86,6 +86,8 @@ class BC(Algorithm):
         self.policy_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.policy_opt.step()
+        if self.cfg.policy == "generative":
+            self.policy.update_target()  # EMA target of flow-map models; no-op otherwise
         self.num_updates += 1
         return {"policy/loss": loss.detach()}
 

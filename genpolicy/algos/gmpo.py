@@ -84,6 +84,7 @@ class GMPO(Algorithm):
         if self.cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.cfg.grad_clip)
         self.policy_opt.step()
+        self.policy.update_target()  # EMA target of flow-map models; no-op otherwise
         info = self.critic.update(s, a, batch.rewards, batch.next_observations, batch.terminals)
         self.num_updates += 1
         info.update({"policy/loss": loss.detach(), "policy/weight_mean": weight.mean()})
