@@ -53,6 +53,13 @@ MODEL = {
     "steps": 32,
     "solver": "euler",
 }
+GTP_ETA = {"medium": 3.0, "medium-replay": 3.0, "medium-expert": 1.0}  # untuned; docs/gtp.md
+GTP_MODEL = {
+    **{k: v for k, v in MODEL.items() if k != "solver"},
+    "kind": "flowmap",
+    "path": "ve",
+    "steps": 2,
+}
 TRAIN = {"eval_every": 50_000, "eval_episodes": 10, "checkpoint_every": 50_000, "log_every": 1000}
 
 
@@ -119,6 +126,23 @@ def main() -> None:
                     f"GMPG, {path} path, {ds}; public code: gmpg/{folder}/{src}",
                 )
                 n += 2
+            write(
+                f"gtp/{task}-{kind}.yaml",
+                {
+                    "algo.name": "gtp",
+                    "algo.eta": GTP_ETA[kind],
+                    "algo.critic": "iql",
+                    "algo.batch_size": 256,
+                    "algo.lr": 3e-4,
+                    "algo.act.steps": 2,
+                    "train.steps": 1_000_000,
+                    **common,
+                    **{f"model.{k}": v for k, v in GTP_MODEL.items()},
+                },
+                f"GTP (arXiv 2510.11499), flow map on the ve path, IQL critic, {ds}; "
+                "see docs/gtp.md",
+            )
+            n += 1
             write(
                 f"iql/{task}-{kind}.yaml",
                 {

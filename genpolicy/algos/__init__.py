@@ -8,6 +8,7 @@ from genpolicy.algos.base import ActConfig, Algorithm
 from genpolicy.algos.bc import BC, BCConfig
 from genpolicy.algos.gmpg import GMPG, GMPGConfig
 from genpolicy.algos.gmpo import GMPO, GMPOConfig
+from genpolicy.algos.gtp import GTP, GTPConfig
 from genpolicy.algos.iql import IQL, IQLConfig
 from genpolicy.errors import unknown_name
 
@@ -16,6 +17,7 @@ ALGORITHMS: dict[str, tuple[type[Algorithm], type[Any]]] = {
     "iql": (IQL, IQLConfig),
     "gmpo": (GMPO, GMPOConfig),
     "gmpg": (GMPG, GMPGConfig),
+    "gtp": (GTP, GTPConfig),
 }
 
 
@@ -41,12 +43,14 @@ __all__ = [
     "BC",
     "GMPG",
     "GMPO",
+    "GTP",
     "IQL",
     "ActConfig",
     "Algorithm",
     "BCConfig",
     "GMPGConfig",
     "GMPOConfig",
+    "GTPConfig",
     "IQLConfig",
     "algo_config_class",
     "build_algorithm",

@@ -1,0 +1,241 @@
+"""GTP: generative trajectory policies, a flow map trained by value-weighted matching.
+
+(Feng et al., arXiv 2510.11499.) The policy is the solution map of the generative ODE,
+Phi_theta(a_t, t, tau | s) = (tau/t) a_t + (1 - tau/t) phi_theta(a_t, t, tau | s) on the VE
+path a_t = a + t z (``genpolicy.models.FlowMap``), so it acts in K = 1..5 deterministic
+jumps from a_T ~ N(0, T^2 I). On behaviour data (s, a) it minimises
+
+    L_pi(theta) = E [ w(s, a) ( ||Phi_theta(a_t, t, tau) - sg Phi_ema(a + u z, u, tau)||^2
+                                + ||a - phi_theta(a_t, t, t)||^2 ) ],   t > u > tau,
+    w(s, a)     = exp( eta max(0, A(s, a)) / (std_batch(A) + eps) ),
+
+the consistency term against an EMA target at the data-anchored point a + u z (same z,
+no ODE solver; ``model.anchored: false`` is the ablation with a few ODE steps of the EMA
+model's own map instead) plus the flow (data-prediction) term. eta = 0 is plain
+behaviour cloning of the flow map. Only positive advantages raise a sample's weight and
+they are measured in batch standard deviations, so eta does not depend on the reward
+scale. ``weight_clamp`` caps w (not in the paper; a guard against a stray large A).
+
+Critic (``critic``):
+  "td"   the paper's: twin Q trained on r + gamma (1 - d) min_i Qbar_i(s', a'), a' from the
+         EMA actor (``td_steps`` jumps), Polyak targets; A(s, a) = min_i Q_i(s, a) -
+         min_i Q_i(s, a_pi) with a_pi ~ EMA actor(s), a one-sample estimate of Q - V^pi.
+  "iql"  the IQL critic shared with GMPO (in-sample expectile V); A = min Qbar - V.
+The EMA actor (decay ``ema``) acts and supplies the TD target's next action.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from genpolicy.algos.base import (
+    ActConfig,
+    Algorithm,
+    BatchLike,
+    check_act_config,
+    generative_act,
+)
+from genpolicy.critics import CriticConfig, EnsembleMLP, IQLCritic
+from genpolicy.errors import GenpolicyError
+from genpolicy.models import FlowMap, ModelConfig, build_model
+
+CRITICS = ("iql", "td")
+
+
+def _gtp_act() -> ActConfig:
+    return ActConfig(steps=2, solver="jump")
+
+
+@dataclass
+class GTPConfig:
+    name: str = "gtp"
+    eta: float = 1.0  # advantage temperature; 0: behaviour cloning of the flow map
+    eps: float = 1e-3  # added to std(A) in the weight
+    weight_clamp: float = 100.0
+    critic: str = "iql"  # iql | td (see the module docstring and docs/gtp.md)
+    ema: float = 0.995  # EMA actor decay (acting and the TD target's next action)
+    td_steps: int = 2  # flow-map jumps of the EMA actor for a' and a_pi (critic "td")
+    anchored: bool | None = None  # None: keep model.anchored; True/False overrides it
+    batch_size: int = 256
+    lr: float = 3e-4
+    grad_clip: float = 0.0  # 0: no clipping
+    act: ActConfig = field(default_factory=_gtp_act)
+
+    def validate(self) -> None:
+        if self.eta < 0:
+            raise GenpolicyError(f"algo.eta must be >= 0, got {self.eta}")
+        if self.eps <= 0 or self.weight_clamp < 1:
+            raise GenpolicyError(
+                f"algo.eps must be > 0 and algo.weight_clamp >= 1, "
+                f"got {self.eps} and {self.weight_clamp}"
+            )
+        if self.critic not in CRITICS:
+            raise GenpolicyError(f"algo.critic must be one of {CRITICS}, got {self.critic!r}")
+        if not 0.0 <= self.ema < 1.0:
+            raise GenpolicyError(f"algo.ema must be in [0, 1), got {self.ema}")
+        if self.td_steps < 1:
+            raise GenpolicyError(f"algo.td_steps must be >= 1, got {self.td_steps}")
+        if self.act.solver == "euler":  # ActConfig's generic default: a flow map jumps
+            self.act.solver = "jump"
+        if self.act.solver != "jump":
+            raise GenpolicyError(
+                f"a flow map acts with jumps: set algo.act.solver=jump, not {self.act.solver!r}"
+            )
+        check_act_config(self.act, has_critic=True)
+
+
+class TDCritic(nn.Module):
+    """Twin Q (one batched module) with a Polyak target, trained on one-step TD targets."""
+
+    def __init__(self, obs_dim: int, act_dim: int, cfg: CriticConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.q = EnsembleMLP(cfg.n_q, obs_dim + act_dim, 1, cfg.hidden, cfg.depth)
+        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=cfg.lr, foreach=True)
+
+    def q_min(self, obs: Tensor, act: Tensor, target: bool = False) -> Tensor:
+        net = self.q_target if target else self.q
+        return net(torch.cat([obs, act], dim=-1)).squeeze(-1).min(dim=0).values
+
+    def update(
+        self,
+        obs: Tensor,
+        act: Tensor,
+        rew: Tensor,
+        next_obs: Tensor,
+        term: Tensor,
+        next_act: Tensor,
+    ) -> dict[str, Tensor]:
+        with torch.no_grad():
+            y = rew + self.cfg.gamma * (1.0 - term) * self.q_min(next_obs, next_act, target=True)
+        q = self.q(torch.cat([obs, act], dim=-1)).squeeze(-1)  # (n_q, B)
+        loss = (q - y).square().mean(dim=1).sum()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            torch._foreach_lerp_(
+                list(self.q_target.parameters()), list(self.q.parameters()), self.cfg.polyak
+            )
+        return {"critic/q_loss": loss.detach()}
+
+
+class GTP(Algorithm):
+    name = "gtp"
+    policy: FlowMap
+    actor_ema: FlowMap
+
+    def __init__(
+        self,
+        cfg: GTPConfig,
+        model_cfg: ModelConfig,
+        critic_cfg: CriticConfig,
+        obs_dim: int,
+        act_dim: int,
+        device: str = "cpu",
+    ) -> None:
+        super().__init__(obs_dim, act_dim, cfg.batch_size, device)
+        cfg.validate()
+        if model_cfg.kind != "flowmap":
+            raise GenpolicyError(
+                f"GTP needs a flow-map policy: set model.kind=flowmap (got {model_cfg.kind!r})"
+            )
+        if cfg.anchored is not None:
+            model_cfg = dataclasses.replace(model_cfg, anchored=cfg.anchored)
+        self.cfg = cfg
+        policy = build_model(model_cfg, action_dim=act_dim, state_dim=obs_dim)
+        assert isinstance(policy, FlowMap)
+        self.policy = policy
+        self.actor_ema = copy.deepcopy(policy).requires_grad_(False)
+        self.critic: IQLCritic | TDCritic = (
+            IQLCritic(obs_dim, act_dim, critic_cfg)
+            if cfg.critic == "iql"
+            else TDCritic(obs_dim, act_dim, critic_cfg)
+        )
+        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, foreach=True)
+        self.to(self.device)
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"policy": self.policy_opt, "critic": self.critic.optimizer}
+
+    # -- the paper's pieces --------------------------------------------------------------
+    @torch.no_grad()
+    def ema_actions(self, obs: Tensor) -> Tensor:
+        """a ~ EMA actor(s) in ``td_steps`` jumps, clipped to the action box."""
+        return self.actor_ema.sample(obs, steps=self.cfg.td_steps).clamp(-1.0, 1.0)
+
+    @torch.no_grad()
+    def advantage(self, obs: Tensor, act: Tensor, act_pi: Tensor | None = None) -> Tensor:
+        if isinstance(self.critic, IQLCritic):
+            return self.critic.advantage(obs, act)
+        if act_pi is None:
+            act_pi = self.ema_actions(obs)
+        return self.critic.q_min(obs, act) - self.critic.q_min(obs, act_pi)
+
+    def weights(self, adv: Tensor) -> Tensor:
+        """w = exp(eta max(0, A) / (std(A) + eps)), capped at ``weight_clamp``."""
+        if self.cfg.eta == 0:
+            return torch.ones_like(adv)
+        scale = adv.std() + self.cfg.eps if adv.numel() > 1 else adv.new_tensor(1.0)
+        w = torch.exp(self.cfg.eta * adv.clamp(min=0.0) / scale)
+        return w.clamp(max=self.cfg.weight_clamp)
+
+    def policy_loss(
+        self, obs: Tensor, act: Tensor, adv: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        w = self.weights(adv)
+        terms = self.policy.loss_terms(act, obs)
+        mc = self.policy.cfg
+        per_sample = mc.consistency_weight * terms["consistency"] + mc.flow_weight * terms["flow"]
+        info = {
+            "policy/consistency": terms["consistency"].mean().detach(),
+            "policy/flow": terms["flow"].mean().detach(),
+            "policy/weight_mean": w.mean(),
+            "policy/weight_max": w.max(),
+        }
+        return (w * per_sample).mean(), info
+
+    @torch.no_grad()
+    def update_actor_ema(self) -> None:
+        dst: list[Tensor] = list(self.actor_ema.net.parameters())
+        src: list[Tensor] = list(self.policy.net.parameters())
+        torch._foreach_lerp_(dst, src, 1.0 - self.cfg.ema)
+
+    # -- one training step ----------------------------------------------------------------
+    def update(self, batch: BatchLike) -> dict[str, Tensor]:
+        s, a, s2 = batch.observations, batch.actions, batch.next_observations
+        a_pi = a2 = None
+        if isinstance(self.critic, TDCritic):  # one sampler call for s and s'
+            a_pi, a2 = self.ema_actions(torch.cat([s, s2])).chunk(2)
+        adv = self.advantage(s, a, a_pi)
+        loss, info = self.policy_loss(s, a, adv)
+        self.policy_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.cfg.grad_clip)
+        self.policy_opt.step()
+        self.policy.update_target()  # the consistency target's EMA (model.ema)
+        self.update_actor_ema()  # the acting policy's EMA (algo.ema)
+        if isinstance(self.critic, TDCritic):
+            assert a2 is not None
+            info.update(self.critic.update(s, a, batch.rewards, s2, batch.terminals, a2))
+        else:
+            info.update(self.critic.update(s, a, batch.rewards, s2, batch.terminals))
+        self.num_updates += 1
+        info.update({"policy/loss": loss.detach(), "policy/adv_std": adv.std()})
+        return info
+
+    # -- acting ---------------------------------------------------------------------------
+    def act_normalized(self, obs: Tensor) -> Tensor:
+        return generative_act(
+            self.actor_ema, obs, self.cfg.act, self.act_generator, self._q_for_ranking
+        )
+
+    def _q_for_ranking(self, obs: Tensor, act: Tensor) -> Tensor:
+        return self.critic.q_min(obs, act, target=False)
