@@ -48,7 +48,7 @@ CRITICS = ("iql", "td")
 
 
 def _gtp_act() -> ActConfig:
-    return ActConfig(steps=2, solver="jump")
+    return ActConfig(steps=2)  # K = 2 jumps: see docs/gtp.md
 
 
 @dataclass
@@ -80,9 +80,7 @@ class GTPConfig:
             raise GenpolicyError(f"algo.ema must be in [0, 1), got {self.ema}")
         if self.td_steps < 1:
             raise GenpolicyError(f"algo.td_steps must be >= 1, got {self.td_steps}")
-        if self.act.solver == "euler":  # ActConfig's generic default: a flow map jumps
-            self.act.solver = "jump"
-        if self.act.solver != "jump":
+        if self.act.solver not in (None, "jump"):
             raise GenpolicyError(
                 f"a flow map acts with jumps: set algo.act.solver=jump, not {self.act.solver!r}"
             )
