@@ -310,13 +310,13 @@ BUILTIN: dict[str, dict[str, Any]] = {
     "toy-gmpg": _toy(
         {
             "name": "gmpg",
-            "beta": 20.0,
+            "beta": 40.0,
             "batch_size": 512,
             "behaviour_lr": 1e-3,
-            "lr": 5e-4,
+            "lr": 3e-4,
             "pretrain_steps": 2500,
             "policy_batch": 32,
-            "grad_steps": 4,
+            "grad_steps": 5,
         },
         2700,
     ),

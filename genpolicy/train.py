@@ -369,9 +369,10 @@ def measure_speed(
         return steps / (time.perf_counter() - t0)
 
     out = {"steps_per_s": timed()}
-    if hasattr(algo, "start_policy") and getattr(algo, "pretraining", False):
-        algo.num_updates = algo.cfg.pretrain_steps
-        algo.start_policy()
+    two_phase: Any = algo
+    if getattr(two_phase, "pretraining", False):  # GMPG: time the policy-gradient phase too
+        two_phase.num_updates = two_phase.cfg.pretrain_steps
+        two_phase.start_policy()
         out = {"pretrain_steps_per_s": out["steps_per_s"], "steps_per_s": timed()}
     obs = data.observations[:1].cpu().numpy()
     algo.eval()

@@ -21,8 +21,8 @@ def dataset() -> Any:
     return tb.make_dataset(n=2000)
 
 
-def run(name: str, dataset: Any, steps: int = 3, **over: Any) -> Any:
-    cfg = create(name, {**SMALL, "algo.batch_size": 64, **over})
+def run(name: str, dataset: Any, over: dict[str, Any] | None = None, steps: int = 3) -> Any:
+    cfg = create(name, {**SMALL, "algo.batch_size": 64, **(over or {})})
     algo = build_algorithm(cfg.algo, cfg.model, cfg.critic, 2, 2, "cpu")
     for _ in range(steps):
         info = algo.update(dataset.sample(64))
@@ -39,18 +39,18 @@ def check_act(algo: Any) -> None:
 
 @pytest.mark.parametrize(("kind", "path"), MODELS)
 def test_gmpo_and_bc_accept_every_model(dataset: Any, kind: str, path: str) -> None:
-    over = {"model.kind": kind, "model.path": path, "algo.act.steps": 2}
+    over: dict[str, Any] = {"model.kind": kind, "model.path": path, "algo.act.steps": 2}
     if kind == "flowmap":
         over["model.solver"] = "euler"  # the toy's rk4 default is an ODE solver; flow maps jump
-    check_act(run("toy-gmpo", dataset, **over, **{"algo.act.candidates": 4}))
-    check_act(run("toy-bc", dataset, **over))
+    check_act(run("toy-gmpo", dataset, {**over, "algo.act.candidates": 4}))
+    check_act(run("toy-bc", dataset, over))
 
 
 @pytest.mark.parametrize(("kind", "path"), MODELS[:3])
 def test_gmpg_runs_both_phases(dataset: Any, kind: str, path: str) -> None:
-    over = {"model.kind": kind, "model.path": path, "algo.act.steps": 2}
+    over: dict[str, Any] = {"model.kind": kind, "model.path": path, "algo.act.steps": 2}
     over.update({"algo.pretrain_steps": 2, "algo.policy_batch": 8, "algo.grad_steps": 2})
-    algo = run("toy-gmpg", dataset, steps=4, **over)
+    algo = run("toy-gmpg", dataset, over, steps=4)
     assert not algo.pretraining
     assert all(not p.requires_grad for p in algo.behaviour.parameters())
     check_act(algo)
@@ -58,12 +58,12 @@ def test_gmpg_runs_both_phases(dataset: Any, kind: str, path: str) -> None:
 
 @pytest.mark.parametrize("policy", ["gaussian", "deterministic"])
 def test_mlp_baselines(dataset: Any, policy: str) -> None:
-    check_act(run("toy-bc", dataset, **{"algo.policy": policy}))
+    check_act(run("toy-bc", dataset, {"algo.policy": policy}))
     check_act(run("toy-iql", dataset))
 
 
 def test_candidates_pick_the_highest_q(dataset: Any) -> None:
-    algo = run("toy-gmpo", dataset, **{"algo.act.candidates": 16, "algo.act.steps": 2})
+    algo = run("toy-gmpo", dataset, {"algo.act.candidates": 16, "algo.act.steps": 2})
     obs = torch.rand(6, 2) * 2 - 1
     algo.seed_acting(0)
     best = torch.as_tensor(algo.act(obs.numpy()))

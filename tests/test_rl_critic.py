@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from genpolicy.critics import CriticConfig, EnsembleMLP, IQLCritic, expectile_loss
+from genpolicy.critics import (
+    CriticConfig,
+    EnsembleLinear,
+    EnsembleMLP,
+    IQLCritic,
+    expectile_loss,
+)
 
 
 def test_expectile_loss_matches_closed_form() -> None:
@@ -39,6 +45,7 @@ def test_ensemble_equals_separate_mlps() -> None:
     for i in range(3):
         h = x
         for j, layer in enumerate(ens.layers):
+            assert isinstance(layer, EnsembleLinear)
             h = h @ layer.weight[i] + layer.bias[i]
             if j < len(ens.layers) - 1:
                 h = torch.relu(h)

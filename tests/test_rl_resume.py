@@ -82,7 +82,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path) -> None:
     def poison(step: int, trainer: Trainer) -> None:
         if step == 7:
             with torch.no_grad():
-                for p in trainer.algo.policy.parameters():
+                policy: Any = trainer.algo.policy
+                for p in policy.parameters():
                     p.fill_(float("nan"))
 
     with pytest.raises(NonFiniteLoss, match="non-finite loss at step 8"):
