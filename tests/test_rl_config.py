@@ -94,4 +94,4 @@ def test_shipped_configs_load() -> None:
     assert len(files) >= 54
     for f in files:
         cfg = load(f)
-        assert cfg.algo.name in f.parts
+        assert cfg.algo.name in f.parts or f.stem.endswith(cfg.algo.name)
