@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         "gtp (iql critic)": load(args.gtp, over),
         "gtp (td critic)": load(args.gtp, [*over, "algo.critic=td"]),
         "gmpo": load(args.gmpo, over),
+        "gmpo (gtp's batch)": load(args.gmpo, [*over, "algo.batch_size=256"]),
     }
     data = load_data(runs["gmpo"])
     obs = data.observations[0].cpu().numpy()  # one raw observation
