@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from genpolicy.algos import GMPOConfig, algo_config_class
+from genpolicy.algos import ALGORITHMS, GMPOConfig, algo_config_class
 from genpolicy.critics import CriticConfig
 from genpolicy.errors import GenpolicyError, unknown_name
 from genpolicy.models import MODEL_KINDS, ModelConfig
@@ -85,7 +85,7 @@ class RunConfig:
         try:
             algo_cls = algo_config_class(name)
         except GenpolicyError:
-            raise unknown_name("algo.name", name, ["bc", "iql", "gmpo", "gmpg"]) from None
+            raise unknown_name("algo.name", name, ALGORITHMS) from None
         sections = {"algo": algo_cls}
         out = _build(cls, data, "", overrides_types=sections)
         out.validate()
