@@ -151,3 +151,31 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
         res.algo.seed_acting(7)
         algo.seed_acting(7)
         assert (algo.act(obs) == res.algo.act(obs)).all()
+
+
+@pytest.mark.parametrize("critic", ["iql", "td"])
+def test_interrupted_run_resumes_exactly(tmp_path: Path, critic: str) -> None:
+    def cfg(out: Path) -> Any:
+        over = {
+            **TINY,
+            "algo.critic": critic,
+            "algo.batch_size": 32,
+            "train.steps": 8,
+            "train.eval_every": 0,
+            "train.eval_episodes": 10,
+            "train.checkpoint_every": 2,
+            "train.log_every": 2,
+            "train.progress": False,
+            "train.tensorboard": False,
+            "train.out_dir": str(out),
+        }
+        return load(TOY, over)
+
+    full = fit(cfg(tmp_path / "a"))
+    part = fit(cfg(tmp_path / "b"), on_step=lambda step, trainer: step == 3)
+    assert part.interrupted
+    resumed = fit(cfg(tmp_path / "b"), resume=True)
+    a, b = full.algo.state_dict(), resumed.algo.state_dict()
+    for key, value in a.items():
+        same = torch.equal(value, b[key]) if torch.is_tensor(value) else value == b[key]
+        assert same, key
