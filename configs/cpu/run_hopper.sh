@@ -4,9 +4,9 @@
 set -u
 cd "$(dirname "$0")/../.."
 SEEDS=${SEEDS:-"0 1 2"}
-lane() {
-  for algo in "$@"; do
-    for s in $SEEDS; do
+lane() {  # seed-major order, so that a complete one-seed table exists early
+  for s in $SEEDS; do
+    for algo in "$@"; do
       genpolicy train "configs/cpu/hopper-medium-$algo.yaml" --set train.seed="$s" \
         --set train.run_name="$algo-hopper-medium-v5-s$s" --overwrite
     done
