@@ -18,6 +18,7 @@ evaluation) and ``summary.json``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import random
@@ -25,6 +26,7 @@ import shutil
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +117,13 @@ class Trainer:
         _seed_everything(t.seed)
         self.dataset = dataset if dataset is not None else load_data(cfg)
         self.env_id = eval_env_id(cfg, self.dataset)
+        if self.env_id not in (None, TOY_DATASET) and importlib.util.find_spec("gymnasium") is None:
+            warnings.warn(
+                "gymnasium is not installed: training without evaluation "
+                "(pip install -c constraints.txt 'genpolicy[envs]')",
+                stacklevel=2,
+            )
+            self.env_id = None
         self.algo = build_algorithm(
             cfg.algo, cfg.model, cfg.critic, self.dataset.obs_dim, self.dataset.act_dim, t.device
         )
