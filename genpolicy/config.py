@@ -140,7 +140,8 @@ class RunConfig:
     def run_name(self) -> str:
         if self.train.run_name:
             return self.train.run_name
-        data = Path(self.data.dataset).stem if "/" not in self.data.dataset else self.data.dataset
+        path = Path(self.data.dataset)
+        data = path.stem if path.suffix.lower() in (".hdf5", ".h5", ".npz") else str(path)
         return f"{self.algo.name}-{data.replace('/', '_')}-s{self.train.seed}"
 
 
