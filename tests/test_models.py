@@ -152,7 +152,7 @@ def test_residual_backbone_fits_a_fixed_batch():
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     a, s = torch.randn(64, 2), torch.randn(64, 1)
     torch.manual_seed(1)
-    first = float(model.loss(a, s).mean())
+    first = float(model.loss(a, s).mean().detach())
     for _ in range(200):
         loss = model.loss(a, s).mean()
         opt.zero_grad()

@@ -142,13 +142,14 @@ class GenerativeModel(nn.Module):
         """``build()`` memoised across calls while gradients are off and weights unchanged.
 
         Sampler set-up (time grids, their time features, jump coefficients) depends only on
-        the step count and the weights; at batch 1 rebuilding it costs as much as the
-        network. Any in-place weight update (optimiser step, load_state_dict) bumps the
-        parameters' version counters and invalidates the entry.
+        the step count and the time-embedding weights; at batch 1 rebuilding it costs as
+        much as the network. Any in-place update of those weights (optimiser step,
+        load_state_dict) bumps their version counters and invalidates the entry.
         """
         if torch.is_grad_enabled():
             return build()
-        version = tuple(p._version for p in self.parameters())
+        # cached plans depend on the weights only through the time embedding network
+        version = tuple(p._version for p in self.net.time_mlp.parameters())
         full_key = (*key, like.dtype, like.device)
         entry = self._sampler_cache.get(full_key)
         if entry is None or entry[0] != version:

@@ -95,7 +95,13 @@ class FlowMap(GenerativeModel):
         z = torch.randn_like(actions)
         tt = t.unsqueeze(-1)
         xt = self.path.alpha(tt) * actions + self.path.sigma(tt) * z
-        pred = self.flow_map(xt, t, tau, states)
+        # one network call for phi(x_t, t, tau) and phi(x_t, t, t)
+        phi = self.data_prediction(
+            xt.repeat(2, 1), t.repeat(2), torch.cat([tau, t]), states.repeat(2, 1)
+        )
+        phi_tau, phi_t = phi[:n], phi[n:]
+        cx, cd = self.coefficients(tt, tau.unsqueeze(-1))
+        pred = cx * xt + cd * phi_tau
         with torch.no_grad():
             if self.cfg.anchored:
                 uu = u.unsqueeze(-1)
@@ -104,7 +110,7 @@ class FlowMap(GenerativeModel):
                 xu = self._ode_steps(xt, t, u, states)
             target = self.flow_map(xu, u, tau, states, net=self.target)
         consistency = ((pred - target) ** 2).mean(-1)
-        flow = ((self.data_prediction(xt, t, t, states) - actions) ** 2).mean(-1)
+        flow = ((phi_t - actions) ** 2).mean(-1)
         return {"consistency": consistency, "flow": flow}
 
     def _ode_steps(self, x: Tensor, t: Tensor, u: Tensor, states: Tensor) -> Tensor:
