@@ -147,7 +147,9 @@ def test_bad_input_messages():
 
 def test_residual_backbone_fits_a_fixed_batch():
     """A residual MLP backbone builds, samples, and drives its matching loss down."""
-    model = build_model(ModelConfig(kind="flow", path="linear", hidden=32, depth=3, residual=True), 2, 1)
+    model = build_model(
+        ModelConfig(kind="flow", path="linear", hidden=32, depth=3, residual=True), 2, 1
+    )
     assert any(type(m).__name__ == "ResidualBlock" for m in model.modules())
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     a, s = torch.randn(64, 2), torch.randn(64, 1)
