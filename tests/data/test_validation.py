@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import h5py
 import numpy as np
 import pytest
@@ -69,6 +71,12 @@ def test_empty(tmp_path, arrays):
     )
 
 
+needs_gym = pytest.mark.skipif(
+    importlib.util.find_spec("gymnasium") is None, reason="needs gymnasium (extra envs)"
+)
+
+
+@needs_gym
 def test_actions_outside_action_space(tmp_path, arrays):
     arrays["actions"][4, 1] = 1.5
     p = str(write_d4rl(tmp_path / "a.hdf5", arrays, {"env_id": "Hopper-v5"}))
@@ -76,12 +84,14 @@ def test_actions_outside_action_space(tmp_path, arrays):
     assert len(load_dataset(p, env_check=False)) == 15
 
 
+@needs_gym
 def test_observation_size_mismatch(tmp_path, arrays):
     p = str(write_d4rl(tmp_path / "a.hdf5", arrays, {"env_id": "HalfCheetah-v5"}))
     check(p, f"{p}: key 'observations' has size 11 but HalfCheetah-v5 observes 17")
     check(p, "Walker2d-v5 observes 17", env_id="Walker2d-v5")
 
 
+@needs_gym
 def test_action_size_mismatch(tmp_path, make_arrays):
     arrays = make_arrays(act_dim=2)
     p = str(write_d4rl(tmp_path / "a.hdf5", arrays, {"env_id": "Hopper-v5"}))
