@@ -1,11 +1,13 @@
 """Speed of the generative core on this machine; see genpolicy/bench.py.
 
-python benchmarks/bench_models.py [--threads 1] [--json out.json]
+    python benchmarks/bench_models.py [--threads 1] [--json out.json]
+
+Same as ``genpolicy bench``.
 """
 
 import sys
 
-from genpolicy.bench import main
+from genpolicy.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["bench", *sys.argv[1:]]))

@@ -9,7 +9,6 @@ that is what an evaluation worker or a small robot computer gets.
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from collections.abc import Callable
@@ -178,19 +177,3 @@ def format_report(res: dict[str, Any]) -> str:
     for k, v in res[key].items():
         lines.append(f"  {k:<36} {v:8.1f}")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--min-seconds", type=float, default=0.5)
-    p.add_argument("--json", help="also write the results to this JSON file")
-    args = p.parse_args(argv)
-    res = run(BenchConfig(threads=args.threads, min_seconds=args.min_seconds))
-    print(format_report(res))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=2)
-    return 0

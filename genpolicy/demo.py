@@ -13,11 +13,10 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from genpolicy.errors import GenpolicyError
 from genpolicy.models import ModelConfig, build_model
-from genpolicy.toy import TwoToys, sliced_wasserstein
+from genpolicy.toy import TwoToys, fit_toy, sliced_wasserstein
 
 
 def run_demo(
@@ -36,23 +35,11 @@ def run_demo(
     toy = TwoToys()
     cfg = ModelConfig(kind=kind, path=path, hidden=128, steps=sample_steps)
     model = build_model(cfg, action_dim=2, state_dim=1)
-    g = torch.Generator().manual_seed(seed)
     lr = 1e-3 if kind == "flowmap" else 3e-3
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr * 0.05)
     start = time.perf_counter()
-    bar = tqdm(range(steps), desc=f"{kind}/{path}", unit="step")
-    for i in bar:
-        actions, states = toy.sample(512, g)
-        loss = model.loss(actions, states).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        model.update_target()
-        if i % 100 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+    fit_toy(model, toy, steps=steps, lr=lr, seed=seed, progress=f"{kind}/{path}")
     train_s = time.perf_counter() - start
+    g = torch.Generator().manual_seed(seed + 1)  # fresh draws for the comparison
 
     fig, axes = plt.subplots(2, 2, figsize=(8, 8), sharex=True, sharey=True)
     result: dict[str, float] = {"train_seconds": train_s, "steps": steps}

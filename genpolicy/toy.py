@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from genpolicy.models.base import GenerativeModel
 
@@ -70,14 +71,19 @@ def fit_toy(
     batch: int = 512,
     lr: float = 1e-3,
     seed: int = 0,
+    progress: str | None = None,
 ) -> list[float]:
-    """Train ``model`` on the toy by plain (unweighted) matching; returns the loss curve."""
+    """Train ``model`` on the toy by plain (unweighted) matching; returns the loss curve.
+
+    ``progress``: show a tqdm bar with this label (loss refreshed every 100 steps).
+    """
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr * 0.05)
     losses = []
-    for _ in range(steps):
+    bar = tqdm(range(steps), desc=progress, unit="step", disable=progress is None)
+    for i in bar:
         actions, states = toy.sample(batch, g)
         loss = model.loss(actions, states).mean()
         opt.zero_grad(set_to_none=True)
@@ -86,4 +92,6 @@ def fit_toy(
         sched.step()
         model.update_target()
         losses.append(loss.detach())
+        if progress is not None and i % 100 == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}")
     return [float(v) for v in torch.stack(losses)]

@@ -12,6 +12,7 @@ from genpolicy.solvers import (
     EXACT_DIVERGENCE_MAX_DIM,
     Field,
     check_solver,
+    euler_maruyama,
     gaussian_log_prob,
     odeint,
     odeint_with_divergence,
@@ -200,8 +201,6 @@ class Diffusion(ODEModel):
         self, states: Tensor, x: Tensor, ts: list[float], generator: torch.Generator | None
     ) -> Tensor:
         """Euler-Maruyama on the reverse SDE dx = [f x - g^2 score] dt + g dW."""
-        from genpolicy.solvers import euler_maruyama
-
         if self.path.name not in ("vp", "ve"):
             raise GenpolicyError(
                 f"solver 'sde' is stable only on the vp and ve paths, not {self.path.name!r}; "
