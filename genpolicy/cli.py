@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "genpolicy.data.cli",
     "genpolicy.run_cli",
     "genpolicy.bench_cli",
+    "genpolicy.sweep.cli",
 )
 
 

@@ -57,6 +57,8 @@ class TrainConfig:
     tensorboard: bool = True  # also write TensorBoard events if tensorboard is installed
     progress: bool = True  # tqdm progress bar
     threads: int = 0  # torch.set_num_threads; 0 leaves the default
+    # at each evaluation, also evaluate with algo.act.steps = k for each k (eval_k{k}/* keys)
+    eval_act_steps: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -110,8 +112,18 @@ class RunConfig:
         for key in ("eval_every", "checkpoint_every", "threads"):
             if getattr(t, key) < 0:
                 raise GenpolicyError(f"train.{key} must be >= 0, got {getattr(t, key)}")
-        if self.algo.batch_size < 1:
-            raise GenpolicyError(f"algo.batch_size must be >= 1, got {self.algo.batch_size}")
+        if t.eval_act_steps:
+            if not self.algo.samples_actions():
+                raise GenpolicyError(
+                    f"train.eval_act_steps sets the sampler's steps, but {self.algo.name!r} "
+                    "acts without a sampler here (no algo.act); set train.eval_act_steps=[]"
+                )
+            bad = [k for k in t.eval_act_steps if k < 1]
+            if bad or len(set(t.eval_act_steps)) != len(t.eval_act_steps):
+                raise GenpolicyError(
+                    "train.eval_act_steps must list distinct step counts >= 1, "
+                    f"got {t.eval_act_steps}"
+                )
         if self.data.reward_convention not in REWARD_CONVENTIONS:
             raise unknown_name(
                 "data.reward_convention", self.data.reward_convention, REWARD_CONVENTIONS

@@ -10,6 +10,10 @@ Run directory ``<train.out_dir>/<run name>/``: ``config.yaml`` (resolved),
 ``checkpoint_every`` steps, at the end and on Ctrl-C), ``checkpoints/best.pt`` (best
 evaluation) and ``summary.json``.
 
+Each evaluation row holds ``eval/*`` (the configured sampler) and, for every k in
+``train.eval_act_steps``, ``eval_k{k}/*`` from the same weights acting with k sampler
+steps; ``best.pt`` follows ``eval/*`` only.
+
     from genpolicy.config import create
     from genpolicy.train import fit
     result = fit(create("default", {"train.steps": 500}))
@@ -18,6 +22,7 @@ evaluation) and ``summary.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import math
@@ -127,6 +132,7 @@ class Trainer:
         self.algo = build_algorithm(
             cfg.algo, cfg.model, cfg.critic, self.dataset.obs_dim, self.dataset.act_dim, t.device
         )
+        self.algo.set_horizon(t.steps)  # learning-rate schedules run over the whole run
         norm = self.dataset.normalizer_state()
         if norm.get("normalize_obs", True):
             self.algo.set_obs_normalizer(
@@ -144,6 +150,7 @@ class Trainer:
             self.run_dir, t.tensorboard, resume_step=self.step if resume else None
         )
         self._sums: dict[str, Tensor] = {}
+        self._counts: dict[str, int] = {}  # per key: some losses exist only in some phases
         self._count = 0
         self._stop_requested = False
 
@@ -168,6 +175,10 @@ class Trainer:
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
         saved = ckpt["config"]
+        try:  # options added since the checkpoint was written take their defaults
+            saved = RunConfig.from_dict(saved).to_dict()
+        except GenpolicyError:
+            pass
         mine = self.cfg.to_dict()
         diff = [
             f"{sec}.{k}"
@@ -189,14 +200,13 @@ class Trainer:
         self.elapsed = float(prog.get("elapsed", 0.0))
 
     # -- evaluation ------------------------------------------------------------------------
-    def evaluate(self, episodes: int | None = None) -> EvalResult | None:
-        if self.env_id is None:
-            return None
+    def _evaluate_once(self, episodes: int | None) -> EvalResult:
+        assert self.env_id is not None
         t = self.cfg.train
         self.algo.seed_acting(t.eval_seed)
         self.algo.eval()
         try:
-            res = evaluate(
+            return evaluate(
                 self.algo.act,
                 self.env_id,
                 episodes or t.eval_episodes,
@@ -205,7 +215,27 @@ class Trainer:
             )
         finally:
             self.algo.train()
+
+    def _evaluate_with_steps(self, steps: int, episodes: int | None) -> EvalResult:
+        """The same evaluation with the sampler's step count set to ``steps``."""
+        algo_cfg: Any = self.algo.cfg
+        original = algo_cfg.act
+        algo_cfg.act = dataclasses.replace(original, steps=steps)
+        try:
+            return self._evaluate_once(episodes)
+        finally:
+            algo_cfg.act = original
+
+    def evaluate(self, episodes: int | None = None) -> EvalResult | None:
+        if self.env_id is None:
+            return None
+        res = self._evaluate_once(episodes)
         row = {"step": self.step, **{f"eval/{k}": v for k, v in res.to_dict().items()}}
+        for k in self.cfg.train.eval_act_steps:
+            extra = self._evaluate_with_steps(k, episodes)
+            row[f"eval_k{k}/return_mean"] = extra.return_mean
+            row[f"eval_k{k}/score_mean"] = extra.score_mean
+            row[f"eval_k{k}/score_std"] = extra.score_std
         self.evals.append(row)
         key = "eval/score_mean" if res.score_mean is not None else "eval/return_mean"
         if self.best is None or row[key] > self.best[key]:
@@ -220,9 +250,10 @@ class Trainer:
         if not self._count:
             return {}
         keys = list(self._sums)
-        vals = (torch.stack([self._sums[k] for k in keys]) / self._count).tolist()
+        counts = torch.tensor([float(self._counts[k]) for k in keys])
+        vals = (torch.stack([self._sums[k] for k in keys]).cpu() / counts).tolist()
         means = dict(zip(keys, vals, strict=True))
-        self._sums, self._count = {}, 0
+        self._sums, self._counts, self._count = {}, {}, 0
         bad = [k for k, v in means.items() if not math.isfinite(v)]
         if bad:
             raise NonFiniteLoss(
@@ -237,6 +268,7 @@ class Trainer:
 
     def run(self, on_step: StepHook | None = None) -> FitResult:
         t = self.cfg.train
+        self.algo.set_horizon(t.steps)
         bar = _progress(t.progress, t.steps, self.step, self.cfg.run_name)
         previous = _install_sigint(self)
         interrupted = False
@@ -250,6 +282,7 @@ class Trainer:
                 for k, v in info.items():
                     v = v.detach().float()
                     self._sums[k] = self._sums[k] + v if k in self._sums else v.clone()
+                    self._counts[k] = self._counts.get(k, 0) + 1
                 self._count += 1
                 if self.step % t.log_every == 0 or self.step == t.steps:
                     means = self._flush()
@@ -272,8 +305,9 @@ class Trainer:
                         interrupted = True
                         break
             self.elapsed += time.perf_counter() - t_start
-            if not interrupted:
-                self.evaluate()
+            evaluated = bool(self.evals) and self.evals[-1]["step"] == self.step
+            if not interrupted and not evaluated:  # a run resumed after its final checkpoint
+                self.evaluate()  # was evaluated already
             self._flush_and_save()
         except NonFiniteLoss:
             self.logger.close()
@@ -309,6 +343,7 @@ class Trainer:
             "interrupted": interrupted,
             "steps_per_s": steps_per_s,
             "train_seconds": self.elapsed,
+            "acting_weights": self.algo.acting_weights(),
             "last": last,
             "best": self.best,
             "genpolicy_version": __version__,
@@ -366,6 +401,8 @@ def measure_speed(
     algo = build_algorithm(
         cfg.algo, cfg.model, cfg.critic, data.obs_dim, data.act_dim, cfg.train.device
     )
+    algo.set_horizon(cfg.train.steps)  # the learning rates of the configured run
+    algo.num_updates = cfg.algo.critic_warmup  # time full updates, not critic-only ones
     gen = torch.Generator(device=data.device).manual_seed(0)
 
     def timed() -> float:

@@ -1,12 +1,26 @@
-"""What every algorithm shares: observation normalisation, acting, training state.
+"""What every algorithm shares: config fields, observation normalisation, acting, training
+state, and the learning-efficiency levers (learning-rate schedule, critic warm-up, policy
+EMA, advantage weights).
 
 An algorithm is an ``nn.Module`` holding its networks and optimisers. The training loop
-only calls ``update(batch) -> dict[str, Tensor]`` (scalars, not synchronised with
-``.item()``), ``act(obs)`` and ``training_state()`` / ``load_training_state()``.
+only calls ``set_horizon(total_updates)`` once, then ``update(batch) -> dict[str, Tensor]``
+(scalars, not synchronised with ``.item()``), ``act(obs)`` and ``training_state()`` /
+``load_training_state()``.
+
+Learning rate of the policy optimiser at update n of a schedule over [start, end)
+(``scheduled_lr``; the critic's stays constant), with k = n - start, H = end - start,
+W = ``lr_warmup``, r = ``lr_min_ratio``, p = clip((k - W) / (H - W), 0, 1):
+
+    lr_n = lr * min(1, (k + 1) / W) * f(p),   f = 1 (constant),
+           r + (1 - r) (1 + cos(pi p)) / 2 (cosine),   1 - (1 - r) p (linear).
+
+It depends on the update counter only, so a resumed run follows the same schedule.
 """
 
 from __future__ import annotations
 
+import copy
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -14,7 +28,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from genpolicy.errors import GenpolicyError
+from genpolicy.errors import GenpolicyError, unknown_name
+
+LR_SCHEDULES = ("constant", "cosine", "linear")
+WEIGHTINGS = ("exp", "std_positive")
 
 
 class BatchLike(Protocol):
@@ -34,20 +51,176 @@ class ActConfig:
     candidates: int = 1  # 1: one sample; N > 1: N samples ranked by the critic's Q
 
 
+@dataclass
+class AlgoConfig:
+    """The fields every algorithm's config has (each algorithm's config subclasses it)."""
+
+    name: str = ""
+    batch_size: int = 256
+    lr: float = 3e-4  # the policy optimiser's (peak) learning rate
+    grad_clip: float = 0.0  # max gradient norm of the policy; 0: no clipping
+    lr_schedule: str = "constant"  # constant | cosine | linear (decay to lr * lr_min_ratio)
+    lr_warmup: int = 0  # updates of linear warm-up from lr / lr_warmup to lr
+    lr_min_ratio: float = 0.0  # final lr / lr of the cosine and linear schedules
+    critic_warmup: int = 0  # first updates that train the critic only (policy untouched)
+
+    # False: the algorithm has no critic-only phase, and critic_warmup must stay 0
+    supports_critic_warmup: ClassVar[bool] = True
+
+    def validate(self) -> None:
+        """Check the shared fields; subclasses call this first and then check their own."""
+        if self.batch_size < 1:
+            raise GenpolicyError(f"algo.batch_size must be >= 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise GenpolicyError(f"algo.lr must be > 0, got {self.lr}")
+        if not self.grad_clip >= 0:
+            raise GenpolicyError(f"algo.grad_clip must be >= 0 (0: off), got {self.grad_clip}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise unknown_name("algo.lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        if self.lr_warmup < 0:
+            raise GenpolicyError(f"algo.lr_warmup must be >= 0 (0: off), got {self.lr_warmup}")
+        if not 0.0 <= self.lr_min_ratio <= 1.0:
+            raise GenpolicyError(f"algo.lr_min_ratio must be in [0, 1], got {self.lr_min_ratio}")
+        if self.critic_warmup < 0:
+            raise GenpolicyError(
+                f"algo.critic_warmup must be >= 0 (0: off), got {self.critic_warmup}"
+            )
+        if self.critic_warmup and not self.supports_critic_warmup:
+            raise GenpolicyError(
+                f"algo.critic_warmup does not apply to {self.name!r}: set algo.critic_warmup=0"
+            )
+
+    def samples_actions(self) -> bool:
+        """Whether acting runs a sampler whose ``act`` settings (steps, solver) apply."""
+        return isinstance(getattr(self, "act", None), ActConfig)
+
+
+def check_ema(ema: float) -> None:
+    if not 0.0 <= ema < 1.0:
+        raise GenpolicyError(
+            f"algo.ema must be in [0, 1) (0: act with the online weights), got {ema}"
+        )
+
+
+def check_weighting(weighting: str, weight_clamp: float) -> None:
+    if weighting not in WEIGHTINGS:
+        raise unknown_name("algo.weighting", weighting, WEIGHTINGS)
+    if not weight_clamp > 0:
+        raise GenpolicyError(f"algo.weight_clamp must be > 0, got {weight_clamp}")
+
+
+def scheduled_lr(
+    lr: float,
+    step: int,
+    horizon: int,
+    schedule: str = "constant",
+    warmup: int = 0,
+    min_ratio: float = 0.0,
+) -> float:
+    """Learning rate of update ``step`` (0-based) of a run of ``horizon`` updates.
+
+    Linear warm-up over the first ``warmup`` updates ((step + 1) / warmup of ``lr``), then
+    ``schedule`` decays from ``lr`` at ``step == warmup`` to ``lr * min_ratio`` at
+    ``step == horizon`` (the constant schedule stays at ``lr``); pure and stateless.
+    """
+    scale = (step + 1) / warmup if 0 <= step < warmup else 1.0
+    if schedule == "constant":
+        return lr * scale
+    span = horizon - warmup
+    p = min(max((step - warmup) / span, 0.0), 1.0) if span > 0 else 1.0
+    if schedule == "cosine":
+        f = min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * p))
+    elif schedule == "linear":
+        f = 1.0 - (1.0 - min_ratio) * p
+    else:
+        raise unknown_name("algo.lr_schedule", schedule, LR_SCHEDULES)
+    return lr * scale * f
+
+
+def optimizer_step(
+    opt: torch.optim.Optimizer,
+    loss: Tensor,
+    *,
+    lr: float | None = None,
+    grad_clip: float = 0.0,
+    report_norm: bool = False,
+) -> Tensor | None:
+    """zero_grad, backward, clip the gradient norm (``grad_clip`` > 0), set ``lr``, step.
+
+    Returns the gradient norm before clipping when clipping or ``report_norm``, else None.
+    """
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = None
+    if grad_clip > 0 or report_norm:
+        params = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
+        # grad_clip 0 with report_norm: a bound of 1e30 only measures the norm
+        norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else 1e30)
+    if lr is not None:
+        for group in opt.param_groups:
+            group["lr"] = lr
+    opt.step()
+    return norm
+
+
+def advantage_weights(
+    adv: Tensor,
+    scheme: str,
+    beta: float,
+    clamp: float,
+    eps: float = 1e-3,
+    self_normalize: bool = False,
+) -> Tensor:
+    """Per-sample weights of advantage-weighted matching/regression (no gradient).
+
+    * ``exp``: min(exp(beta A), clamp) (AWR, IQL, GMPO),
+    * ``std_positive``: min(exp(beta max(0, A) / (std_batch(A) + eps)), clamp) (GTP; the
+      weight never drops below 1 and beta is in batch standard deviations),
+
+    and with ``self_normalize`` divided by their batch mean, so they average to 1.
+    """
+    adv = adv.detach()
+    if scheme == "exp":
+        w = torch.exp(beta * adv).clamp(max=clamp)
+    elif scheme == "std_positive":
+        if beta == 0:
+            w = torch.ones_like(adv)
+        else:
+            scale = adv.std() + eps if adv.numel() > 1 else adv.new_tensor(1.0)
+            w = torch.exp(beta * adv.clamp(min=0.0) / scale).clamp(max=clamp)
+    else:
+        raise unknown_name("algo.weighting", scheme, WEIGHTINGS)
+    if self_normalize:
+        w = w / w.mean()
+    return w
+
+
 class Algorithm(nn.Module):
-    """Base class; subclasses set ``name``, build networks and implement the two hooks."""
+    """Base class; subclasses set ``name``, build networks and implement the two hooks.
+
+    Subclasses with a generative policy call ``init_policy_ema(decay)`` once the policy
+    exists and ``update_policy_ema()`` after each policy step; ``acting_policy()`` is the
+    EMA copy when there is one.
+    """
 
     name: ClassVar[str] = ""
     obs_shift: Tensor
     obs_scale: Tensor
+    cfg: AlgoConfig
+    policy: Any
+    policy_ema: Any  # a frozen copy of ``policy`` (nn.Module) or None
 
-    def __init__(self, obs_dim: int, act_dim: int, batch_size: int, device: str) -> None:
+    def __init__(self, obs_dim: int, act_dim: int, cfg: AlgoConfig, device: str) -> None:
         super().__init__()
         self.obs_dim = obs_dim
         self.act_dim = act_dim
-        self.batch_size = batch_size
+        self.cfg = cfg
+        self.batch_size = cfg.batch_size
         self.device = torch.device(device)
         self.num_updates = 0
+        self.horizon: int | None = None  # total updates of the run (set_horizon)
+        self.policy_ema = None
+        self.ema_decay = 0.0
         # raw observation -> (obs - shift) / scale, copied from the dataset's normaliser
         self.register_buffer("obs_shift", torch.zeros(obs_dim))
         self.register_buffer("obs_scale", torch.ones(obs_dim))
@@ -65,6 +238,83 @@ class Algorithm(nn.Module):
         raise NotImplementedError
 
     # ---- shared -------------------------------------------------------------------------
+    def set_horizon(self, total_updates: int) -> None:
+        """The run length the learning-rate schedules decay over (the trainer sets it)."""
+        if total_updates < 1:
+            raise GenpolicyError(f"the run length must be >= 1 update, got {total_updates}")
+        self.horizon = int(total_updates)
+
+    def scheduled_lr(
+        self, lr: float | None = None, start: int = 0, end: int | None = None
+    ) -> float:
+        """The policy's lr for this update: ``cfg``'s schedule over updates [start, end).
+
+        ``lr`` defaults to ``cfg.lr`` and ``end`` to the horizon (``set_horizon``).
+        """
+        c = self.cfg
+        base = c.lr if lr is None else lr
+        if end is None:
+            if self.horizon is None and c.lr_schedule != "constant":
+                raise GenpolicyError(
+                    f"algo.lr_schedule={c.lr_schedule!r} needs the run length: call "
+                    "algo.set_horizon(total_updates) before training (the trainer does)"
+                )
+            end = self.horizon if self.horizon is not None else self.num_updates + 1
+        return scheduled_lr(
+            base,
+            self.num_updates - start,
+            end - start,
+            c.lr_schedule,
+            c.lr_warmup,
+            c.lr_min_ratio,
+        )
+
+    @property
+    def critic_warming_up(self) -> bool:
+        """True during the first ``critic_warmup`` updates (the critic trains alone)."""
+        return self.num_updates < self.cfg.critic_warmup
+
+    def init_policy_ema(self, decay: float) -> None:
+        """Keep an EMA copy of ``self.policy`` (decay > 0) that acting uses."""
+        self.ema_decay = float(decay)
+        if decay > 0:
+            ema = copy.deepcopy(self.policy).requires_grad_(False)
+            for m in ema.modules():  # sampler plans are rebuilt for the copy's own weights
+                cache = getattr(m, "_sampler_cache", None)
+                if isinstance(cache, dict):
+                    cache.clear()
+            self.policy_ema = ema
+        else:
+            self.policy_ema = None
+
+    @torch.no_grad()
+    def update_policy_ema(self) -> None:
+        """ema <- decay * ema + (1 - decay) * policy, over the policy's trained parameters."""
+        if self.policy_ema is None:
+            return
+        pairs = [
+            (e, p)
+            for e, p in zip(self.policy_ema.parameters(), self.policy.parameters(), strict=True)
+            if p.requires_grad
+        ]
+        if pairs:
+            dst, src = [e for e, _ in pairs], [p for _, p in pairs]
+            torch._foreach_lerp_(dst, src, 1.0 - self.ema_decay)
+
+    @torch.no_grad()
+    def reset_policy_ema(self) -> None:
+        """ema <- policy (e.g. when GMPG copies the behaviour model into the policy)."""
+        if self.policy_ema is not None:
+            self.policy_ema.load_state_dict(self.policy.state_dict())
+
+    def acting_policy(self) -> Any:
+        """The policy network acting uses: the EMA copy if there is one."""
+        return self.policy_ema if self.policy_ema is not None else self.policy
+
+    def acting_weights(self) -> str:
+        """'ema' if acting uses the EMA copy of the policy, else 'online'."""
+        return "ema" if self.policy_ema is not None else "online"
+
     def set_obs_normalizer(self, shift: Tensor, scale: Tensor) -> None:
         self.obs_shift.copy_(shift.to(self.obs_shift))
         self.obs_scale.copy_(scale.to(self.obs_scale))

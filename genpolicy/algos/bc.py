@@ -6,6 +6,8 @@
   (``model`` section), L = E_(s,a)~D [ l_theta(a | s) ]; keeps every action mode,
 * ``gaussian``: L = -E log N(a; tanh(m(s)), sigma^2), acting with the mean,
 * ``deterministic``: L = E || tanh(m(s)) - a ||^2.
+
+``ema`` > 0 keeps an exponential moving average of the policy's weights, which acts.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from torch import Tensor
 
 from genpolicy.algos.base import (
     ActConfig,
+    AlgoConfig,
     Algorithm,
     BatchLike,
     check_act_config,
+    check_ema,
     generative_act,
+    optimizer_step,
 )
 from genpolicy.algos.iql import GaussianPolicy
 from genpolicy.critics import CriticConfig
@@ -32,23 +37,32 @@ POLICIES = ("generative", "gaussian", "deterministic")
 
 
 @dataclass
-class BCConfig:
+class BCConfig(AlgoConfig):
     name: str = "bc"
-    policy: str = "generative"
     batch_size: int = 256
     lr: float = 3e-4
+    policy: str = "generative"
     hidden: int = 256  # gaussian / deterministic policies
     depth: int = 2
+    ema: float = 0.0  # decay of the acting EMA copy of the policy; 0: act with the online weights
     act: ActConfig = field(default_factory=ActConfig)
 
+    supports_critic_warmup = False  # no critic
+
     def validate(self) -> None:
+        super().validate()
         if self.policy not in POLICIES:
             raise unknown_name("BC policy", self.policy, POLICIES)
+        check_ema(self.ema)
         check_act_config(self.act, has_critic=False)
+
+    def samples_actions(self) -> bool:
+        return self.policy == "generative"
 
 
 class BC(Algorithm):
     name = "bc"
+    cfg: BCConfig
 
     def __init__(
         self,
@@ -59,7 +73,7 @@ class BC(Algorithm):
         act_dim: int,
         device: str = "cpu",
     ) -> None:
-        super().__init__(obs_dim, act_dim, cfg.batch_size, device)
+        super().__init__(obs_dim, act_dim, cfg, device)
         self.cfg = cfg
         self.policy: Any
         if cfg.policy == "generative":
@@ -69,6 +83,7 @@ class BC(Algorithm):
         else:
             raise GenpolicyError(f"algo.policy must be one of {POLICIES}, got {cfg.policy!r}")
         self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, foreach=True)
+        self.init_policy_ema(cfg.ema)
         self.to(self.device)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -83,15 +98,15 @@ class BC(Algorithm):
 
     def update(self, batch: BatchLike) -> dict[str, Tensor]:
         loss = self.loss(batch.observations, batch.actions)
-        self.policy_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.policy_opt.step()
+        optimizer_step(self.policy_opt, loss, lr=self.scheduled_lr(), grad_clip=self.cfg.grad_clip)
         if self.cfg.policy == "generative":
             self.policy.update_target()  # EMA target of flow-map models; no-op otherwise
+        self.update_policy_ema()
         self.num_updates += 1
         return {"policy/loss": loss.detach()}
 
     def act_normalized(self, obs: Tensor) -> Tensor:
+        policy = self.acting_policy()
         if self.cfg.policy == "generative":
-            return generative_act(self.policy, obs, self.cfg.act, self.act_generator)
-        return self.policy.mean(obs)
+            return generative_act(policy, obs, self.cfg.act, self.act_generator)
+        return policy.mean(obs)

@@ -25,6 +25,10 @@ Hutchinson estimator on a 40960 batch:
   ``q_normalize: false`` beta multiplies raw Q as in the public code,
 * Q from the Polyak target (no gradient into the critic), gradient-norm clipping
   (``grad_clip``) and a low learning rate.
+
+The learning-rate schedule (``lr_schedule``) runs twice: for the behaviour optimiser over
+the pretraining updates, then for the policy over the rest of the run. ``ema`` > 0 acts
+with an EMA copy of the policy (reset to the behaviour model when phase 2 starts).
 """
 
 from __future__ import annotations
@@ -38,10 +42,13 @@ from torch import Tensor
 
 from genpolicy.algos.base import (
     ActConfig,
+    AlgoConfig,
     Algorithm,
     BatchLike,
     check_act_config,
+    check_ema,
     generative_act,
+    optimizer_step,
 )
 from genpolicy.critics import CriticConfig, IQLCritic
 from genpolicy.errors import GenpolicyError
@@ -49,22 +56,34 @@ from genpolicy.models import ModelConfig, build_model
 
 
 @dataclass
-class GMPGConfig:
+class GMPGConfig(AlgoConfig):
     name: str = "gmpg"
+    batch_size: int = 4096  # behaviour-model and critic batch
+    lr: float = 1e-5  # policy learning rate
+    grad_clip: float = 1.0
     beta: float = 1.0
     pretrain_steps: int = 100_000
-    batch_size: int = 4096  # behaviour-model and critic batch
     behaviour_lr: float = 1e-4
-    lr: float = 1e-5  # policy learning rate
     policy_batch: int = 256
     grad_steps: int = 10  # ODE steps of the differentiable sampler and of log mu
     grad_solver: str = "rk4"
     divergence: str = "exact"  # or "hutchinson"
     q_normalize: bool = True
-    grad_clip: float = 1.0
+    ema: float = 0.0  # decay of the acting EMA copy of the policy; 0: act with the online weights
     act: ActConfig = field(default_factory=ActConfig)
 
+    supports_critic_warmup = False  # pretrain_steps is its critic (and behaviour) phase
+
     def validate(self) -> None:
+        if self.critic_warmup:
+            raise GenpolicyError(
+                "GMPG trains its critic alone with the behaviour model during pretraining: "
+                "set algo.pretrain_steps instead of algo.critic_warmup"
+            )
+        super().validate()
+        if not self.behaviour_lr > 0:
+            raise GenpolicyError(f"algo.behaviour_lr must be > 0, got {self.behaviour_lr}")
+        check_ema(self.ema)
         if self.pretrain_steps < 0:
             raise GenpolicyError(f"algo.pretrain_steps must be >= 0, got {self.pretrain_steps}")
         if not 1 <= self.policy_batch <= self.batch_size:
@@ -83,6 +102,7 @@ class GMPGConfig:
 
 class GMPG(Algorithm):
     name = "gmpg"
+    cfg: GMPGConfig
 
     def __init__(
         self,
@@ -93,7 +113,7 @@ class GMPG(Algorithm):
         act_dim: int,
         device: str = "cpu",
     ) -> None:
-        super().__init__(obs_dim, act_dim, cfg.batch_size, device)
+        super().__init__(obs_dim, act_dim, cfg, device)
         if model_cfg.kind not in ("diffusion", "flow"):
             raise GenpolicyError(
                 "GMPG needs likelihoods, which only 'diffusion' and 'flow' models define; "
@@ -108,6 +128,7 @@ class GMPG(Algorithm):
             self.behaviour.parameters(), lr=cfg.behaviour_lr, foreach=True
         )
         self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, foreach=True)
+        self.init_policy_ema(cfg.ema)
         if cfg.pretrain_steps == 0:
             self.start_policy()
         self.to(self.device)
@@ -125,14 +146,14 @@ class GMPG(Algorithm):
 
     def behaviour_update(self, obs: Tensor, act: Tensor) -> Tensor:
         loss = self.behaviour.loss(act, obs).mean()
-        self.behaviour_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.behaviour_opt.step()
+        lr = self.scheduled_lr(self.cfg.behaviour_lr, end=self.cfg.pretrain_steps)
+        optimizer_step(self.behaviour_opt, loss, lr=lr)
         return loss.detach()
 
     def start_policy(self) -> None:
-        """pi <- mu; mu is frozen from now on."""
+        """pi <- mu (and its EMA copy <- mu); mu is frozen from now on."""
         self.policy.load_state_dict(self.behaviour.state_dict())
+        self.reset_policy_ema()
         self.behaviour.requires_grad_(False)
 
     def policy_loss(self, obs: Tensor) -> dict[str, Tensor]:
@@ -155,13 +176,16 @@ class GMPG(Algorithm):
             out = {"behaviour/loss": self.behaviour_update(s, a)}
         else:
             terms = self.policy_loss(s[: self.cfg.policy_batch])
-            self.policy_opt.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(
-                self.policy.parameters(), self.cfg.grad_clip if self.cfg.grad_clip > 0 else 1e30
+            grad_norm = optimizer_step(
+                self.policy_opt,
+                terms["loss"],
+                lr=self.scheduled_lr(start=self.cfg.pretrain_steps),
+                grad_clip=self.cfg.grad_clip,
+                report_norm=True,
             )
-            self.policy_opt.step()
+            self.update_policy_ema()
             out = {f"policy/{k}": v.detach() for k, v in terms.items()}
+            assert grad_norm is not None
             out["policy/grad_norm"] = grad_norm
         out.update(
             self.critic.update(s, a, batch.rewards, batch.next_observations, batch.terminals)
@@ -175,8 +199,11 @@ class GMPG(Algorithm):
         super().set_extra_state(state)
         self.behaviour.requires_grad_(self.pretraining)
 
+    def acting_weights(self) -> str:
+        return "online" if self.pretraining else super().acting_weights()
+
     def act_normalized(self, obs: Tensor) -> Tensor:
-        model = self.behaviour if self.pretraining else self.policy
+        model = self.behaviour if self.pretraining else self.acting_policy()
         return generative_act(model, obs, self.cfg.act, self.act_generator, self._q)
 
     def _q(self, obs: Tensor, act: Tensor) -> Tensor:

@@ -10,6 +10,11 @@ pretraining is needed:
 Qbar and V come from an IQL critic trained on the same batches (``genpolicy.critics``).
 Acting: one sample from the model's ODE (32 Euler steps by default), or N samples
 ranked by Q.
+
+Levers (off by default): ``critic_warmup`` = N trains the critic alone for the first N
+updates (with an untrained critic exp(beta A) weights random samples by up to
+``weight_clamp``); ``ema`` > 0 acts with an EMA copy of the policy; ``weighting`` /
+``self_normalize`` choose the weight (``genpolicy.algos.base.advantage_weights``).
 """
 
 from __future__ import annotations
@@ -21,10 +26,15 @@ from torch import Tensor
 
 from genpolicy.algos.base import (
     ActConfig,
+    AlgoConfig,
     Algorithm,
     BatchLike,
+    advantage_weights,
     check_act_config,
+    check_ema,
+    check_weighting,
     generative_act,
+    optimizer_step,
 )
 from genpolicy.critics import CriticConfig, IQLCritic
 from genpolicy.errors import GenpolicyError
@@ -32,25 +42,29 @@ from genpolicy.models import ModelConfig, build_model
 
 
 @dataclass
-class GMPOConfig:
+class GMPOConfig(AlgoConfig):
     name: str = "gmpo"
-    beta: float = 8.0
-    weight_clamp: float = 100.0
     batch_size: int = 4096
     lr: float = 1e-4
-    grad_clip: float = 0.0  # 0: no clipping
+    beta: float = 8.0
+    weight_clamp: float = 100.0
+    weighting: str = "exp"  # exp | std_positive (genpolicy.algos.base.advantage_weights)
+    self_normalize: bool = False  # divide the weights by their batch mean
+    ema: float = 0.0  # decay of the acting EMA copy of the policy; 0: act with the online weights
     act: ActConfig = field(default_factory=ActConfig)
 
     def validate(self) -> None:
+        super().validate()
         if self.beta < 0:
             raise GenpolicyError(f"algo.beta must be >= 0, got {self.beta}")
-        if self.weight_clamp <= 0:
-            raise GenpolicyError(f"algo.weight_clamp must be > 0, got {self.weight_clamp}")
+        check_weighting(self.weighting, self.weight_clamp)
+        check_ema(self.ema)
         check_act_config(self.act, has_critic=True)
 
 
 class GMPO(Algorithm):
     name = "gmpo"
+    cfg: GMPOConfig
 
     def __init__(
         self,
@@ -61,38 +75,46 @@ class GMPO(Algorithm):
         act_dim: int,
         device: str = "cpu",
     ) -> None:
-        super().__init__(obs_dim, act_dim, cfg.batch_size, device)
+        super().__init__(obs_dim, act_dim, cfg, device)
         self.cfg = cfg
         self.policy = build_model(model_cfg, action_dim=act_dim, state_dim=obs_dim)
         self.critic = IQLCritic(obs_dim, act_dim, critic_cfg)
         self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, foreach=True)
+        self.init_policy_ema(cfg.ema)
         self.to(self.device)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"policy": self.policy_opt, "critic": self.critic.optimizer}
 
     def policy_loss(self, obs: Tensor, act: Tensor) -> tuple[Tensor, Tensor]:
-        weight = torch.exp(self.cfg.beta * self.critic.advantage(obs, act))
-        weight = weight.clamp(max=self.cfg.weight_clamp)
+        c = self.cfg
+        weight = advantage_weights(
+            self.critic.advantage(obs, act),
+            c.weighting,
+            c.beta,
+            c.weight_clamp,
+            self_normalize=c.self_normalize,
+        )
         return (weight * self.policy.loss(act, obs)).mean(), weight
 
     def update(self, batch: BatchLike) -> dict[str, Tensor]:
-        s, a = batch.observations, batch.actions
-        loss, weight = self.policy_loss(s, a)
-        self.policy_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.cfg.grad_clip)
-        self.policy_opt.step()
-        self.policy.update_target()  # EMA target of flow-map models; no-op otherwise
+        c, s, a = self.cfg, batch.observations, batch.actions
+        policy_info: dict[str, Tensor] = {}
+        if not self.critic_warming_up:
+            loss, weight = self.policy_loss(s, a)
+            lr = self.scheduled_lr(start=c.critic_warmup)
+            optimizer_step(self.policy_opt, loss, lr=lr, grad_clip=c.grad_clip)
+            self.policy.update_target()  # EMA target of flow-map models; no-op otherwise
+            self.update_policy_ema()  # the acting copy (algo.ema)
+            policy_info = {"policy/loss": loss.detach(), "policy/weight_mean": weight.mean()}
         info = self.critic.update(s, a, batch.rewards, batch.next_observations, batch.terminals)
         self.num_updates += 1
-        info.update({"policy/loss": loss.detach(), "policy/weight_mean": weight.mean()})
+        info.update(policy_info)
         return info
 
     def act_normalized(self, obs: Tensor) -> Tensor:
         return generative_act(
-            self.policy, obs, self.cfg.act, self.act_generator, self._q_for_ranking
+            self.acting_policy(), obs, self.cfg.act, self.act_generator, self._q_for_ranking
         )
 
     def _q_for_ranking(self, obs: Tensor, act: Tensor) -> Tensor:

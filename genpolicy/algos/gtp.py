@@ -21,7 +21,12 @@ Critic (``critic``):
          EMA actor (``td_steps`` jumps), Polyak targets; A(s, a) = min_i Q_i(s, a) -
          min_i Q_i(s, a_pi) with a_pi ~ EMA actor(s), a one-sample estimate of Q - V^pi.
   "iql"  the IQL critic shared with GMPO (in-sample expectile V); A = min Qbar - V.
-The EMA actor (decay ``ema``) acts and supplies the TD target's next action.
+The EMA actor (decay ``ema``; the shared ``Algorithm.policy_ema``) acts and supplies the
+TD target's next action; with ``ema: 0`` the online policy does both.
+
+Levers: ``weighting: exp`` uses min(exp(eta A), weight_clamp) instead; ``self_normalize``
+divides the weights by their batch mean; ``critic_warmup`` = N trains the critic alone for
+the first N updates.
 """
 
 from __future__ import annotations
@@ -29,16 +34,22 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from genpolicy.algos.base import (
     ActConfig,
+    AlgoConfig,
     Algorithm,
     BatchLike,
+    advantage_weights,
     check_act_config,
+    check_ema,
+    check_weighting,
     generative_act,
+    optimizer_step,
 )
 from genpolicy.critics import CriticConfig, EnsembleMLP, IQLCritic
 from genpolicy.errors import GenpolicyError
@@ -52,21 +63,23 @@ def _gtp_act() -> ActConfig:
 
 
 @dataclass
-class GTPConfig:
+class GTPConfig(AlgoConfig):
     name: str = "gtp"
+    batch_size: int = 256
+    lr: float = 3e-4
     eta: float = 1.0  # advantage temperature; 0: behaviour cloning of the flow map
     eps: float = 1e-3  # added to std(A) in the weight
     weight_clamp: float = 100.0
+    weighting: str = "std_positive"  # or exp: min(exp(eta A), weight_clamp)
+    self_normalize: bool = False  # divide the weights by their batch mean
     critic: str = "iql"  # iql | td (see the module docstring and docs/gtp.md)
-    ema: float = 0.995  # EMA actor decay (acting and the TD target's next action)
+    ema: float = 0.995  # EMA actor decay (acting and the TD target's next action); 0: off
     td_steps: int = 2  # flow-map jumps of the EMA actor for a' and a_pi (critic "td")
     anchored: bool | None = None  # None: keep model.anchored; True/False overrides it
-    batch_size: int = 256
-    lr: float = 3e-4
-    grad_clip: float = 0.0  # 0: no clipping
     act: ActConfig = field(default_factory=_gtp_act)
 
     def validate(self) -> None:
+        super().validate()
         if self.eta < 0:
             raise GenpolicyError(f"algo.eta must be >= 0, got {self.eta}")
         if self.eps <= 0 or self.weight_clamp < 1:
@@ -74,10 +87,10 @@ class GTPConfig:
                 f"algo.eps must be > 0 and algo.weight_clamp >= 1, "
                 f"got {self.eps} and {self.weight_clamp}"
             )
+        check_weighting(self.weighting, self.weight_clamp)
         if self.critic not in CRITICS:
             raise GenpolicyError(f"algo.critic must be one of {CRITICS}, got {self.critic!r}")
-        if not 0.0 <= self.ema < 1.0:
-            raise GenpolicyError(f"algo.ema must be in [0, 1), got {self.ema}")
+        check_ema(self.ema)
         if self.td_steps < 1:
             raise GenpolicyError(f"algo.td_steps must be >= 1, got {self.td_steps}")
         if self.act.solver not in (None, "jump"):
@@ -114,9 +127,7 @@ class TDCritic(nn.Module):
             y = rew + self.cfg.gamma * (1.0 - term) * self.q_min(next_obs, next_act, target=True)
         q = self.q(torch.cat([obs, act], dim=-1)).squeeze(-1)  # (n_q, B)
         loss = (q - y).square().mean(dim=1).sum()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        optimizer_step(self.optimizer, loss)
         with torch.no_grad():
             torch._foreach_lerp_(
                 list(self.q_target.parameters()), list(self.q.parameters()), self.cfg.polyak
@@ -126,8 +137,8 @@ class TDCritic(nn.Module):
 
 class GTP(Algorithm):
     name = "gtp"
+    cfg: GTPConfig
     policy: FlowMap
-    actor_ema: FlowMap
 
     def __init__(
         self,
@@ -138,7 +149,7 @@ class GTP(Algorithm):
         act_dim: int,
         device: str = "cpu",
     ) -> None:
-        super().__init__(obs_dim, act_dim, cfg.batch_size, device)
+        super().__init__(obs_dim, act_dim, cfg, device)
         cfg.validate()
         if model_cfg.kind != "flowmap":
             raise GenpolicyError(
@@ -150,14 +161,21 @@ class GTP(Algorithm):
         policy = build_model(model_cfg, action_dim=act_dim, state_dim=obs_dim)
         assert isinstance(policy, FlowMap)
         self.policy = policy
-        self.actor_ema = copy.deepcopy(policy).requires_grad_(False)
+        self.init_policy_ema(cfg.ema)
         self.critic: IQLCritic | TDCritic = (
             IQLCritic(obs_dim, act_dim, critic_cfg)
             if cfg.critic == "iql"
             else TDCritic(obs_dim, act_dim, critic_cfg)
         )
         self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, foreach=True)
+        self.register_load_state_dict_pre_hook(_rename_legacy_ema_keys)
         self.to(self.device)
+
+    @property
+    def actor_ema(self) -> FlowMap:
+        """The acting actor: the EMA copy of the policy (``algo.ema`` > 0) or the policy."""
+        actor: FlowMap = self.acting_policy()
+        return actor
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"policy": self.policy_opt, "critic": self.critic.optimizer}
@@ -177,12 +195,9 @@ class GTP(Algorithm):
         return self.critic.q_min(obs, act) - self.critic.q_min(obs, act_pi)
 
     def weights(self, adv: Tensor) -> Tensor:
-        """w = exp(eta max(0, A) / (std(A) + eps)), capped at ``weight_clamp``."""
-        if self.cfg.eta == 0:
-            return torch.ones_like(adv)
-        scale = adv.std() + self.cfg.eps if adv.numel() > 1 else adv.new_tensor(1.0)
-        w = torch.exp(self.cfg.eta * adv.clamp(min=0.0) / scale)
-        return w.clamp(max=self.cfg.weight_clamp)
+        """w = exp(eta max(0, A) / (std(A) + eps)), capped at ``weight_clamp`` (by default)."""
+        c = self.cfg
+        return advantage_weights(adv, c.weighting, c.eta, c.weight_clamp, c.eps, c.self_normalize)
 
     def policy_loss(
         self, obs: Tensor, act: Tensor, adv: Tensor
@@ -199,34 +214,29 @@ class GTP(Algorithm):
         }
         return (w * per_sample).mean(), info
 
-    @torch.no_grad()
-    def update_actor_ema(self) -> None:
-        dst: list[Tensor] = list(self.actor_ema.net.parameters())
-        src: list[Tensor] = list(self.policy.net.parameters())
-        torch._foreach_lerp_(dst, src, 1.0 - self.cfg.ema)
-
     # -- one training step ----------------------------------------------------------------
     def update(self, batch: BatchLike) -> dict[str, Tensor]:
         s, a, s2 = batch.observations, batch.actions, batch.next_observations
         a_pi = a2 = None
         if isinstance(self.critic, TDCritic):  # one sampler call for s and s'
             a_pi, a2 = self.ema_actions(torch.cat([s, s2])).chunk(2)
-        adv = self.advantage(s, a, a_pi)
-        loss, info = self.policy_loss(s, a, adv)
-        self.policy_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.cfg.grad_clip)
-        self.policy_opt.step()
-        self.policy.update_target()  # the consistency target's EMA (model.ema)
-        self.update_actor_ema()  # the acting policy's EMA (algo.ema)
+        info: dict[str, Tensor] = {}
+        policy_info: dict[str, Tensor] = {}
+        if not self.critic_warming_up:
+            adv = self.advantage(s, a, a_pi)
+            loss, info = self.policy_loss(s, a, adv)
+            lr = self.scheduled_lr(start=self.cfg.critic_warmup)
+            optimizer_step(self.policy_opt, loss, lr=lr, grad_clip=self.cfg.grad_clip)
+            self.policy.update_target()  # the consistency target's EMA (model.ema)
+            self.update_policy_ema()  # the acting policy's EMA (algo.ema)
+            policy_info = {"policy/loss": loss.detach(), "policy/adv_std": adv.std()}
         if isinstance(self.critic, TDCritic):
             assert a2 is not None
             info.update(self.critic.update(s, a, batch.rewards, s2, batch.terminals, a2))
         else:
             info.update(self.critic.update(s, a, batch.rewards, s2, batch.terminals))
         self.num_updates += 1
-        info.update({"policy/loss": loss.detach(), "policy/adv_std": adv.std()})
+        info.update(policy_info)
         return info
 
     # -- acting ---------------------------------------------------------------------------
@@ -237,3 +247,15 @@ class GTP(Algorithm):
 
     def _q_for_ranking(self, obs: Tensor, act: Tensor) -> Tensor:
         return self.critic.q_min(obs, act, target=False)
+
+
+def _rename_legacy_ema_keys(
+    module: nn.Module, state_dict: dict[str, Any], prefix: str, *args: Any
+) -> None:
+    """Checkpoints written before the shared policy EMA stored GTP's EMA actor as
+    ``actor_ema.*``; load them as ``policy_ema.*`` (dropped when ``algo.ema`` is 0)."""
+    old = prefix + "actor_ema."
+    for key in [k for k in state_dict if k.startswith(old)]:
+        value = state_dict.pop(key)
+        if getattr(module, "policy_ema", None) is not None:
+            state_dict[prefix + "policy_ema." + key[len(old) :]] = value

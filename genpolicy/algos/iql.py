@@ -6,7 +6,9 @@ log_sigma maximises
 
     L_pi(phi) = -E_(s,a)~D [ min(exp(beta (Qbar(s, a) - V(s))), w_max) log pi_phi(a|s) ]
 
-Acting uses the mean tanh(m_phi(s)), which already lies in [-1, 1].
+Acting uses the mean tanh(m_phi(s)), which already lies in [-1, 1]. The weight comes from
+``advantage_weights`` (``weighting``: "exp" above, or GTP's "std_positive"); with
+``critic_warmup`` = N the first N updates train the critic only.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from genpolicy.algos.base import Algorithm, BatchLike
+from genpolicy.algos.base import (
+    AlgoConfig,
+    Algorithm,
+    BatchLike,
+    advantage_weights,
+    check_weighting,
+    optimizer_step,
+)
 from genpolicy.critics import CriticConfig, IQLCritic, mlp
 from genpolicy.errors import GenpolicyError
 
@@ -25,20 +34,22 @@ LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
 @dataclass
-class IQLConfig:
+class IQLConfig(AlgoConfig):
     name: str = "iql"
-    beta: float = 3.0
-    weight_clamp: float = 100.0
     batch_size: int = 256
     lr: float = 3e-4
+    beta: float = 3.0
+    weight_clamp: float = 100.0
+    weighting: str = "exp"  # exp | std_positive (genpolicy.algos.base.advantage_weights)
+    self_normalize: bool = False  # divide the weights by their batch mean
     hidden: int = 256
     depth: int = 2
 
     def validate(self) -> None:
+        super().validate()
         if self.beta < 0:
             raise GenpolicyError(f"algo.beta must be >= 0, got {self.beta}")
-        if self.weight_clamp <= 0:
-            raise GenpolicyError(f"algo.weight_clamp must be > 0, got {self.weight_clamp}")
+        check_weighting(self.weighting, self.weight_clamp)
 
 
 class GaussianPolicy(nn.Module):
@@ -61,6 +72,7 @@ class GaussianPolicy(nn.Module):
 
 class IQL(Algorithm):
     name = "iql"
+    cfg: IQLConfig
 
     def __init__(
         self,
@@ -71,7 +83,7 @@ class IQL(Algorithm):
         act_dim: int,
         device: str = "cpu",
     ) -> None:
-        super().__init__(obs_dim, act_dim, cfg.batch_size, device)
+        super().__init__(obs_dim, act_dim, cfg, device)
         self.cfg = cfg
         self.policy = GaussianPolicy(obs_dim, act_dim, cfg.hidden, cfg.depth)
         self.critic = IQLCritic(obs_dim, act_dim, critic_cfg)
@@ -82,16 +94,20 @@ class IQL(Algorithm):
         return {"policy": self.policy_opt, "critic": self.critic.optimizer}
 
     def update(self, batch: BatchLike) -> dict[str, Tensor]:
-        s, a = batch.observations, batch.actions
-        weight = torch.exp(self.cfg.beta * self.critic.advantage(s, a))
-        weight = weight.clamp(max=self.cfg.weight_clamp)
-        loss = -(weight * self.policy.log_prob(s, a)).mean()
-        self.policy_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.policy_opt.step()
+        c, s, a = self.cfg, batch.observations, batch.actions
+        policy_info: dict[str, Tensor] = {}
+        if not self.critic_warming_up:
+            adv = self.critic.advantage(s, a)
+            weight = advantage_weights(
+                adv, c.weighting, c.beta, c.weight_clamp, self_normalize=c.self_normalize
+            )
+            loss = -(weight * self.policy.log_prob(s, a)).mean()
+            lr = self.scheduled_lr(start=c.critic_warmup)
+            optimizer_step(self.policy_opt, loss, lr=lr, grad_clip=c.grad_clip)
+            policy_info = {"policy/loss": loss.detach(), "policy/weight_mean": weight.mean()}
         info = self.critic.update(s, a, batch.rewards, batch.next_observations, batch.terminals)
         self.num_updates += 1
-        info.update({"policy/loss": loss.detach(), "policy/weight_mean": weight.mean()})
+        info.update(policy_info)
         return info
 
     def act_normalized(self, obs: Tensor) -> Tensor:

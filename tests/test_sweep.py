@@ -1,0 +1,213 @@
+"""The sweep runner: spec checks, grid expansion, skip/resume, kill -9 of the driver, Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from genpolicy.cli import main
+from genpolicy.errors import GenpolicyError
+from genpolicy.sweep.local import run_local
+from genpolicy.sweep.ray_backend import ray_available
+from genpolicy.sweep.spec import expand, load_spec, parse_spec, trial_config
+from genpolicy.sweep.trial import trial_state
+
+TINY = {
+    "train.steps": 300,
+    "train.eval_every": 100,
+    "train.checkpoint_every": 100,
+    "train.log_every": 50,
+    "train.eval_episodes": 200,
+    "train.tensorboard": False,
+}
+
+
+def toy_spec(out: Path, **extra: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "name": "toy",
+        "out": str(out),
+        "bases": {"gmpo": "toy-gmpo", "iql": "toy-iql"},
+        "set": dict(TINY),
+        "grid": {"algo": ["gmpo", "iql"], "seed": [0, 1]},
+    }
+    spec.update(extra)
+    return spec
+
+
+def write_spec(path: Path, spec: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def eval_rows(run_dir: Path) -> list[dict[str, Any]]:
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x]
+    return [
+        {k: v for k, v in r.items() if k != "eval/seconds"} for r in rows if r["kind"] == "eval"
+    ]
+
+
+# -- spec and expansion ---------------------------------------------------------------------
+def test_expand_ids_groups_and_order(tmp_path: Path) -> None:
+    spec = parse_spec(
+        toy_spec(
+            tmp_path,
+            grid={
+                "algo": ["gmpo", "iql"],
+                "seed": [0, 1],
+                "variant": {"base": {}, "fast": {"algo.lr": 0.003}},
+            },
+        )
+    )
+    trials = expand(spec)
+    assert len(trials) == 8
+    assert [t.seed for t in trials[:4]] == [0] * 4  # seed-major: a one-seed table comes first
+    ids = [t.id for t in trials]
+    assert "gmpo-fast-s0" in ids and "iql-base-s1" in ids and len(set(ids)) == 8
+    fast = next(t for t in trials if t.id == "gmpo-fast-s0")
+    assert fast.group == "gmpo fast" and fast.overrides["algo.lr"] == 0.003
+    cfg = trial_config(spec, fast)
+    assert cfg.algo.lr == 0.003 and cfg.train.seed == 0 and cfg.train.steps == 300
+    assert Path(cfg.train.out_dir) == tmp_path / "runs" and cfg.train.run_name == fast.id
+
+
+def test_dotted_axis_and_dataset_shorthand(tmp_path: Path) -> None:
+    spec = parse_spec(
+        {
+            "base": "toy-gmpo",
+            "out": str(tmp_path),
+            "grid": {"dataset": ["toy-bandit"], "algo.beta": [1.0, 20.0]},
+        }
+    )
+    trials = expand(spec)
+    assert [t.id for t in trials] == ["toy-bandit-beta=1.0-s0", "toy-bandit-beta=20.0-s0"]
+    assert trials[0].group == "beta=1.0" and trials[0].dataset == "toy-bandit"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"base": "toy-gmpo", "grid": {"seed": []}}, "zero trials"),
+        ({"base": "toy-gmpo", "grdi": {}}, "unknown sweep spec key"),
+        ({"grid": {"seed": [0]}}, "needs 'base'"),
+        ({"bases": {"gmpo": "toy-gmpo"}, "grid": {"algo": ["sac"]}}, "no config in 'bases'"),
+        ({"base": "toy-gmpo", "grid": {"algo.nope": [1]}}, "algo.nope"),
+        ({"base": "toy-gmpo", "grid": {"algo.name": ["sac"]}}, "sac"),
+        ({"base": "toy-gmpo", "grid": {"dataset": ["no-such-data-v9"]}}, "no-such-data-v9"),
+        ({"base": "toy-gmpo", "grid": {"seed": 3}}, "must be a list"),
+        ({"base": "toy-gmpo", "search": {"space": {"algo.beta": {"normal": [0, 1]}}}}, "space"),
+    ],
+)
+def test_bad_specs_fail_with_one_line(spec: dict[str, Any], message: str, tmp_path: Path) -> None:
+    with pytest.raises(GenpolicyError, match=message) as info:
+        expand(parse_spec({"out": str(tmp_path), **spec}))
+    assert "\n" not in str(info.value)
+
+
+def test_cli_errors_and_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_spec(tmp_path / "s.yaml", toy_spec(tmp_path / "out"))
+    assert main(["sweep", str(path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "4 trial(s)" in out and "gmpo-s0" in out and "[new]" in out
+    assert not (tmp_path / "out" / "runs").exists()  # a dry run writes nothing
+    search = toy_spec(tmp_path / "o2", search={"space": {"algo.beta": {"uniform": [1, 2]}}})
+    assert main(["sweep", str(write_spec(tmp_path / "s2.yaml", search))]) == 2
+    assert "--backend ray" in capsys.readouterr().err
+    assert main(["sweep", str(tmp_path / "missing.yaml")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+# -- running --------------------------------------------------------------------------------
+def test_local_sweep_skips_finished_trials(tmp_path: Path) -> None:
+    spec = parse_spec(toy_spec(tmp_path / "out", grid={"algo": ["iql"], "seed": [0]}))
+    trials = expand(spec)
+    first = run_local(spec, trials, workers=1, status_every=0)
+    assert first.ok and first.done == ["iql-s0"] and not first.skipped
+    run = tmp_path / "out" / "runs" / "iql-s0"
+    assert json.loads((run / "trial.json").read_text())["group"] == "iql"
+    stamp = (run / "summary.json").stat().st_mtime_ns
+    again = run_local(spec, trials, workers=1, status_every=0)
+    assert again.skipped == ["iql-s0"] and (run / "summary.json").stat().st_mtime_ns == stamp
+    # the same folder asked for with another config is refused, not silently reused
+    other = parse_spec(toy_spec(tmp_path / "out", grid={"algo": ["iql"], "seed": [0]}))
+    other.set["algo.lr"] = 0.01
+    with pytest.raises(GenpolicyError, match="different config"):
+        trial_state(trial_config(other, expand(other)[0]))
+
+
+def _wait(cond: Any, timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_kill_9_of_the_driver_then_rerun_matches_an_uninterrupted_sweep(tmp_path: Path) -> None:
+    """The driver is killed with SIGKILL mid-trial; its workers die with it; the rerun runs
+    only what was missing and every trial's evaluations equal those of a clean sweep."""
+    grid = {"algo": ["gmpo", "iql"], "seed": [0, 1]}
+    spec_set = {**TINY, "train.steps": 400, "train.eval_every": 200}
+    clean = parse_spec(toy_spec(tmp_path / "clean", grid=grid, set=spec_set))
+    assert run_local(clean, expand(clean), workers=2, status_every=0).ok
+
+    path = write_spec(tmp_path / "k.yaml", toy_spec(tmp_path / "killed", grid=grid, set=spec_set))
+    runs = tmp_path / "killed" / "runs"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "genpolicy.cli", "sweep", str(path), "--workers", "1"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # kill once the first trial is finished and the second has a checkpoint but no summary
+    first, second = runs / "gmpo-s0", runs / "iql-s0"
+    _wait(
+        lambda: (first / "summary.json").exists() and (second / "checkpoints" / "last.pt").exists(),
+        120,
+        "a finished trial and a half-finished one",
+    )
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    lock = runs / ".iql-s0.lock"
+    _wait(lambda: _unlocked(lock), 20, "the orphaned worker to die with its driver")
+    assert not (second / "summary.json").exists()
+
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "1 already done" in rerun.stdout and "iql-s0 resumes" in rerun.stdout
+    for t in expand(clean):
+        assert eval_rows(runs / t.id) == eval_rows(tmp_path / "clean" / "runs" / t.id), t.id
+
+
+def _unlocked(lock: Path) -> bool:
+    import fcntl
+
+    with lock.open("a+") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        return True
+
+
+@pytest.mark.skipif(not ray_available(), reason="ray is not installed (genpolicy[ray])")
+def test_ray_backend_gives_the_local_metrics(tmp_path: Path) -> None:
+    from genpolicy.sweep.ray_backend import run_ray
+
+    grid = {"algo": ["gmpo", "iql"], "seed": [0]}
+    local = parse_spec(toy_spec(tmp_path / "local", grid=grid))
+    assert run_local(local, expand(local), workers=2, status_every=0).ok
+    ray_spec = load_spec(write_spec(tmp_path / "r.yaml", toy_spec(tmp_path / "ray", grid=grid)))
+    results = run_ray(ray_spec, expand(ray_spec), workers=2)
+    assert sorted(results) == ["gmpo-s0", "iql-s0"]
+    for tid in results:
+        assert results[tid]["error"] is None
+        rows = eval_rows(tmp_path / "ray" / "runs" / tid)
+        assert rows == eval_rows(tmp_path / "local" / "runs" / tid)
+        assert results[tid]["metrics"]["eval/score_mean"] == rows[-1]["eval/score_mean"]
