@@ -5,6 +5,12 @@ Python float; time grids are sequences of floats, so a model can cache whatever 
 computes per grid point (time embeddings) and no solver step syncs with the device.
 Grids may run in either direction: sampling runs from noise (t_max) to data (t_min),
 likelihood evaluation the other way.
+
+Differentiating through a solver keeps every step's activations for the backward pass, so
+its memory grows with batch x steps. ``checkpoint=True`` (the integrators below) wraps
+each step in activation checkpointing (``torch.utils.checkpoint``, non-reentrant): only
+the state between steps is kept and a step's activations are recomputed during its
+backward, about one extra forward per step for memory of one step instead of all.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch.func import jvp, vmap
+from torch.utils.checkpoint import checkpoint as checkpoint_fn
 
 from genpolicy.errors import GenpolicyError, unknown_name
 
@@ -75,19 +82,42 @@ def stage_times(ts: Sequence[float], method: str) -> list[float]:
     return sorted(set(out))
 
 
-def odeint_state(f: StateField, x: tuple[Tensor, ...], ts: Sequence[float], method: str):
-    """Integrate a tuple-valued state along the grid ``ts``; returns the final state."""
+def _checkpointed_step(
+    f: StateField, x: tuple[Tensor, ...], t: float, h: float, method: str
+) -> tuple[Tensor, ...]:
+    """``_step`` whose activations are recomputed in the backward pass instead of kept."""
+
+    def run(*xs: Tensor) -> tuple[Tensor, ...]:
+        return _step(f, xs, t, h, method)
+
+    return tuple(checkpoint_fn(run, *x, use_reentrant=False))
+
+
+def odeint_state(
+    f: StateField,
+    x: tuple[Tensor, ...],
+    ts: Sequence[float],
+    method: str,
+    checkpoint: bool = False,
+) -> tuple[Tensor, ...]:
+    """Integrate a tuple-valued state along the grid ``ts``; returns the final state.
+
+    ``checkpoint``: checkpoint every step when gradients are on (see the module notes).
+    """
     check_solver(method)
     if len(ts) < 2:
         raise GenpolicyError("a time grid needs at least two points")
+    step = _checkpointed_step if checkpoint and torch.is_grad_enabled() else _step
     for t0, t1 in zip(ts[:-1], ts[1:], strict=True):
-        x = _step(f, x, t0, t1 - t0, method)
+        x = step(f, x, t0, t1 - t0, method)
     return x
 
 
-def odeint(field: Field, x: Tensor, ts: Sequence[float], method: str = "euler") -> Tensor:
+def odeint(
+    field: Field, x: Tensor, ts: Sequence[float], method: str = "euler", checkpoint: bool = False
+) -> Tensor:
     """Integrate dx/dt = field(x, t) along ``ts`` with a fixed-step method."""
-    return odeint_state(lambda s, t: (field(s[0], t),), (x,), ts, method)[0]
+    return odeint_state(lambda s, t: (field(s[0], t),), (x,), ts, method, checkpoint)[0]
 
 
 # -- divergence ----------------------------------------------------------------------------
@@ -123,12 +153,14 @@ def odeint_with_divergence(
     method: str = "rk4",
     divergence: str = "exact",
     generator: torch.Generator | None = None,
+    checkpoint: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Integrate x along ``ts`` together with l(t) = integral of div field dt from ts[0].
 
     Returns (x_end, l_end). Along a trajectory d log p_t(x_t)/dt = -div field, so
     log p_{ts[-1]}(x_end) = log p_{ts[0]}(x_start) - l_end. Hutchinson uses one Rademacher
-    probe per sample, fixed along the trajectory (as in FFJORD).
+    probe per sample, fixed along the trajectory (as in FFJORD). ``checkpoint``: activation
+    checkpointing of every step (same values and gradients, less memory, more time).
     """
     if divergence not in DIVERGENCES:
         raise unknown_name("divergence estimator", divergence, DIVERGENCES)
@@ -145,7 +177,7 @@ def odeint_with_divergence(
 
     zero = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
     x = x.contiguous()  # forward-mode AD writes into x's dual; an expanded view cannot take it
-    x_end, l_end = odeint_state(f, (x, zero), ts, method)
+    x_end, l_end = odeint_state(f, (x, zero), ts, method, checkpoint)
     return x_end, l_end
 
 

@@ -211,3 +211,14 @@ def test_ray_backend_gives_the_local_metrics(tmp_path: Path) -> None:
         rows = eval_rows(tmp_path / "ray" / "runs" / tid)
         assert rows == eval_rows(tmp_path / "local" / "runs" / tid)
         assert results[tid]["metrics"]["eval/score_mean"] == rows[-1]["eval/score_mean"]
+
+
+def test_ray_backend_without_ray_says_how_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    path = write_spec(tmp_path / "s.yaml", toy_spec(tmp_path / "out"))
+    assert main(["sweep", str(path), "--backend", "ray"]) == 2
+    err = capsys.readouterr().err
+    assert "genpolicy[ray]" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out" / "runs").exists()

@@ -151,6 +151,21 @@ def optimizer_step(
     """
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    return clip_and_step(opt, lr=lr, grad_clip=grad_clip, report_norm=report_norm)
+
+
+def clip_and_step(
+    opt: torch.optim.Optimizer,
+    *,
+    lr: float | None = None,
+    grad_clip: float = 0.0,
+    report_norm: bool = False,
+) -> Tensor | None:
+    """The second half of ``optimizer_step``, for gradients already accumulated in ``.grad``.
+
+    Clips the gradient norm (``grad_clip`` > 0), sets ``lr`` and steps; returns the norm
+    before clipping when clipping or ``report_norm``, else None.
+    """
     norm = None
     if grad_clip > 0 or report_norm:
         params = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]

@@ -26,6 +26,20 @@ Hutchinson estimator on a 40960 batch:
 * Q from the Polyak target (no gradient into the critic), gradient-norm clipping
   (``grad_clip``) and a low learning rate.
 
+Memory. Backpropagating through both ODE passes keeps every solver step's activations, so
+memory grows with policy batch x ``grad_steps``. Two levers bound it without changing the
+gradient (up to float rounding):
+* ``policy_microbatch`` = m > 0: the policy batch of n states is processed m states at a
+  time; each micro-batch's loss is scaled by its share (size / n) and backpropagated at
+  once, and ONE optimiser step (clipping the accumulated gradient) follows. The prior
+  noise is drawn for the whole batch first, and with ``q_normalize`` c is the batch-wide
+  mean |Q| from a cheap no-grad sampling pass over all n states with that noise, so the
+  sum of the micro-batch gradients is the full-batch gradient. (Hutchinson probes are
+  drawn per micro-batch: the same distribution, other draws.)
+* ``grad_checkpoint``: the solvers recompute each step's activations in the backward
+  pass instead of keeping them (one step's activations, not all; about one more forward
+  per step).
+
 The learning-rate schedule (``lr_schedule``) runs twice: for the behaviour optimiser over
 the pretraining updates, then for the policy over the rest of the run. ``ema`` > 0 acts
 with an EMA copy of the policy (reset to the behaviour model when phase 2 starts).
@@ -47,6 +61,7 @@ from genpolicy.algos.base import (
     BatchLike,
     check_act_config,
     check_ema,
+    clip_and_step,
     generative_act,
     optimizer_step,
 )
@@ -70,6 +85,8 @@ class GMPGConfig(AlgoConfig):
     divergence: str = "exact"  # or "hutchinson"
     q_normalize: bool = True
     ema: float = 0.0  # decay of the acting EMA copy of the policy; 0: act with the online weights
+    policy_microbatch: int = 0  # states per backward pass of the policy step; 0: all at once
+    grad_checkpoint: bool = False  # recompute solver-step activations in backward: less memory
     act: ActConfig = field(default_factory=ActConfig)
 
     supports_critic_warmup = False  # pretrain_steps is its critic (and behaviour) phase
@@ -90,6 +107,16 @@ class GMPGConfig(AlgoConfig):
             raise GenpolicyError(
                 f"algo.policy_batch must be in [1, algo.batch_size={self.batch_size}], "
                 f"got {self.policy_batch}"
+            )
+        if self.policy_microbatch < 0:
+            raise GenpolicyError(
+                "algo.policy_microbatch must be >= 0 (0: the whole policy batch at once), "
+                f"got {self.policy_microbatch}"
+            )
+        if self.policy_microbatch > self.policy_batch:
+            raise GenpolicyError(
+                f"algo.policy_microbatch must be <= algo.policy_batch={self.policy_batch} "
+                f"(0: the whole batch at once), got {self.policy_microbatch}"
             )
         if self.grad_steps < 1:
             raise GenpolicyError(f"algo.grad_steps must be >= 1, got {self.grad_steps}")
@@ -156,37 +183,97 @@ class GMPG(Algorithm):
         self.reset_policy_ema()
         self.behaviour.requires_grad_(False)
 
-    def policy_loss(self, obs: Tensor) -> dict[str, Tensor]:
+    def q_scale(self, q: Tensor) -> Tensor:
+        """c: mean |Q| over ``q`` (detached) with ``q_normalize``, else 1."""
+        if not self.cfg.q_normalize:
+            return q.new_ones(())
+        return q.detach().abs().mean().clamp_min(1e-6)
+
+    @torch.no_grad()
+    def batch_q_scale(self, obs: Tensor, noise: Tensor) -> Tensor:
+        """c over a whole policy batch, from a no-grad pass of the sampler (same noise)."""
+        if not self.cfg.q_normalize:
+            return obs.new_ones(())
+        c = self.cfg
+        act = self.policy.sample(obs, steps=c.grad_steps, solver=c.grad_solver, noise=noise)
+        return self.q_scale(self.critic.q_min(obs, act, target=True))
+
+    def policy_loss(
+        self, obs: Tensor, noise: Tensor | None = None, scale: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """L_pi on ``obs`` ("loss", differentiable) and the batch means of its terms.
+
+        ``noise``: the sampler's prior draw (default: a fresh one); ``scale``: the Q scale
+        c (default: ``q_scale`` of this batch's Q).
+        """
         c = self.cfg
         act, log_pi = self.policy.sample_with_log_prob(
-            obs, steps=c.grad_steps, solver=c.grad_solver, divergence=c.divergence
+            obs,
+            steps=c.grad_steps,
+            solver=c.grad_solver,
+            divergence=c.divergence,
+            noise=noise,
+            checkpoint=c.grad_checkpoint,
         )
         log_mu = self.behaviour.log_prob(
-            act, obs, steps=c.grad_steps, solver=c.grad_solver, divergence=c.divergence
+            act,
+            obs,
+            steps=c.grad_steps,
+            solver=c.grad_solver,
+            divergence=c.divergence,
+            checkpoint=c.grad_checkpoint,
         )
         q = self.critic.q_min(obs, act, target=True)
-        scale = q.detach().abs().mean().clamp_min(1e-6) if c.q_normalize else q.new_ones(())
+        q_term = c.beta * q / (self.q_scale(q) if scale is None else scale)
         kl_bits = (log_pi - log_mu) / (self.act_dim * math.log(2.0))
-        loss = (-c.beta * q / scale + kl_bits).mean()
-        return {"loss": loss, "q": q.detach().mean(), "kl_bits": kl_bits.detach().mean()}
+        loss = (kl_bits - q_term).mean()
+        terms = {"q": q, "q_term": q_term, "kl_bits": kl_bits, "log_pi": log_pi, "log_mu": log_mu}
+        return {"loss": loss, **{k: v.detach().mean() for k, v in terms.items()}}
+
+    def policy_backward(self, obs: Tensor) -> dict[str, Tensor]:
+        """Zero the policy's gradients, then accumulate dL_pi/dtheta over ``obs`` into them.
+
+        In micro-batches of ``policy_microbatch`` states (0: all at once), each loss scaled
+        by its share of the batch; returns the batch means of the terms (detached).
+        """
+        c = self.cfg
+        n = obs.shape[0]
+        size = c.policy_microbatch if 0 < c.policy_microbatch < n else n
+        self.policy_opt.zero_grad(set_to_none=True)
+        noise = self.policy.draw_prior(obs)
+        scale = self.batch_q_scale(obs, noise) if size < n else None
+        totals: dict[str, Tensor] = {}
+        for start in range(0, n, size):
+            part = slice(start, start + size)
+            terms = self.policy_loss(obs[part], noise[part], scale)
+            share = obs[part].shape[0] / n
+            (terms["loss"] * share).backward()
+            for k, v in terms.items():
+                v = v.detach() * share
+                totals[k] = totals[k] + v if k in totals else v
+        return totals
+
+    def policy_update(self, obs: Tensor) -> dict[str, Tensor]:
+        """One policy-gradient step on the states ``obs`` (the policy batch)."""
+        terms = self.policy_backward(obs)
+        grad_norm = clip_and_step(
+            self.policy_opt,
+            lr=self.scheduled_lr(start=self.cfg.pretrain_steps),
+            grad_clip=self.cfg.grad_clip,
+            report_norm=True,
+        )
+        self.update_policy_ema()
+        out = {f"policy/{k}": v for k, v in terms.items()}
+        assert grad_norm is not None
+        out["policy/grad_norm"] = grad_norm
+        return out
 
     def update(self, batch: BatchLike) -> dict[str, Tensor]:
         s, a = batch.observations, batch.actions
         if self.pretraining:
             out = {"behaviour/loss": self.behaviour_update(s, a)}
         else:
-            terms = self.policy_loss(s[: self.cfg.policy_batch])
-            grad_norm = optimizer_step(
-                self.policy_opt,
-                terms["loss"],
-                lr=self.scheduled_lr(start=self.cfg.pretrain_steps),
-                grad_clip=self.cfg.grad_clip,
-                report_norm=True,
-            )
-            self.update_policy_ema()
-            out = {f"policy/{k}": v.detach() for k, v in terms.items()}
-            assert grad_norm is not None
-            out["policy/grad_norm"] = grad_norm
+            out = self.policy_update(s[: self.cfg.policy_batch])
         out.update(
             self.critic.update(s, a, batch.rewards, batch.next_observations, batch.terminals)
         )

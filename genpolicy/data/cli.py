@@ -25,6 +25,14 @@ def add_parser(subparsers: Any) -> None:
     m.add_argument("--size", type=int, required=True, help="number of transitions")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--deterministic", action="store_true", help="act with the policy's mean")
+    m.add_argument(
+        "--action-noise",
+        type=float,
+        default=0.0,
+        metavar="SIGMA",
+        help="add N(0, SIGMA^2) to every action, clipped to the action box (a noisy expert: "
+        "--deterministic --action-noise 0.1)",
+    )
     m.add_argument("--out", required=True, help="output .hdf5 (D4RL layout)")
     m.add_argument("--minari-out", help="also write a Minari dataset under this root folder")
     m.add_argument("--minari-id", help="Minari dataset id (default genpolicy/<out stem>)")
@@ -66,6 +74,7 @@ def run_make(args: argparse.Namespace) -> int:
         args.out,
         seed=args.seed,
         deterministic=args.deterministic,
+        action_noise=args.action_noise,
         minari_out=args.minari_out,
         minari_id=args.minari_id,
         overwrite=args.overwrite,

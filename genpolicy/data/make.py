@@ -33,6 +33,7 @@ def make_dataset(
     *,
     seed: int = 0,
     deterministic: bool = False,
+    action_noise: float = 0.0,
     minari_out: str | Path | None = None,
     minari_id: str | None = None,
     overwrite: bool = False,
@@ -46,6 +47,8 @@ def make_dataset(
 
     if size <= 0:
         raise GenpolicyError(f"--size must be positive, got {size}")
+    if not action_noise >= 0:
+        raise GenpolicyError(f"--action-noise must be >= 0, got {action_noise}")
     out = Path(out)
     if out.exists() and not overwrite:
         raise GenpolicyError(f"{out}: already exists; pass --overwrite to replace it")
@@ -65,7 +68,14 @@ def make_dataset(
     )
     start = time.time()
     arrays = collect(
-        env_id, pol, size, seed=seed, deterministic=deterministic, progress=progress, desc=out.name
+        env_id,
+        pol,
+        size,
+        seed=seed,
+        deterministic=deterministic,
+        action_noise=action_noise,
+        progress=progress,
+        desc=out.name,
     )
     wall = time.time() - start
     meta: dict[str, Any] = {
@@ -74,6 +84,7 @@ def make_dataset(
         "policy_sha256": file_sha256(policy) if Path(policy).is_file() else "",
         "seed": seed,
         "deterministic": deterministic,
+        "action_noise": action_noise,
         "size": size,
         "genpolicy_version": __version__,
         "rollout_wall_s": round(wall, 2),

@@ -15,12 +15,15 @@ def collect(
     *,
     seed: int,
     deterministic: bool = False,
+    action_noise: float = 0.0,
     progress: bool = True,
     desc: str | None = None,
 ) -> dict[str, np.ndarray]:
     """``size`` transitions from consecutive episodes (the first reset uses ``seed``; later
     resets continue the environment's seeded generator). The final transition, cut by the
-    budget, is marked as a timeout unless it terminated."""
+    budget, is marked as a timeout unless it terminated. ``action_noise`` > 0 adds
+    N(0, action_noise^2) to every action (a generator seeded by ``seed``), clipped to the
+    action box: the recorded action is the one executed."""
     from genpolicy.envs import make_env
 
     env = make_env(env_id, seed)
@@ -32,11 +35,17 @@ def collect(
     rewards = np.empty(size, np.float32)
     terminals = np.zeros(size, bool)
     timeouts = np.zeros(size, bool)
+    low, high = env.action_space.low, env.action_space.high
+    noise_rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed=seed)
     bar = tqdm(total=size, desc=desc or env_id, disable=not progress, unit="step", mininterval=2)
     try:
         for i in range(size):
             action = policy(obs, deterministic)
+            if action_noise > 0:
+                action = np.clip(
+                    action + action_noise * noise_rng.standard_normal(action.shape), low, high
+                ).astype(np.float32)
             nxt, reward, term, trunc, _ = env.step(action)
             observations[i] = obs
             actions[i] = action

@@ -102,17 +102,20 @@ class ODEModel(GenerativeModel):
         solver: str = "rk4",
         divergence: str | None = None,
         generator: torch.Generator | None = None,
+        checkpoint: bool = False,
     ) -> Tensor:
         """log pi(a | s) through the probability-flow ODE, integrated from data to noise.
 
         Differentiable w.r.t. the parameters and the actions. ``divergence``: "exact"
         (default up to 32 action dimensions) or "hutchinson" (unbiased, one probe).
+        ``checkpoint``: recompute each solver step's activations in the backward pass
+        instead of keeping them (memory of one step, not all; same gradients).
         """
         self.check_actions(actions, states)
         ts, cache = self.plan(steps, solver, states, reverse=True)
         field = self.velocity_field(states, cache)
         x_end, integral = odeint_with_divergence(
-            field, actions, ts, solver, self._divergence(divergence), generator
+            field, actions, ts, solver, self._divergence(divergence), generator, checkpoint
         )
         return gaussian_log_prob(x_end, self.prior_std()) + integral
 
@@ -124,14 +127,18 @@ class ODEModel(GenerativeModel):
         divergence: str | None = None,
         generator: torch.Generator | None = None,
         noise: Tensor | None = None,
+        checkpoint: bool = False,
     ) -> tuple[Tensor, Tensor]:
-        """Sample a ~ pi(. | s) and log pi(a | s) in one pass along the sampling ODE."""
+        """Sample a ~ pi(. | s) and log pi(a | s) in one pass along the sampling ODE.
+
+        ``checkpoint`` as in ``log_prob``.
+        """
         self.check_states(states)
         x = self.draw_prior(states, generator) if noise is None else noise
         ts, cache = self.plan(steps, solver, states)
         field = self.velocity_field(states, cache)
         a, integral = odeint_with_divergence(
-            field, x, ts, solver, self._divergence(divergence), generator
+            field, x, ts, solver, self._divergence(divergence), generator, checkpoint
         )
         return a, gaussian_log_prob(x, self.prior_std()) - integral
 

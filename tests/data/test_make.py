@@ -133,3 +133,22 @@ def test_make_suite_is_deterministic(tmp_path, sac_zip, monkeypatch, make_arrays
     # medium (seed 100) and expert (seed 101) differ even with the same weights
     exp = read_d4rl_hdf5(outs[0] / "hopper-expert-v5.hdf5").arrays
     assert not np.array_equal(exp["actions"], med["actions"])
+
+
+def test_make_noisy_deterministic_policy(tmp_path, sac_zip, capsys):  # type: ignore[no-untyped-def]
+    """--deterministic --action-noise S: the policy's mean plus N(0, S^2), clipped, recorded."""
+    path, model = sac_zip
+    base = ["dataset", "make", "--env", "Hopper-v5", "--policy", str(path), "--size", "200"]
+    clean, noisy = tmp_path / "clean.hdf5", tmp_path / "noisy.hdf5"
+    assert main([*base, "--deterministic", "--out", str(clean), "--no-progress"]) == 0
+    flags = ["--deterministic", "--action-noise", "0.1", "--no-progress"]
+    assert main([*base, *flags, "--out", str(noisy)]) == 0
+    raw = read_d4rl_hdf5(noisy)
+    obs, act = raw.arrays["observations"], raw.arrays["actions"]
+    mean, _ = model.predict(obs, deterministic=True)
+    resid = (act - np.clip(mean, -1, 1))[np.abs(act).max(axis=1) < 0.999]  # unclipped rows
+    assert 0.08 < resid.std() < 0.12 and abs(resid.mean()) < 0.02
+    assert act.min() >= -1.0 and act.max() <= 1.0
+    assert float(raw.metadata["action_noise"]) == 0.1
+    assert main([*base, "--action-noise", "-1", "--out", str(tmp_path / "x.hdf5")]) == 2
+    assert "--action-noise" in capsys.readouterr().err
