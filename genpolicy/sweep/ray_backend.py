@@ -41,9 +41,10 @@ def _short(value: Any) -> str:
 def searched_trial(base: Trial, sampled: dict[str, Any]) -> Trial:
     """The grid trial ``base`` with sampled overrides (its id names the sampled values)."""
     label = "-".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in sorted(sampled.items()))
-    head = base.id.rsplit("-s", 1)[0] if base.id.endswith(f"-s{base.seed}") else base.id
+    tail = f"s{base.seed}"
+    head = base.id[: -len(tail)].rstrip("-") if base.id.endswith(tail) else base.id
     return Trial(
-        id=f"{head}-{label}-s{base.seed}",
+        id="-".join(p for p in (head, label, tail) if p),
         group=f"{base.group} search",
         base=base.base,
         overrides={**base.overrides, **sampled},
@@ -172,6 +173,7 @@ def run_ray(
             if search.scheduler == "asha"
             else FIFOScheduler()
         )
+        del tune_cfg["max_concurrent_trials"]  # the searcher limits concurrency itself
         tune_cfg.update(
             metric=search.metric,
             mode=search.mode,
