@@ -337,3 +337,13 @@ def test_gtp_bad_values_and_defaults() -> None:
         assert algo.lr_schedule == "constant" and algo.lr_warmup == 0
         assert algo.critic_warmup == 0 and getattr(algo, "ema", 0.0) == 0.0
     assert list(create("toy-gmpo").to_dict()["algo"])[0] == "name"
+
+
+def test_weight_stats_effective_sample_size() -> None:
+    from genpolicy.algos.base import weight_stats
+
+    flat = weight_stats(torch.full((8,), 3.0))
+    assert flat["policy/weight_ess"].item() == pytest.approx(1.0)
+    one = weight_stats(torch.tensor([5.0, 0.0, 0.0, 0.0]))
+    assert one["policy/weight_ess"].item() == pytest.approx(0.25)
+    assert one["policy/weight_max"].item() == 5.0 and one["policy/weight_mean"].item() == 1.25

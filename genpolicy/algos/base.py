@@ -137,6 +137,14 @@ def scheduled_lr(
     return lr * scale * f
 
 
+def weight_stats(w: Tensor) -> dict[str, Tensor]:
+    """Mean, max and effective sample size (sum w)^2 / (B sum w^2), in (0, 1], of a batch's
+    weights: ESS near 0 means a few samples carry the whole loss."""
+    w = w.detach()
+    ess = w.sum().square() / (w.square().sum() * w.numel()).clamp_min(1e-12)
+    return {"policy/weight_mean": w.mean(), "policy/weight_max": w.max(), "policy/weight_ess": ess}
+
+
 def optimizer_step(
     opt: torch.optim.Optimizer,
     loss: Tensor,

@@ -35,6 +35,7 @@ from genpolicy.algos.base import (
     check_weighting,
     generative_act,
     optimizer_step,
+    weight_stats,
 )
 from genpolicy.critics import CriticConfig, IQLCritic
 from genpolicy.errors import GenpolicyError
@@ -106,7 +107,7 @@ class GMPO(Algorithm):
             optimizer_step(self.policy_opt, loss, lr=lr, grad_clip=c.grad_clip)
             self.policy.update_target()  # EMA target of flow-map models; no-op otherwise
             self.update_policy_ema()  # the acting copy (algo.ema)
-            policy_info = {"policy/loss": loss.detach(), "policy/weight_mean": weight.mean()}
+            policy_info = {"policy/loss": loss.detach(), **weight_stats(weight)}
         info = self.critic.update(s, a, batch.rewards, batch.next_observations, batch.terminals)
         self.num_updates += 1
         info.update(policy_info)

@@ -50,6 +50,7 @@ from genpolicy.algos.base import (
     check_weighting,
     generative_act,
     optimizer_step,
+    weight_stats,
 )
 from genpolicy.critics import CriticConfig, EnsembleMLP, IQLCritic
 from genpolicy.errors import GenpolicyError
@@ -209,8 +210,7 @@ class GTP(Algorithm):
         info = {
             "policy/consistency": terms["consistency"].mean().detach(),
             "policy/flow": terms["flow"].mean().detach(),
-            "policy/weight_mean": w.mean(),
-            "policy/weight_max": w.max(),
+            **weight_stats(w),
         }
         return (w * per_sample).mean(), info
 

@@ -26,6 +26,7 @@ from genpolicy.algos.base import (
     advantage_weights,
     check_weighting,
     optimizer_step,
+    weight_stats,
 )
 from genpolicy.critics import CriticConfig, IQLCritic, mlp
 from genpolicy.errors import GenpolicyError
@@ -104,7 +105,7 @@ class IQL(Algorithm):
             loss = -(weight * self.policy.log_prob(s, a)).mean()
             lr = self.scheduled_lr(start=c.critic_warmup)
             optimizer_step(self.policy_opt, loss, lr=lr, grad_clip=c.grad_clip)
-            policy_info = {"policy/loss": loss.detach(), "policy/weight_mean": weight.mean()}
+            policy_info = {"policy/loss": loss.detach(), **weight_stats(weight)}
         info = self.critic.update(s, a, batch.rewards, batch.next_observations, batch.terminals)
         self.num_updates += 1
         info.update(policy_info)
