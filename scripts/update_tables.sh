@@ -1,0 +1,15 @@
+#!/bin/bash
+# Regenerate every results table in README.md and docs/ from the committed reports.
+set -eu
+cd "$(dirname "$0")/.."
+R=benchmarks/results
+python scripts/results_tables.py $R/levers-reference/report/results.json \
+  --steps 5000,10000,20000 --name levers-reference --update docs/learning.md > /dev/null
+python scripts/results_tables.py $R/levers-reference/report/results.json \
+  $R/levers-gmpo/report/results.json --steps 5000,10000,20000 --name levers-gmpo \
+  --update docs/learning.md README.md > /dev/null
+python scripts/results_tables.py $R/noisy-expert/report/results.json --steps 1000,3000,5000 \
+  --name noisy-expert --update docs/learning.md README.md > /dev/null
+python scripts/results_tables.py $R/speed_before_after.json --name speed \
+  --update docs/learning.md > /dev/null
+echo "tables updated"
