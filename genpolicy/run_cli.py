@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Any
@@ -49,6 +50,12 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--seed", type=int, default=None, help="default: the run's eval seed")
     e.add_argument("--candidates", type=int, default=None, help="rank N samples by Q")
     e.add_argument("--steps", type=int, default=None, help="sampler steps for generative policies")
+    e.add_argument(
+        "--noise-scale",
+        type=float,
+        default=None,
+        help="scale of a generative policy's start noise (0: deterministic, 1: sample)",
+    )
     e.add_argument("--device", default="cpu")
     e.set_defaults(func=_evaluate)
 
@@ -95,15 +102,21 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     algo, cfg, ckpt = load_policy(args.checkpoint, args.device)
     act_cfg = getattr(cfg.algo, "act", None)
+    changes = {
+        k: v
+        for k, v in (
+            ("candidates", args.candidates),
+            ("steps", args.steps),
+            ("noise_scale", args.noise_scale),
+        )
+        if v is not None
+    }
     if act_cfg is not None:
-        if args.candidates is not None:
-            act_cfg.candidates = args.candidates
-        if args.steps is not None:
-            act_cfg.steps = args.steps
+        algo.cfg.act = cfg.algo.act = dataclasses.replace(act_cfg, **changes)  # a new one
         cfg.algo.validate()
-    elif args.candidates is not None or args.steps is not None:
+    elif changes:
         raise GenpolicyError(
-            f"--candidates/--steps need a generative policy; this is {cfg.algo.name}"
+            f"--candidates/--steps/--noise-scale need a generative policy; this is {cfg.algo.name}"
         )
     env_id = ckpt.get("env_id")
     if not env_id:
@@ -115,6 +128,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         "checkpoint": str(args.checkpoint),
         "step": ckpt["step"],
         "env_id": env_id,
+        "act": dataclasses.asdict(algo.cfg.act) if act_cfg is not None else None,
         **res.to_dict(),
     }
     print(json.dumps(out, indent=2))

@@ -347,3 +347,26 @@ def test_weight_stats_effective_sample_size() -> None:
     one = weight_stats(torch.tensor([5.0, 0.0, 0.0, 0.0]))
     assert one["policy/weight_ess"].item() == pytest.approx(0.25)
     assert one["policy/weight_max"].item() == 5.0 and one["policy/weight_mean"].item() == 1.25
+
+
+def test_act_noise_scale_zero_is_deterministic() -> None:
+    from genpolicy.algos.base import ActConfig, check_act_config
+    from genpolicy.models import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="flow", hidden=32, depth=2, steps=4), 2, 3)
+    obs = torch.randn(5, 3)
+    gens = [torch.Generator().manual_seed(s) for s in (1, 2)]
+    sto = [generative_act(model, obs, ActConfig(), g) for g in gens]
+    det = [generative_act(model, obs, ActConfig(noise_scale=0.0), g) for g in gens]
+    assert not torch.allclose(sto[0], sto[1])
+    torch.testing.assert_close(det[0], det[1])
+    # scale 0 equals the ODE started at the prior's mean (zeros)
+    torch.testing.assert_close(det[0], model.sample(obs, noise=torch.zeros(5, 2)))
+    half = generative_act(model, obs, ActConfig(noise_scale=0.5), torch.Generator().manual_seed(1))
+    z = model.draw_prior(obs, torch.Generator().manual_seed(1)) * 0.5
+    torch.testing.assert_close(half, model.sample(obs, noise=z))
+    with pytest.raises(GenpolicyError, match="noise_scale"):
+        check_act_config(ActConfig(noise_scale=-1.0), has_critic=True)
+    with pytest.raises(GenpolicyError, match="same action"):
+        check_act_config(ActConfig(noise_scale=0.0, candidates=4), has_critic=True)

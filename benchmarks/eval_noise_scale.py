@@ -1,0 +1,102 @@
+"""Deterministic against stochastic acting, from the same checkpoints (no retraining).
+
+For every finished run folder of a generative policy under the given roots, the final
+checkpoint is evaluated twice with the run's own evaluation seed and episode count:
+``act.noise_scale`` 1 (sample the policy: this must reproduce the run's last evaluation)
+and 0 (start the ODE / flow map at the prior's mean: one deterministic action per state).
+
+    python benchmarks/eval_noise_scale.py benchmarks/results/noisy-expert/runs \
+        benchmarks/results/levers-gmpo/runs --out benchmarks/results/eval_noise_scale.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genpolicy.checkpoint import load_policy
+from genpolicy.evaluate import evaluate
+
+
+def run_folders(roots: list[str]) -> list[Path]:
+    out = []
+    for root in roots:
+        for summary in sorted(Path(root).glob("*/summary.json")):
+            out.append(summary.parent)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("roots", nargs="+", help="folders holding run folders")
+    ap.add_argument("--scales", default="1,0")
+    ap.add_argument("--out", default="benchmarks/results/eval_noise_scale.json")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    scales = [float(s) for s in args.scales.split(",")]
+    rows: list[dict[str, Any]] = []
+    for run in run_folders(args.roots):
+        if not (run / "checkpoints").is_dir():
+            continue  # committed without checkpoints: nothing to evaluate here
+        algo, cfg, ckpt = load_policy(run)
+        act = getattr(cfg.algo, "act", None)
+        if act is None or getattr(cfg.algo, "policy", "generative") != "generative":
+            continue
+        summary = json.loads((run / "summary.json").read_text())
+        trial = (
+            json.loads((run / "trial.json").read_text()) if (run / "trial.json").is_file() else {}
+        )
+        row: dict[str, Any] = {
+            "run": str(run),
+            "group": trial.get("group", cfg.algo.name),
+            "dataset": trial.get("dataset", cfg.data.dataset),
+            "seed": cfg.train.seed,
+            "step": ckpt["step"],
+            "logged_last": (summary.get("last") or {}).get("eval/score_mean"),
+        }
+        for scale in scales:
+            algo.cfg.act = dataclasses.replace(act, noise_scale=scale)
+            algo.seed_acting(cfg.train.eval_seed)
+            res = evaluate(
+                algo.act,
+                ckpt["env_id"],
+                cfg.train.eval_episodes,
+                cfg.train.eval_seed,
+                ckpt.get("dataset") or ckpt["env_id"],
+            )
+            row[f"score@{scale:g}"] = res.score_mean
+        rows.append(row)
+        print(json.dumps(row))
+    groups: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for r in rows:
+        g = groups.setdefault((r["dataset"], r["group"]), {})
+        for s in scales:
+            g.setdefault(f"score@{s:g}", []).append(r[f"score@{s:g}"])
+    table = [
+        {
+            "dataset": ds,
+            "group": grp,
+            "seeds": len(v[f"score@{scales[0]:g}"]),
+            **{k: statistics.fmean(x) for k, x in v.items()},
+        }
+        for (ds, grp), v in sorted(groups.items())
+    ]
+    Path(args.out).write_text(
+        json.dumps({"scales": scales, "runs": rows, "groups": table}, indent=2)
+    )
+    head = "| dataset | group | seeds | " + " | ".join(f"noise {s:g}" for s in scales) + " |"
+    print(head)
+    print("|" + " --- |" * (3 + len(scales)))
+    for t in table:
+        cells = " | ".join(f"{t[f'score@{s:g}']:.1f}" for s in scales)
+        print(f"| {t['dataset']} | {t['group']} | {t['seeds']} | {cells} |")
+
+
+if __name__ == "__main__":
+    main()
