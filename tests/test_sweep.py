@@ -136,6 +136,11 @@ def test_local_sweep_skips_finished_trials(tmp_path: Path) -> None:
     stamp = (run / "summary.json").stat().st_mtime_ns
     again = run_local(spec, trials, workers=1, status_every=0)
     assert again.skipped == ["iql-s0"] and (run / "summary.json").stat().st_mtime_ns == stamp
+    # a run saved before an option existed (no such key in its config.yaml) is still done
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    del saved["algo"]["lr_schedule"]
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    assert trial_state(trial_config(spec, trials[0])) == "done"
     # the same folder asked for with another config is refused, not silently reused
     other = parse_spec(toy_spec(tmp_path / "out", grid={"algo": ["iql"], "seed": [0]}))
     other.set["algo.lr"] = 0.01

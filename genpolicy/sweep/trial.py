@@ -78,7 +78,12 @@ def trial_state(cfg: RunConfig) -> str:
     if summary.is_file() and saved.is_file():
         from genpolicy.config import read_file
 
-        old = _comparable(read_file(saved))
+        saved_cfg = read_file(saved)
+        try:  # options added to the library since the run take their defaults
+            saved_cfg = RunConfig.from_dict(saved_cfg).to_dict()
+        except GenpolicyError:
+            pass
+        old = _comparable(saved_cfg)
         new = _comparable(cfg.to_dict())
         if old != new:
             diff = sorted(
