@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import torch
+from helpers import assert_same
 
 from genpolicy.checkpoint import load, load_policy
 from genpolicy.config import RunConfig, create
@@ -40,21 +41,6 @@ def tiny(algo: str, out: Path, **extra: Any) -> RunConfig:
 
 def state(algo: Any) -> dict[str, Any]:
     return algo.training_state()
-
-
-def assert_same(a: Any, b: Any, where: str = "") -> None:
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for k in a:
-            assert_same(a[k], b[k], f"{where}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_same(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, where
 
 
 @pytest.mark.parametrize("algo", ["gmpo", "gmpg", "iql"])

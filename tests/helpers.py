@@ -1,0 +1,23 @@
+"""Assertions shared by several test modules (not collected: no test_ prefix)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+def assert_same(a: Any, b: Any, where: str = "") -> None:
+    """Nested dicts/lists/tensors equal to the bit (tensors) or by == (everything else)."""
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
