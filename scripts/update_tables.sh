@@ -12,4 +12,6 @@ python scripts/results_tables.py $R/noisy-expert/report/results.json --steps 100
   --name noisy-expert --update docs/learning.md README.md > /dev/null
 python scripts/results_tables.py $R/speed_before_after.json --name speed \
   --update docs/learning.md > /dev/null
+python scripts/results_tables.py $R/eval_noise_scale.json --name noise \
+  --update docs/learning.md > /dev/null
 echo "tables updated"
