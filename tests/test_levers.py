@@ -356,3 +356,27 @@ def test_act_noise_scale_zero_is_deterministic() -> None:
         check_act_config(ActConfig(noise_scale=-1.0), has_critic=True)
     with pytest.raises(GenpolicyError, match="same action"):
         check_act_config(ActConfig(noise_scale=0.0, candidates=4), has_critic=True)
+
+
+@pytest.mark.parametrize("scheme", ["exp", "std_positive"])
+def test_min_ess_lowers_beta_until_the_batch_is_spread(scheme: str) -> None:
+    from genpolicy.algos.base import ESS_GRID, weight_stats
+
+    adv = torch.linspace(-1.0, 1.0, 256) ** 3 * 3.0
+    sharp = advantage_weights(adv, scheme, 20.0, 1000.0)
+    assert weight_stats(sharp)["policy/weight_ess"].item() < 0.4
+    spread = advantage_weights(adv, scheme, 20.0, 1000.0, min_ess=0.6)
+    ess = weight_stats(spread)["policy/weight_ess"].item()
+    assert ess >= 0.6
+    # the largest grid fraction of beta that reaches the target: one step more falls short
+    for k in range(ESS_GRID + 1):
+        frac = 1.0 - k / ESS_GRID
+        w = advantage_weights(adv, scheme, 20.0 * frac, 1000.0)
+        if weight_stats(w)["policy/weight_ess"].item() >= 0.6:
+            torch.testing.assert_close(spread, w, rtol=1e-5, atol=1e-6)
+            break
+    # already spread enough: unchanged
+    mild = advantage_weights(adv, scheme, 0.1, 1000.0)
+    torch.testing.assert_close(advantage_weights(adv, scheme, 0.1, 1000.0, min_ess=0.6), mild)
+    with pytest.raises(GenpolicyError, match="min_ess"):
+        create("toy-gmpo", {"algo.min_ess": 1.5})

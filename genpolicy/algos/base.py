@@ -187,6 +187,9 @@ def clip_and_step(
     return norm
 
 
+ESS_GRID = 64  # resolution of the temperature search of ``min_ess``
+
+
 def advantage_weights(
     adv: Tensor,
     scheme: str,
@@ -194,6 +197,7 @@ def advantage_weights(
     clamp: float,
     eps: float = 1e-3,
     self_normalize: bool = False,
+    min_ess: float = 0.0,
 ) -> Tensor:
     """Per-sample weights of advantage-weighted matching/regression (no gradient).
 
@@ -201,22 +205,41 @@ def advantage_weights(
     * ``std_positive``: min(exp(beta max(0, A) / (std_batch(A) + eps)), clamp) (GTP; the
       weight never drops below 1 and beta is in batch standard deviations),
 
-    and with ``self_normalize`` divided by their batch mean, so they average to 1.
+    with ``min_ess`` > 0, beta is lowered for this batch (to the largest of ``ESS_GRID``
+    evenly spaced fractions of it) until the effective sample size (sum w)^2 / (B sum w^2)
+    is at least ``min_ess``: the batch never rests on fewer than min_ess * B samples. With
+    ``self_normalize`` the weights are divided by their batch mean, so they average to 1.
     """
     adv = adv.detach()
     if scheme == "exp":
-        w = torch.exp(beta * adv).clamp(max=clamp)
+        pos, scale = adv, None
     elif scheme == "std_positive":
-        if beta == 0:
-            w = torch.ones_like(adv)
-        else:
-            scale = adv.std() + eps if adv.numel() > 1 else adv.new_tensor(1.0)
-            w = torch.exp(beta * adv.clamp(min=0.0) / scale).clamp(max=clamp)
+        pos = adv.clamp(min=0.0)
+        scale = adv.std() + eps if adv.numel() > 1 else adv.new_tensor(1.0)
     else:
         raise unknown_name("algo.weighting", scheme, WEIGHTINGS)
+
+    def weights(b: Tensor | float) -> Tensor:
+        x = b * pos if scale is None else b * pos / scale
+        return torch.exp(x).clamp(max=clamp)
+
+    if beta == 0:
+        w = torch.ones_like(adv)
+    elif min_ess > 0:
+        fractions = torch.linspace(1.0, 0.0, ESS_GRID + 1, device=adv.device, dtype=adv.dtype)
+        ws = weights((beta * fractions)[:, None])  # (grid, B), largest beta first
+        ess = ws.sum(1).square() / (ws.square().sum(1) * adv.numel())
+        w = ws[torch.argmax((ess >= min_ess).to(torch.int8))]  # fraction 0 always passes
+    else:
+        w = weights(beta)
     if self_normalize:
         w = w / w.mean()
     return w
+
+
+def check_min_ess(min_ess: float) -> None:
+    if not 0.0 <= min_ess <= 1.0:
+        raise GenpolicyError(f"algo.min_ess must be in [0, 1] (0: off), got {min_ess}")
 
 
 class Algorithm(nn.Module):

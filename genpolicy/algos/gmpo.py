@@ -32,6 +32,7 @@ from genpolicy.algos.base import (
     advantage_weights,
     check_act_config,
     check_ema,
+    check_min_ess,
     check_weighting,
     generative_act,
     optimizer_step,
@@ -51,6 +52,7 @@ class GMPOConfig(AlgoConfig):
     weight_clamp: float = 100.0
     weighting: str = "exp"  # exp | std_positive (genpolicy.algos.base.advantage_weights)
     self_normalize: bool = False  # divide the weights by their batch mean
+    min_ess: float = 0.0  # lower beta per batch so the weights' ESS stays >= this; 0: off
     ema: float = 0.0  # decay of the acting EMA copy of the policy; 0: act with the online weights
     act: ActConfig = field(default_factory=ActConfig)
 
@@ -59,6 +61,7 @@ class GMPOConfig(AlgoConfig):
         if self.beta < 0:
             raise GenpolicyError(f"algo.beta must be >= 0, got {self.beta}")
         check_weighting(self.weighting, self.weight_clamp)
+        check_min_ess(self.min_ess)
         check_ema(self.ema)
         check_act_config(self.act, has_critic=True)
 
@@ -95,6 +98,7 @@ class GMPO(Algorithm):
             c.beta,
             c.weight_clamp,
             self_normalize=c.self_normalize,
+            min_ess=c.min_ess,
         )
         return (weight * self.policy.loss(act, obs)).mean(), weight
 

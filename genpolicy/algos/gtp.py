@@ -47,6 +47,7 @@ from genpolicy.algos.base import (
     advantage_weights,
     check_act_config,
     check_ema,
+    check_min_ess,
     check_weighting,
     generative_act,
     optimizer_step,
@@ -73,6 +74,7 @@ class GTPConfig(AlgoConfig):
     weight_clamp: float = 100.0
     weighting: str = "std_positive"  # or exp: min(exp(eta A), weight_clamp)
     self_normalize: bool = False  # divide the weights by their batch mean
+    min_ess: float = 0.0  # lower eta per batch so the weights' ESS stays >= this; 0: off
     critic: str = "iql"  # iql | td (see the module docstring and docs/gtp.md)
     ema: float = 0.995  # EMA actor decay (acting and the TD target's next action); 0: off
     td_steps: int = 2  # flow-map jumps of the EMA actor for a' and a_pi (critic "td")
@@ -89,6 +91,7 @@ class GTPConfig(AlgoConfig):
                 f"got {self.eps} and {self.weight_clamp}"
             )
         check_weighting(self.weighting, self.weight_clamp)
+        check_min_ess(self.min_ess)
         if self.critic not in CRITICS:
             raise GenpolicyError(f"algo.critic must be one of {CRITICS}, got {self.critic!r}")
         check_ema(self.ema)
@@ -198,7 +201,9 @@ class GTP(Algorithm):
     def weights(self, adv: Tensor) -> Tensor:
         """w = exp(eta max(0, A) / (std(A) + eps)), capped at ``weight_clamp`` (by default)."""
         c = self.cfg
-        return advantage_weights(adv, c.weighting, c.eta, c.weight_clamp, c.eps, c.self_normalize)
+        return advantage_weights(
+            adv, c.weighting, c.eta, c.weight_clamp, c.eps, c.self_normalize, c.min_ess
+        )
 
     def policy_loss(
         self, obs: Tensor, act: Tensor, adv: Tensor

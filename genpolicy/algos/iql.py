@@ -24,6 +24,7 @@ from genpolicy.algos.base import (
     Algorithm,
     BatchLike,
     advantage_weights,
+    check_min_ess,
     check_weighting,
     optimizer_step,
     weight_stats,
@@ -43,6 +44,7 @@ class IQLConfig(AlgoConfig):
     weight_clamp: float = 100.0
     weighting: str = "exp"  # exp | std_positive (genpolicy.algos.base.advantage_weights)
     self_normalize: bool = False  # divide the weights by their batch mean
+    min_ess: float = 0.0  # lower beta per batch so the weights' ESS stays >= this; 0: off
     hidden: int = 256
     depth: int = 2
 
@@ -51,6 +53,7 @@ class IQLConfig(AlgoConfig):
         if self.beta < 0:
             raise GenpolicyError(f"algo.beta must be >= 0, got {self.beta}")
         check_weighting(self.weighting, self.weight_clamp)
+        check_min_ess(self.min_ess)
 
 
 class GaussianPolicy(nn.Module):
@@ -100,7 +103,12 @@ class IQL(Algorithm):
         if not self.critic_warming_up:
             adv = self.critic.advantage(s, a)
             weight = advantage_weights(
-                adv, c.weighting, c.beta, c.weight_clamp, self_normalize=c.self_normalize
+                adv,
+                c.weighting,
+                c.beta,
+                c.weight_clamp,
+                self_normalize=c.self_normalize,
+                min_ess=c.min_ess,
             )
             loss = -(weight * self.policy.log_prob(s, a)).mean()
             lr = self.scheduled_lr(start=c.critic_warmup)
