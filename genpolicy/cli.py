@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "genpolicy.run_cli",
     "genpolicy.bench_cli",
     "genpolicy.sweep.cli",
+    "genpolicy.loglik_cli",
 )
 
 
