@@ -92,6 +92,32 @@ def test_dotted_axis_and_dataset_shorthand(tmp_path: Path) -> None:
     assert trials[0].group == "beta=1.0" and trials[0].dataset == "toy-bandit"
 
 
+def test_per_dataset_base_configs(tmp_path: Path) -> None:
+    spec = parse_spec(
+        {
+            "out": str(tmp_path),
+            "bases": {
+                "gmpo": "configs/gmpo/linear/{dataset}.yaml",
+                "iql": "configs/iql/{dataset}.yaml",
+            },
+            "grid": {
+                "algo": ["gmpo", "iql"],
+                "dataset": {
+                    "hopper-medium-replay": {"data.dataset": "toy-bandit"},
+                    "walker2d-medium-replay": {"data.dataset": "toy-bandit"},
+                },
+            },
+        }
+    )
+    trials = expand(spec)
+    assert trials[0].base == "configs/gmpo/linear/hopper-medium-replay.yaml"
+    assert trials[3].base == "configs/iql/walker2d-medium-replay.yaml"
+    assert trial_config(spec, trials[0]).algo.beta == 6.0  # hopper-medium-replay's published beta
+    bad = parse_spec({"out": str(tmp_path), "base": "configs/{nope}.yaml", "grid": {"seed": [0]}})
+    with pytest.raises(GenpolicyError, match="only"):
+        expand(bad)
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [

@@ -6,6 +6,7 @@ A spec is a small YAML file::
     out: runs/sweeps/levers            # default: runs/sweeps/<name>
     base: configs/cpu/hopper-medium-gmpo.yaml   # one base for every trial, or:
     bases: {gmpo: configs/cpu/gmpo.yaml, iql: configs/cpu/iql.yaml}  # picked by grid.algo
+    # a base may name the trial's dataset label: configs/gmpo/linear/{dataset}.yaml
     set: {train.steps: 20000}          # overrides applied to every trial
     grid:                              # every axis is a list; the trials are the product
       algo: [gmpo, iql]                # a key of `bases`
@@ -279,6 +280,14 @@ def expand(spec: SweepSpec, check: bool = True) -> list[Trial]:
             if key != "train.seed":
                 labels_id.append(label)
         base = spec.bases[str(params["algo"])] if spec.bases else str(spec.base)
+        if "{" in base:  # a per-dataset config: configs/gmpo/linear/{dataset}.yaml
+            label = next((by_axis[a][0] for a in axes if SHORT_KEYS.get(a) == "data.dataset"), "")
+            try:
+                base = base.format(dataset=label, algo=params.get("algo", ""))
+            except (KeyError, IndexError):
+                raise GenpolicyError(
+                    f"base config {base!r}: only {{dataset}} and {{algo}} can be filled in"
+                ) from None
         seed = int(overrides.get("train.seed", 0))
         dataset = str(overrides.get("data.dataset", ""))
         group = " ".join(labels_group) or "default"
