@@ -79,6 +79,16 @@ def test_expand_ids_groups_and_order(tmp_path: Path) -> None:
     assert Path(cfg.train.out_dir) == tmp_path / "runs" and cfg.train.run_name == fast.id
 
 
+def test_order_changes_the_run_order_not_the_ids(tmp_path: Path) -> None:
+    base = toy_spec(tmp_path, grid={"seed": [0, 1], "algo": ["gmpo", "iql"]})
+    default = [t.id for t in expand(parse_spec(base))]
+    reordered = [t.id for t in expand(parse_spec({**base, "order": ["algo", "seed"]}))]
+    assert default == ["gmpo-s0", "iql-s0", "gmpo-s1", "iql-s1"]
+    assert reordered == ["gmpo-s0", "gmpo-s1", "iql-s0", "iql-s1"]
+    with pytest.raises(GenpolicyError, match="every grid axis"):
+        parse_spec({**base, "order": ["algo"]})
+
+
 def test_dotted_axis_and_dataset_shorthand(tmp_path: Path) -> None:
     spec = parse_spec(
         {

@@ -16,6 +16,8 @@ A spec is a small YAML file::
       variant:                         # a named axis: each value is a bundle of overrides
         baseline: {}
         cosine: {algo.lr_schedule: cosine}
+    order: [seed, variant, algo, dataset, algo.lr]   # run order (default: seed first, then
+                                                      # the grid's); ids keep the grid's order
     search:                            # instead of (or on top of) the grid: Ray Tune only
       metric: eval/score_mean
       mode: max
@@ -46,7 +48,7 @@ import yaml
 from genpolicy.config import TOY_DATASET, RunConfig, apply_overrides, read_file, resolve
 from genpolicy.errors import GenpolicyError
 
-SPEC_KEYS = ("name", "out", "base", "bases", "set", "grid", "search")
+SPEC_KEYS = ("name", "out", "base", "bases", "set", "grid", "order", "search")
 SHORT_KEYS = {"dataset": "data.dataset", "seed": "train.seed"}
 SEARCH_KEYS = (
     "metric",
@@ -121,6 +123,7 @@ class SweepSpec:
     set: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, Any] = field(default_factory=dict)
     search: SearchSpec | None = None
+    order: list[str] = field(default_factory=list)  # run order of the axes (ids keep grid's)
     root: Path = field(default_factory=Path.cwd)  # relative paths in the spec start here
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,6 +133,8 @@ class SweepSpec:
         if self.bases:
             d["bases"] = self.bases
         d["set"], d["grid"] = self.set, self.grid
+        if self.order:
+            d["order"] = self.order
         if self.search is not None:
             d["search"] = dict(vars(self.search))
         return d
@@ -199,7 +204,18 @@ def parse_spec(
         set=dict(overrides),
         grid=dict(grid),
         search=search,
+        order=_parse_order(data.get("order"), list(grid)),
     )
+
+
+def _parse_order(raw: Any, axes: list[str]) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or sorted(map(str, raw)) != sorted(axes):
+        raise GenpolicyError(
+            f"sweep spec 'order' must list every grid axis once ({', '.join(axes)}), got {raw!r}"
+        )
+    return [str(a) for a in raw]
 
 
 def _parse_search(raw: Any) -> SearchSpec:
@@ -263,7 +279,7 @@ def expand(spec: SweepSpec, check: bool = True) -> list[Trial]:
     here, before anything runs) and its dataset located."""
     axes = list(spec.grid)
     seed_axes = [a for a in axes if SHORT_KEYS.get(a, a) == "train.seed"]
-    order = seed_axes + [a for a in axes if a not in seed_axes]
+    order = spec.order or seed_axes + [a for a in axes if a not in seed_axes]
     items = [_axis_items(a, spec.grid[a]) for a in order]
     trials: list[Trial] = []
     for combo in itertools.product(*items) if items else [()]:
