@@ -444,17 +444,25 @@ def _metric_label(d: dict[str, Any], metric: str) -> str:
     return label
 
 
+def plt_colormap(name: str) -> Any:
+    import matplotlib
+
+    return matplotlib.colormaps[name]
+
+
 def plot_curves(ds: str, d: dict[str, Any], metric: str, path: Path, title: str | None) -> None:
     """Mean over seeds per eval step, band min..max over seeds, one line per group."""
-    fig = _figure(7.5, 4.5)
+    fig = _figure(9.5, 4.8)
     ax = fig.add_subplot()
-    colours: dict[str, str] = {}
+    colours: dict[str, Any] = {}
+    bases = list(dict.fromkeys(g["base"] for g in d["groups"].values()))
+    cmap = plt_colormap("tab10" if len(bases) <= 10 else "tab20")
     styles = ["--", ":", "-."]
     for label, g in d["groups"].items():
         c = g["curve"]
         if not c["step"]:
             continue
-        colour = colours.setdefault(g["base"], f"C{len(colours) % 10}")
+        colour = colours.setdefault(g["base"], cmap(bases.index(g["base"]) % cmap.N))
         style = "-"
         if g["k"] is not None:
             ks = sorted(x["k"] for x in d["groups"].values() if x["base"] == g["base"] and x["k"])
@@ -473,7 +481,7 @@ def plot_curves(ds: str, d: dict[str, Any], metric: str, path: Path, title: str 
     ax.set_ylabel(_metric_label(d, metric))
     ax.set_title(f"{title}: {ds}" if title else ds)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
