@@ -124,7 +124,8 @@ def run_ray(
 
     out = stream or sys.stdout
     workers = workers or max(1, (os.cpu_count() or 1) // max(1, threads))
-    if not ray.is_initialized():
+    started = not ray.is_initialized()
+    if started:
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         if address:
             kwargs["address"] = address
@@ -198,7 +199,11 @@ def run_ray(
             tune_config=tune.TuneConfig(**tune_cfg),
             run_config=tune.RunConfig(name=spec.name, storage_path=str(storage), verbose=1),
         )
-    grid = tuner.fit()
+    try:
+        grid = tuner.fit()
+    finally:
+        if started:  # a Ray instance this call started ends with it
+            ray.shutdown()
     results: dict[str, Any] = {}
     for i in range(len(grid)):
         res = grid[i]
