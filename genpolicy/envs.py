@@ -2,10 +2,14 @@
 
 ``make_env`` / ``make_vector_env`` seed the environment (``reset(seed=...)`` once, and the
 action space), so a following plain ``reset()`` continues a deterministic sequence.
+
+Ids of the form ``module:Env-v0`` (Gymnasium's convention for an environment that a module
+registers on import) work everywhere: the module is imported before the registry is read.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -31,9 +35,25 @@ def _gym() -> Any:
     return gymnasium
 
 
+def registry_id(env_id: str) -> str:
+    """The registry id of ``env_id``, importing the module of a ``module:Env-v0`` id first
+    (as ``gymnasium.make`` does) so that its registration has run."""
+    if ":" not in env_id:
+        return env_id
+    module, name = env_id.split(":", 1)
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise GenpolicyError(
+            f"environment {env_id!r}: cannot import module {module!r} ({exc}); make it "
+            "importable (install it or add its folder to PYTHONPATH)"
+        ) from None
+    return name
+
+
 def guess_env_id(name: str) -> str | None:
     """The Gymnasium id for a task or dataset name ('hopper-medium-v2' -> 'Hopper-v5')."""
-    if name in ENV_IDS.values():
+    if name in ENV_IDS.values() or ":" in name:  # a Gymnasium id ('module:Env-v0' too)
         return name
     task = task_of(name)
     return ENV_IDS.get(task) if task else None
@@ -43,7 +63,8 @@ def env_id_for(name: str) -> str:
     """Like :func:`guess_env_id`, but raises for names it does not know."""
     env_id = guess_env_id(name)
     if env_id is None:
-        if "-v" in name and name[:1].isupper():  # already a Gymnasium id
+        env = name.split(":", 1)[-1]
+        if "-v" in env and env[:1].isupper():  # already a Gymnasium id
             return name
         raise unknown_name("environment", name, list(ENV_IDS) + list(ENV_IDS.values()))
     return env_id
@@ -52,6 +73,7 @@ def env_id_for(name: str) -> str:
 def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> Any:
     """One Gymnasium environment, reset once with ``seed``."""
     gym = _gym()
+    registry_id(env_id)
     try:
         env = gym.make(env_id, **kwargs)
     except gym.error.Error as exc:
@@ -64,6 +86,7 @@ def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> Any:
 def make_vector_env(env_id: str, n: int, seed: int | None = None, **kwargs: Any) -> Any:
     """``n`` synchronous copies (sub-environment i seeded with ``seed + i``)."""
     gym = _gym()
+    registry_id(env_id)
     try:
         env = gym.make_vec(env_id, num_envs=n, vectorization_mode="sync", **kwargs)
     except gym.error.Error as exc:
@@ -84,12 +107,13 @@ class EnvSpaces:
 @lru_cache(maxsize=16)
 def env_spaces(env_id: str) -> EnvSpaces | None:
     """Observation size, action bounds and time limit of ``env_id``; None if it is not
-    registered (or Gymnasium is not installed)."""
+    registered (or Gymnasium is not installed). A ``module:Env-v0`` id imports its module
+    first (an unimportable module is an error)."""
     try:
         gym = _gym()
     except GenpolicyError:
         return None
-    if env_id not in gym.envs.registry:
+    if registry_id(env_id) not in gym.envs.registry:
         return None
     env = gym.make(env_id)
     try:

@@ -41,7 +41,19 @@ def make_eval_env(env_id: str, n: int, seed: int) -> Any:
     return make_vector_env(env_id, n, seed)
 
 
-def normalize(task: str, returns: np.ndarray) -> np.ndarray | None:
+def score_task(env_id: str | None, dataset: str | None = None) -> str | None:
+    """The task that normalises a run's scores: the environment's D4RL task first, the
+    dataset name's (whole tokens) only as a fallback; the toy bandit is its own task."""
+    if env_id == toy_bandit.NAME or (not env_id and dataset == toy_bandit.NAME):
+        return toy_bandit.NAME
+    from genpolicy.scores import task_for
+
+    return task_for(env_id, dataset)
+
+
+def normalize(task: str | None, returns: np.ndarray) -> np.ndarray | None:
+    if not task:
+        return None
     if task == toy_bandit.NAME:
         return 100.0 * returns / toy_bandit.BEST_HEIGHT
     from genpolicy.scores import normalized_score, task_of
@@ -78,9 +90,14 @@ def run_episodes(
 
 
 def evaluate(
-    act: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: int, seed: int, task: str
+    act: Callable[[np.ndarray], np.ndarray],
+    env_id: str,
+    episodes: int,
+    seed: int,
+    task: str | None,
 ) -> EvalResult:
-    """Run episodes and summarise; ``task`` names the score normalisation (dataset name)."""
+    """Run episodes and summarise; ``task`` names the score normalisation (a task such as
+    'hopper', see :func:`score_task`; None: raw returns only)."""
     t0 = time.perf_counter()
     returns = run_episodes(act, env_id, episodes, seed)
     scores = normalize(task, returns)

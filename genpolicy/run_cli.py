@@ -42,7 +42,7 @@ def add_parser(sub: Any) -> None:
     e = sub.add_parser(
         "evaluate",
         help="evaluate a checkpoint on its environment",
-        description="Run a trained policy (a checkpoint .pt or a run directory) and print "
+        description="Run a trained policy (a run directory or a checkpoint file) and print "
         "raw and D4RL-normalised returns as JSON.",
     )
     e.add_argument("checkpoint", help="checkpoint file or run directory")
@@ -98,7 +98,7 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from genpolicy.checkpoint import load_policy
     from genpolicy.errors import GenpolicyError
-    from genpolicy.evaluate import evaluate
+    from genpolicy.evaluate import evaluate, score_task
 
     algo, cfg, ckpt = load_policy(args.checkpoint, args.device)
     act_cfg = getattr(cfg.algo, "act", None)
@@ -123,11 +123,13 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise GenpolicyError("the checkpoint names no environment; it cannot be evaluated")
     seed = cfg.train.eval_seed if args.seed is None else args.seed
     algo.seed_acting(seed)
-    res = evaluate(algo.act, env_id, args.episodes, seed, ckpt.get("dataset") or env_id)
+    task = score_task(env_id, ckpt.get("dataset"))
+    res = evaluate(algo.act, env_id, args.episodes, seed, task)
     out = {
         "checkpoint": str(args.checkpoint),
         "step": ckpt["step"],
         "env_id": env_id,
+        "task": task,
         "act": dataclasses.asdict(algo.cfg.act) if act_cfg is not None else None,
         **res.to_dict(),
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from genpolicy.errors import unknown_name
@@ -15,25 +17,46 @@ REFERENCE_RETURNS: dict[str, tuple[float, float]] = {
     "antmaze": (0.0, 1.0),
 }
 
-_ALIASES = (  # (substring of the lower-cased name, task); checked in order
-    ("antmaze", "antmaze"),
-    ("halfcheetah", "halfcheetah"),
-    ("half_cheetah", "halfcheetah"),
-    ("half-cheetah", "halfcheetah"),
-    ("cheetah", "halfcheetah"),
-    ("hopper", "hopper"),
-    ("walker", "walker2d"),
-    ("ant", "ant"),
-)
+# whole lower-case tokens of a name (split at anything but letters and digits) -> task;
+# tokens, not substrings, so "elephant" is no ant and "antmaze-umaze-v2" is antmaze, not ant
+_TOKENS: dict[str, str] = {
+    "antmaze": "antmaze",
+    "halfcheetah": "halfcheetah",
+    "cheetah": "halfcheetah",  # half_cheetah, half-cheetah
+    "hopper": "hopper",
+    "walker2d": "walker2d",
+    "walker": "walker2d",
+    "ant": "ant",
+}
+
+
+def _tokens(name: str) -> list[str]:
+    return [t for t in re.split(r"[^a-z0-9]+", name.lower()) if t]
 
 
 def task_of(name: str) -> str | None:
-    """The D4RL task of an environment or dataset name, or None if there is none."""
-    low = name.lower()
-    for sub, task in _ALIASES:
-        if sub in low:
-            return task
+    """The D4RL task of an environment or dataset name, or None if there is none.
+
+    Matched on whole tokens: 'Hopper-v5', 'hopper-medium-v2', 'mujoco/walker2d/expert-v0',
+    'AntMaze_UMaze-v4' (antmaze) and 'ant-medium-v2' (ant) have one; 'elephant' has none.
+    """
+    for token in _tokens(name):
+        if token in _TOKENS:
+            return _TOKENS[token]
     return None
+
+
+def task_for(env_id: str | None, dataset: str | None = None) -> str | None:
+    """The task whose reference returns score a run: the environment's first, the dataset
+    name's only when the environment names none (or is unknown).
+
+    A ``module:Env-vN`` id is matched on ``Env-vN`` only (a module name is no task).
+    """
+    if env_id:
+        task = task_of(env_id.split(":", 1)[-1])
+        if task is not None:
+            return task
+    return task_of(dataset) if dataset else None
 
 
 def reference_returns(name: str) -> tuple[float, float]:

@@ -6,13 +6,13 @@ synchronisation) every ``train.log_every`` steps, where a non-finite loss stops 
 and leaves the last good checkpoint in place.
 
 Run directory ``<train.out_dir>/<run name>/``: ``config.yaml`` (resolved),
-``metrics.jsonl``/``metrics.csv``/``tb/``, ``checkpoints/last.pt`` (every
-``checkpoint_every`` steps, at the end and on Ctrl-C), ``checkpoints/best.pt`` (best
-evaluation) and ``summary.json``.
+``metrics.jsonl``/``metrics.csv``/``tb/``, checkpoint ``checkpoints/last``
+(``last.safetensors`` + ``last.json``; every ``checkpoint_every`` steps, at the end and on
+Ctrl-C), checkpoint ``checkpoints/best`` (best evaluation) and ``summary.json``.
 
 Each evaluation row holds ``eval/*`` (the configured sampler) and, for every k in
 ``train.eval_act_steps``, ``eval_k{k}/*`` from the same weights acting with k sampler
-steps; ``best.pt`` follows ``eval/*`` only.
+steps; ``best`` follows ``eval/*`` only.
 
     from genpolicy.config import create
     from genpolicy.train import fit
@@ -46,7 +46,7 @@ from genpolicy import toy_bandit
 from genpolicy.algos import Algorithm, build_algorithm
 from genpolicy.config import TOY_DATASET, RunConfig
 from genpolicy.errors import GenpolicyError
-from genpolicy.evaluate import EvalResult, evaluate
+from genpolicy.evaluate import EvalResult, evaluate, score_task
 from genpolicy.logging_utils import MetricsLogger
 
 StepHook = Callable[[int, "Trainer"], bool | None]
@@ -106,10 +106,11 @@ class Trainer:
             torch.set_num_threads(t.threads)
         self.run_dir = Path(t.out_dir) / cfg.run_name
         self.ckpt_dir = self.run_dir / "checkpoints"
-        last = self.ckpt_dir / "last.pt"
         if resume:
-            if not last.is_file():
-                raise GenpolicyError(f"cannot resume: no checkpoint at {last}; drop --resume")
+            if not ckpt_io.exists(self.ckpt_dir, "last"):
+                raise GenpolicyError(
+                    f"cannot resume: no checkpoint 'last' in {self.ckpt_dir}; drop --resume"
+                )
         elif self.run_dir.exists() and any(self.run_dir.iterdir()):
             if not overwrite:
                 raise GenpolicyError(
@@ -144,7 +145,7 @@ class Trainer:
         self.evals: list[dict[str, Any]] = []
         self.elapsed = 0.0
         if resume:
-            self._restore(ckpt_io.load(last, t.device))
+            self._restore(ckpt_io.load(self.ckpt_dir / "last", t.device))
         cfg.save(self.run_dir / "config.yaml")
         self.logger = MetricsLogger(
             self.run_dir, t.tensorboard, resume_step=self.step if resume else None
@@ -168,10 +169,10 @@ class Trainer:
             "progress": {"best": self.best, "evals": self.evals, "elapsed": self.elapsed},
         }
 
-    def save(self, name: str = "last.pt") -> Path:
-        path = self.ckpt_dir / name
-        ckpt_io.save(path, self.payload())
-        return path
+    def save(self, name: str = "last") -> Path:
+        """Write checkpoint ``name`` (``checkpoints/<name>.safetensors`` + ``.json``); returns
+        the JSON file's path."""
+        return ckpt_io.save(self.ckpt_dir / name, self.payload())
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
         saved = ckpt["config"]
@@ -211,7 +212,7 @@ class Trainer:
                 self.env_id,
                 episodes or t.eval_episodes,
                 t.eval_seed,
-                getattr(self.dataset, "name", "") or self.env_id,
+                score_task(self.env_id, getattr(self.dataset, "name", None)),
             )
         finally:
             self.algo.train()
@@ -240,7 +241,7 @@ class Trainer:
         key = "eval/score_mean" if res.score_mean is not None else "eval/return_mean"
         if self.best is None or row[key] > self.best[key]:
             self.best = row
-            self.save("best.pt")
+            self.save("best")
         self.logger.log({"kind": "eval", **row})
         return res
 
@@ -258,7 +259,7 @@ class Trainer:
         if bad:
             raise NonFiniteLoss(
                 f"non-finite loss at step {self.step} ({', '.join(bad)}); stopped, the last good "
-                f"checkpoint is {self.ckpt_dir / 'last.pt'}. Lower the learning rate or "
+                f"checkpoint is {self.ckpt_dir / 'last.json'}. Lower the learning rate or "
                 "algo.beta, or set a gradient clip, and resume or restart"
             )
         return means
@@ -327,7 +328,7 @@ class Trainer:
         if self._count:  # check the losses since the last row before trusting the parameters
             means = self._flush()
             self.logger.log({"kind": "train", "step": self.step, **means})
-        self.save("last.pt")
+        self.save("last")
 
     def summary(self, steps_per_s: float, interrupted: bool) -> dict[str, Any]:
         from genpolicy import __version__

@@ -236,7 +236,7 @@ def test_toy_bandit_action_picture(tmp_path: Path) -> None:
     }
     run = fit(create("toy-gmpo", overrides)).run_dir
     broken = shutil.copytree(run, tmp_path / "broken")  # same run, unreadable checkpoint
-    (broken / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
+    (broken / "checkpoints" / "last.safetensors").write_bytes(b"not a checkpoint")
     (broken / "trial.json").write_text(json.dumps({"group": "broken", "seed": 0}))
 
     md = make_report(tmp_path)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from helpers import assert_same
 
-from genpolicy.checkpoint import load, load_policy
+from genpolicy.checkpoint import exists, load, load_policy
 from genpolicy.config import RunConfig, create
 from genpolicy.errors import GenpolicyError
 from genpolicy.train import NonFiniteLoss, Trainer, fit
@@ -102,7 +102,7 @@ def test_checkpoint_rebuilds_the_policy(tmp_path: Path) -> None:
     assert (algo.act(obs) == res.algo.act(obs)).all()
     assert algo.act(obs[0]).shape == (2,) and cfg.algo.act.candidates == 3
     assert ckpt["genpolicy_version"] and ckpt["normalizer"]["reward_convention"] == "none"
-    assert (res.run_dir / "checkpoints" / "best.pt").is_file()
+    assert exists(res.run_dir, "best")
     summary = json.loads((res.run_dir / "summary.json").read_text())
     assert summary["last"]["eval/score_mean"] is not None
 

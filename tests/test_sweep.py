@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from genpolicy import checkpoint
 from genpolicy.cli import main
 from genpolicy.errors import GenpolicyError
 from genpolicy.sweep.local import run_local
@@ -208,7 +209,7 @@ def test_kill_9_of_the_driver_then_rerun_matches_an_uninterrupted_sweep(tmp_path
     # kill once the first trial is finished and the second has a checkpoint but no summary
     first, second = runs / "gmpo-s0", runs / "iql-s0"
     _wait(
-        lambda: (first / "summary.json").exists() and (second / "checkpoints" / "last.pt").exists(),
+        lambda: (first / "summary.json").exists() and checkpoint.exists(second, "last"),
         120,
         "a finished trial and a half-finished one",
     )

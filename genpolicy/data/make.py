@@ -105,7 +105,7 @@ def make_dataset(
 
 def dataset_summary(ds: OfflineDataset) -> dict[str, Any]:
     """Size, episodes, return statistics and (for D4RL tasks) normalised scores."""
-    from genpolicy.scores import normalized_score, task_of
+    from genpolicy.scores import normalized_score, task_for
 
     rets = ds.episode_returns()
     info: dict[str, Any] = {
@@ -122,7 +122,7 @@ def dataset_summary(ds: OfflineDataset) -> dict[str, Any]:
         "return_min": float(rets.min()),
         "return_max": float(rets.max()),
     }
-    task = task_of(ds.env_id or "") or task_of(ds.name)
+    task = task_for(ds.env_id, ds.name)  # the environment's task first, then the name's
     if task is not None:
         scores = np.asarray(normalized_score(task, rets))
         info.update(

@@ -173,9 +173,12 @@ def _env_spec_json(env_id: str) -> str | None:
         import gymnasium as gym
     except ModuleNotFoundError:
         return None
-    if env_id not in gym.envs.registry:
+    from genpolicy.envs import registry_id
+
+    name = registry_id(env_id)  # a 'module:Env-v0' id registers on import
+    if name not in gym.envs.registry:
         return None
-    return str(gym.spec(env_id).to_json())
+    return str(gym.spec(name).to_json())
 
 
 def spec_action_space_json(env_id: str) -> str:

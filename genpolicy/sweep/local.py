@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from genpolicy import checkpoint
 from genpolicy.sweep.spec import SweepSpec, Trial, trial_config
 from genpolicy.sweep.trial import EXIT_BUSY, run_dir_of, trial_state
 
@@ -127,7 +128,7 @@ def run_local(
                     stderr=subprocess.STDOUT,
                     env=env,
                 )
-                start = last_step(run_dir) if (run_dir / "checkpoints").exists() else 0
+                start = last_step(run_dir) if checkpoint.exists(run_dir, "last") else 0
                 running.append(
                     _Running(trial, proc, run_dir, cfg.train.steps, start, time.monotonic(), log)
                 )

@@ -495,7 +495,7 @@ def action_pictures(runs: list[RunRecord], out: Path) -> dict[str, Any]:
     import torch
 
     from genpolicy import toy_bandit
-    from genpolicy.checkpoint import load_policy
+    from genpolicy.checkpoint import exists, load_policy
 
     arr = toy_bandit.behaviour_arrays(ACTION_STATES, ACTION_SEED)
     obs, behaviour = arr["observations"], arr["actions"]
@@ -513,9 +513,9 @@ def action_pictures(runs: list[RunRecord], out: Path) -> dict[str, Any]:
             (r for r in toy if r.group == group),
             key=lambda r: (not r.finished, r.seed, r.name),
         )
-        run = next((r for r in members if (r.path / "checkpoints" / "last.pt").is_file()), None)
+        run = next((r for r in members if exists(r.path, "last")), None)
         if run is None:
-            result["groups"][group] = {"skipped": "no checkpoints/last.pt in any of its runs"}
+            result["groups"][group] = {"skipped": "no checkpoints/last in any of its runs"}
             continue
         try:
             algo, _, _ = load_policy(run.path)

@@ -5,7 +5,8 @@ runs the trial (a local worker, a Ray Tune actor) calls ``run_trial(payload)``:
 
 * ``summary.json`` says the run finished (not interrupted, all steps): nothing is trained,
   its summary is returned (after checking it was made by the same config);
-* ``checkpoints/last.pt`` exists: the run resumes from it (bit-identical to never stopping);
+* its checkpoint ``checkpoints/last`` exists (``last.safetensors`` + ``last.json``, or an
+  old ``last.pt``): the run resumes from it (bit-identical to never stopping);
 * otherwise the run starts afresh (a folder without a checkpoint holds nothing to keep).
 
 A lock file ``<out>/runs/.<id>.lock`` stops two processes from training the same trial.
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from genpolicy import checkpoint
 from genpolicy.config import RunConfig
 from genpolicy.errors import GenpolicyError
 
@@ -99,7 +101,7 @@ def trial_state(cfg: RunConfig) -> str:
         s = json.loads(summary.read_text())
         if not s.get("interrupted") and int(s.get("steps", 0)) >= cfg.train.steps:
             return "done"
-    if (run_dir / "checkpoints" / "last.pt").is_file():
+    if checkpoint.exists(run_dir, "last"):
         return "resume"
     return "new"
 

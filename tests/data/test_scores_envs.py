@@ -5,7 +5,7 @@ import pytest
 
 from genpolicy.envs import env_id_for, guess_env_id, make_env, make_vector_env
 from genpolicy.errors import GenpolicyError
-from genpolicy.scores import normalized_score, reference_returns
+from genpolicy.scores import normalized_score, reference_returns, task_for, task_of
 
 
 @pytest.mark.parametrize(
@@ -55,3 +55,49 @@ def test_make_env_is_seeded():
     assert obs.shape == (2, 11)
     with pytest.raises(GenpolicyError, match="cannot make environment 'NoSuchEnv-v0'"):
         make_env("NoSuchEnv-v0", seed=0)
+
+
+@pytest.mark.parametrize(
+    "name,task",
+    [
+        ("AntMaze_UMaze-v4", "antmaze"),
+        ("antmaze-large-diverse-v2", "antmaze"),
+        ("D4RL/antmaze/umaze-v1", "antmaze"),
+        ("Ant-v5", "ant"),
+        ("mujoco/ant/expert-v0", "ant"),
+        ("half_cheetah_medium", "halfcheetah"),
+        ("elephant", None),
+        ("giant-ants", None),
+        ("BipedalWalker-v3", None),
+        ("mydata", None),
+    ],
+)
+def test_task_of_matches_whole_tokens(name, task):
+    assert task_of(name) == task
+
+
+@pytest.mark.parametrize(
+    "env_id,dataset,task",
+    [
+        ("Hopper-v5", "mydata", "hopper"),
+        ("HalfCheetah-v5", "mydata", "halfcheetah"),
+        ("Walker2d-v5", "elephant", "walker2d"),
+        ("Ant-v5", "elephant", "ant"),
+        ("Ant-v5", "antmaze-umaze-v2", "ant"),  # the environment decides, not the file name
+        ("AntMaze_UMaze-v4", "ant-medium-v2", "antmaze"),
+        ("AntMaze_Large_Diverse_GR-v4", None, "antmaze"),
+        ("mymod:Hopper-v5", None, "hopper"),
+        ("ant_envs:Toy-v0", None, None),  # a module name is no task
+        ("mymod:Toy-v0", "walker2d-medium-v2", "walker2d"),  # unknown env: the name's
+        (None, "hopper-medium-v2", "hopper"),
+        (None, "elephant", None),
+        (None, None, None),
+    ],
+)
+def test_task_for_prefers_the_environment(env_id, dataset, task):
+    assert task_for(env_id, dataset) == task
+
+
+def test_guess_env_id_ignores_substrings():
+    assert guess_env_id("elephant") is None
+    assert guess_env_id("my-ant-data") == "Ant-v5"
