@@ -157,6 +157,32 @@ class RunConfig:
         return f"{self.algo.name}-{data.replace('/', '_')}-s{self.train.seed}"
 
 
+def config_diff(
+    saved: Mapping[str, Any],
+    current: RunConfig,
+    ignore: Mapping[str, Iterable[str]] | None = None,
+) -> list[str]:
+    """Dotted keys whose values differ between a saved config dict and ``current``.
+
+    The saved dict is rebuilt through ``RunConfig`` first, so options added to the library
+    since it was written take their defaults instead of counting as differences. ``ignore``
+    maps a section to the keys of it not compared (``"*"`` for the whole section).
+    """
+    try:
+        old: Mapping[str, Any] = RunConfig.from_dict(saved).to_dict()
+    except GenpolicyError:
+        old = saved
+    new = current.to_dict()
+    out = []
+    for sec in set(old) | set(new):
+        skip = set((ignore or {}).get(sec, ()))
+        if "*" in skip:
+            continue
+        o, n = old.get(sec) or {}, new.get(sec) or {}
+        out += [f"{sec}.{k}" for k in set(o) | set(n) if k not in skip and o.get(k) != n.get(k)]
+    return sorted(out)
+
+
 # -- building dataclasses from plain data, with coercion --------------------------------------
 def _build(
     cls: type,

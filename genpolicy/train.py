@@ -44,7 +44,7 @@ from torch import Tensor
 from genpolicy import checkpoint as ckpt_io
 from genpolicy import toy_bandit
 from genpolicy.algos import Algorithm, build_algorithm
-from genpolicy.config import TOY_DATASET, RunConfig
+from genpolicy.config import TOY_DATASET, RunConfig, config_diff
 from genpolicy.errors import GenpolicyError
 from genpolicy.evaluate import EvalResult, evaluate, score_task
 from genpolicy.logging_utils import MetricsLogger
@@ -175,23 +175,11 @@ class Trainer:
         return ckpt_io.save(self.ckpt_dir / name, self.payload())
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
-        saved = ckpt["config"]
-        try:  # options added since the checkpoint was written take their defaults
-            saved = RunConfig.from_dict(saved).to_dict()
-        except GenpolicyError:
-            pass
-        mine = self.cfg.to_dict()
-        diff = [
-            f"{sec}.{k}"
-            for sec in mine
-            if sec != "train"
-            for k in set(mine[sec]) | set(saved.get(sec, {}))
-            if mine[sec].get(k) != saved.get(sec, {}).get(k)
-        ]
+        diff = config_diff(ckpt["config"], self.cfg, ignore={"train": ["*"]})
         if diff:
             raise GenpolicyError(
                 f"cannot resume {self.run_dir}: config differs from the saved one in "
-                f"{', '.join(sorted(diff))}; use the saved config ({self.run_dir / 'config.yaml'})"
+                f"{', '.join(diff)}; use the saved config ({self.run_dir / 'config.yaml'})"
             )
         self.algo.load_training_state(ckpt["algo"])
         ckpt_io.set_rng_state(ckpt["rng"], self.batch_gen)

@@ -138,11 +138,16 @@ def scheduled_lr(
     return lr * scale * f
 
 
+def effective_sample_size(w: Tensor) -> Tensor:
+    """(sum w)^2 / (B sum w^2) over the last dimension, in (0, 1]: the fraction of a batch
+    of B samples that weights ``w`` effectively keep (near 0: a few samples carry the loss)."""
+    return w.sum(-1).square() / (w.square().sum(-1) * w.shape[-1]).clamp_min(1e-12)
+
+
 def weight_stats(w: Tensor) -> dict[str, Tensor]:
-    """Mean, max and effective sample size (sum w)^2 / (B sum w^2), in (0, 1], of a batch's
-    weights: ESS near 0 means a few samples carry the whole loss."""
+    """Mean, max and effective sample size of a batch's weights."""
     w = w.detach()
-    ess = w.sum().square() / (w.square().sum() * w.numel()).clamp_min(1e-12)
+    ess = effective_sample_size(w)
     return {"policy/weight_mean": w.mean(), "policy/weight_max": w.max(), "policy/weight_ess": ess}
 
 
@@ -228,7 +233,7 @@ def advantage_weights(
     elif min_ess > 0:
         fractions = torch.linspace(1.0, 0.0, ESS_GRID + 1, device=adv.device, dtype=adv.dtype)
         ws = weights((beta * fractions)[:, None])  # (grid, B), largest beta first
-        ess = ws.sum(1).square() / (ws.square().sum(1) * adv.numel())
+        ess = effective_sample_size(ws)
         w = ws[torch.argmax((ess >= min_ess).to(torch.int8))]  # fraction 0 always passes
     else:
         w = weights(beta)

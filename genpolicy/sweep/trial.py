@@ -67,33 +67,15 @@ def trial_lock(run_dir: Path) -> Iterator[None]:
         f.close()
 
 
-def _comparable(cfg: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in cfg.items() if k != "train"}
-    out["train"] = {k: v for k, v in cfg.get("train", {}).items() if k not in FREE_TRAIN_KEYS}
-    return out
-
-
 def trial_state(cfg: RunConfig) -> str:
     """'done', 'resume' or 'new' for the trial whose run folder ``cfg`` names."""
     run_dir = run_dir_of(cfg)
     summary, saved = run_dir / "summary.json", run_dir / "config.yaml"
     if summary.is_file() and saved.is_file():
-        from genpolicy.config import read_file
+        from genpolicy.config import config_diff, read_file
 
-        saved_cfg = read_file(saved)
-        try:  # options added to the library since the run take their defaults
-            saved_cfg = RunConfig.from_dict(saved_cfg).to_dict()
-        except GenpolicyError:
-            pass
-        old = _comparable(saved_cfg)
-        new = _comparable(cfg.to_dict())
-        if old != new:
-            diff = sorted(
-                f"{sec}.{k}"
-                for sec in set(old) | set(new)
-                for k in set(old.get(sec, {})) | set(new.get(sec, {}))
-                if old.get(sec, {}).get(k) != new.get(sec, {}).get(k)
-            )
+        diff = config_diff(read_file(saved), cfg, ignore={"train": FREE_TRAIN_KEYS})
+        if diff:
             raise GenpolicyError(
                 f"{run_dir} was made by a different config ({', '.join(diff)}); "
                 "use another sweep output folder (--out) or delete that run folder"
