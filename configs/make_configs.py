@@ -169,5 +169,198 @@ def main() -> None:
     print(f"wrote {n} configs under {ROOT}")
 
 
+# ---------------------------------------------------------------------- mazes (docs/mazes.md)
+# AntMaze: D4RL's datasets (antmaze-<maze>-v2 files under GENPOLICY_DATASETS or ./datasets);
+# PointMaze: genpolicy's own (genpolicy dataset make-maze-suite).
+ANTMAZE = ("umaze", "umaze-diverse", "medium-play", "medium-diverse", "large-play", "large-diverse")
+POINTMAZE = ("umaze", "medium", "large")
+# public GMPO code, grl_pipelines/benchmark/gmpo/gvp/antmaze_*.py: beta per dataset, clamp 100,
+# IQL tau (expectile) 0.9; there is no public AntMaze or maze2d setting of GMPG or GTP, nor a
+# GMPO maze2d one: those values below are untuned starting points
+GMPO_ANTMAZE_BETA = {
+    "umaze": 8.0,
+    "umaze-diverse": 16.0,
+    "medium-play": 12.0,
+    "medium-diverse": 12.0,
+    "large-play": 16.0,
+    "large-diverse": 4.0,
+}
+MAZE_TRAIN = {"eval_every": 50_000, "checkpoint_every": 50_000, "log_every": 1000}
+
+
+def maze_common(ds: str, ant: bool) -> dict:
+    common: dict = {
+        "data.dataset": ds,
+        # IQL (Kostrikov et al. 2021): expectile 0.9 on AntMaze with rewards r - 1 (the "auto"
+        # convention picks it for antmaze names); maze2d keeps the locomotion expectile
+        "critic.expectile": 0.9 if ant else 0.7,
+        "critic.gamma": 0.99,
+        "train.eval_episodes": 100 if ant else 50,
+    }
+    common.update({f"train.{k}": v for k, v in MAZE_TRAIN.items()})
+    return common
+
+
+def maze_main() -> int:
+    n = 0
+    sets = [(f"antmaze-{k}-v2", True, GMPO_ANTMAZE_BETA[k]) for k in ANTMAZE]
+    sets += [(f"pointmaze-{k}-v1", False, 4.0) for k in POINTMAZE]
+    gvp = {f"model.{k}": v for k, v in MODEL.items()}
+    gvp.update({"model.kind": "flow", "model.path": "gvp"})
+    for ds, ant, beta in sets:
+        name = ds.rsplit("-v", 1)[0]
+        common = maze_common(ds, ant)
+        src = f"gmpo/gvp/{name.replace('-', '_')}.py" if ant else "none (untuned beta)"
+        write(
+            f"iql/{name}.yaml",
+            {
+                "algo.name": "iql",
+                "algo.beta": 10.0 if ant else 3.0,  # IQL's AntMaze temperature 10
+                "algo.batch_size": 256,
+                "train.steps": 1_000_000,
+                **common,
+            },
+            f"IQL ({'AntMaze: expectile 0.9, temperature 10, r - 1' if ant else 'maze2d'}), {ds}",
+        )
+        write(
+            f"gmpo/gvp/{name}.yaml",
+            {
+                "algo.name": "gmpo",
+                "algo.beta": beta,
+                "algo.weight_clamp": 100.0,
+                "algo.batch_size": 4096,
+                "algo.lr": 1e-4,
+                "train.steps": 1_000_000,
+                **common,
+                **gvp,
+            },
+            f"GMPO, gvp path, {ds}; public code: {src}",
+        )
+        write(
+            f"gmpg/gvp/{name}.yaml",
+            {
+                "algo.name": "gmpg",
+                "algo.beta": 4.0,
+                "algo.lr": 1e-4,
+                "algo.behaviour_lr": 1e-4,
+                "algo.batch_size": 4096,
+                "algo.pretrain_steps": 500_000,
+                "algo.policy_batch": 256,
+                "algo.grad_steps": 10,
+                "algo.grad_clip": 1.0,
+                "train.steps": 520_000,
+                **common,
+                **gvp,
+            },
+            f"GMPG, gvp path, {ds}; no public maze setting: beta 4 and lr 1e-4 are untuned",
+        )
+        write(
+            f"gtp/{name}.yaml",
+            {
+                "algo.name": "gtp",
+                "algo.eta": 3.0,
+                "algo.critic": "iql",
+                "algo.batch_size": 256,
+                "algo.lr": 3e-4,
+                "algo.act.steps": 2,
+                "train.steps": 1_000_000,
+                **common,
+                **{f"model.{k}": v for k, v in GTP_MODEL.items()},
+            },
+            f"GTP, flow map on the ve path, IQL critic, {ds}; eta 3 untuned (no public maze "
+            "setting); see docs/gtp.md",
+        )
+        n += 4
+    # CPU budgets on pointmaze-medium (two-core machine; docs/mazes.md)
+    ds = "pointmaze-medium-v1"
+    cpu = {
+        "data.dataset": ds,
+        "critic.expectile": 0.7,
+        "train.eval_episodes": 20,
+        "train.log_every": 500,
+        "train.out_dir": "runs/cpu-pointmaze",
+        "train.progress": False,
+        "train.threads": 1,
+    }
+    lin = {f"model.{k}": v for k, v in MODEL.items()}
+    lin.update({"model.kind": "flow", "model.path": "linear"})
+    write(
+        "cpu/pointmaze-medium-iql.yaml",
+        {
+            "algo.name": "iql",
+            "algo.beta": 3.0,
+            "algo.batch_size": 256,
+            "train.steps": 20_000,
+            "train.eval_every": 10_000,
+            "train.checkpoint_every": 10_000,
+            **cpu,
+        },
+        f"CPU budget: IQL, 20k steps at batch 256, {ds}",
+    )
+    write(
+        "cpu/pointmaze-medium-gmpo.yaml",
+        {
+            "algo.name": "gmpo",
+            "algo.beta": 4.0,
+            "algo.weight_clamp": 100.0,
+            "algo.batch_size": 512,
+            "algo.lr": 3e-4,
+            "train.steps": 10_000,
+            "train.eval_every": 5000,
+            "train.checkpoint_every": 5000,
+            **cpu,
+            **lin,
+        },
+        f"CPU budget: GMPO on I-CFM (beta 4 untuned), 10k steps at batch 512, {ds}",
+    )
+    write(
+        "cpu/pointmaze-medium-gmpg.yaml",
+        {
+            "algo.name": "gmpg",
+            "algo.beta": 4.0,
+            "algo.lr": 1e-4,
+            "algo.behaviour_lr": 3e-4,
+            "algo.batch_size": 512,
+            "algo.pretrain_steps": 10_000,
+            "algo.policy_batch": 64,
+            "algo.grad_steps": 6,
+            "algo.grad_clip": 1.0,
+            "train.steps": 10_200,
+            "train.eval_every": 10_000,
+            "train.checkpoint_every": 5000,
+            **cpu,
+            **lin,
+        },
+        f"CPU budget: GMPG on I-CFM, 10k pretraining + 200 policy-gradient steps, {ds}",
+    )
+    write(
+        "cpu/pointmaze-medium-gtp.yaml",
+        {
+            "algo.name": "gtp",
+            "algo.eta": 3.0,
+            "algo.critic": "iql",
+            "algo.batch_size": 256,
+            "algo.lr": 3e-4,
+            "algo.act.steps": 2,
+            "train.steps": 10_000,
+            "train.eval_every": 5000,
+            "train.checkpoint_every": 5000,
+            **cpu,
+            **{f"model.{k}": v for k, v in GTP_MODEL.items()},
+        },
+        f"CPU budget: GTP (K = 2), 10k steps at batch 256, {ds}",
+    )
+    n += 4
+    print(f"wrote {n} maze configs under {ROOT}")
+    return n
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    # `python configs/make_configs.py maze` writes the maze configs only
+    if sys.argv[1:] == ["maze"]:
+        maze_main()
+    else:
+        main()
+        maze_main()

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from genpolicy.models import GenerativeModel, ModelConfig, ODEModel, build_model
+from genpolicy.models import GenerativeModel, ModelConfig, build_model, require_capabilities
 
 
 @dataclass
@@ -89,15 +89,16 @@ def naive_euler(model: GenerativeModel, s: torch.Tensor, k: int) -> Callable[[],
 def log_prob_call(
     model: GenerativeModel, a: torch.Tensor, s: torch.Tensor, steps: int, div: str, grad: bool
 ) -> Callable[[], None]:
-    assert isinstance(model, ODEModel)
+    require_capabilities(model, ["log_prob"], algo="bench log_prob")
+    lp: Any = model  # a likelihood model: log_prob and sample_with_log_prob
 
     def call() -> None:
         if grad:
             model.zero_grad(set_to_none=True)
-            model.log_prob(a, s, steps=steps, solver="rk4", divergence=div).mean().backward()
+            lp.log_prob(a, s, steps=steps, solver="rk4", divergence=div).mean().backward()
         else:
             with torch.no_grad():
-                model.log_prob(a, s, steps=steps, solver="rk4", divergence=div)
+                lp.log_prob(a, s, steps=steps, solver="rk4", divergence=div)
 
     return call
 

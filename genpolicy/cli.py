@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "genpolicy.bench_cli",
     "genpolicy.sweep.cli",
     "genpolicy.loglik_cli",
+    "genpolicy.maze_plot",
 )
 
 

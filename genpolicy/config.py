@@ -23,10 +23,10 @@ from typing import Any
 
 import yaml
 
-from genpolicy.algos import ALGORITHMS, GMPOConfig, algo_config_class
+from genpolicy.algos import ALGORITHMS, GMPOConfig, algo_config_class, check_model
 from genpolicy.critics import CriticConfig
 from genpolicy.errors import GenpolicyError, unknown_name
-from genpolicy.models import MODEL_KINDS, ModelConfig
+from genpolicy.models import MODEL_KINDS, ModelConfig, model_class
 
 REWARD_CONVENTIONS = ("auto", "none", "locomotion", "antmaze")
 TOY_DATASET = "toy-bandit"
@@ -59,6 +59,11 @@ class TrainConfig:
     threads: int = 0  # torch.set_num_threads; 0 leaves the default
     # at each evaluation, also evaluate with algo.act.steps = k for each k (eval_k{k}/* keys)
     eval_act_steps: list[int] = field(default_factory=list)
+    # start from another run's checkpoint (a run dir or checkpoint file): its weights,
+    # optimiser states and step; the evaluations, the best checkpoint and the batch RNG start
+    # fresh. '' starts from scratch. Example: the policy-gradient phase of GMPG from a
+    # pretrained behaviour model (docs/rl.md).
+    init_from: str = ""
 
 
 @dataclass
@@ -134,11 +139,10 @@ class RunConfig:
 
         if self.model.path not in PATHS:
             raise unknown_name("model.path", self.model.path, PATHS)
-        if self.algo.name == "gmpg" and self.model.kind not in ("diffusion", "flow"):
-            raise GenpolicyError(
-                "GMPG needs likelihoods, which only model.kind 'diffusion' and 'flow' define; "
-                f"got model.kind={self.model.kind!r}"
-            )
+        check_model(self.algo, self.model)  # the algorithm's required model capabilities
+        if self.algo.samples_actions():  # a solver the model cannot use fails here, not at act
+            act = self.algo.act
+            model_class(self.model.kind).resolve_sampler(self.model, act.steps, act.solver)
         c = self.critic
         if not 0.0 < c.expectile < 1.0:
             raise GenpolicyError(f"critic.expectile must be in (0, 1), got {c.expectile}")
@@ -169,10 +173,10 @@ def config_diff(
     maps a section to the keys of it not compared (``"*"`` for the whole section).
     """
     try:
-        old: Mapping[str, Any] = RunConfig.from_dict(saved).to_dict()
+        old: Mapping[str, Any] = _effective_sampler(RunConfig.from_dict(saved))
     except GenpolicyError:
         old = saved
-    new = current.to_dict()
+    new = _effective_sampler(current)
     out = []
     for sec in set(old) | set(new):
         skip = set((ignore or {}).get(sec, ()))
@@ -181,6 +185,27 @@ def config_diff(
         o, n = old.get(sec) or {}, new.get(sec) or {}
         out += [f"{sec}.{k}" for k in set(o) | set(n) if k not in skip and o.get(k) != n.get(k)]
     return sorted(out)
+
+
+def _effective_sampler(cfg: RunConfig) -> dict[str, Any]:
+    """``cfg.to_dict()`` with the sampler as acting resolves it: ``algo.act.steps/solver``
+    filled in from ``model.steps/solver`` or the model class's defaults, and the model's
+    own ``steps``/``solver`` left out (they matter only as that fallback). So a config
+    that spells a default out and one that leaves it to the model compare equal."""
+    d = cfg.to_dict()
+    model = d.get("model") or {}
+    for key in ("steps", "solver"):
+        model.pop(key, None)
+    act = (d.get("algo") or {}).get("act")
+    if isinstance(act, dict) and cfg.model.kind in MODEL_KINDS:
+        try:
+            steps, solver = model_class(cfg.model.kind).resolve_sampler(
+                cfg.model, act.get("steps"), act.get("solver")
+            )
+        except GenpolicyError:
+            return d
+        act["steps"], act["solver"] = steps, solver
+    return d
 
 
 # -- building dataclasses from plain data, with coercion --------------------------------------

@@ -1,28 +1,48 @@
-"""IQL critic: twin Q, a state value V fitted by expectile regression, Polyak target.
+"""Critics: one interface (``Critic``), the IQL critic and a clipped double-Q TD critic.
 
-Implicit Q-learning (Kostrikov et al., 2021) never queries Q at actions outside the data:
+Both keep twin Q networks as one module with stacked weights (``EnsembleMLP``: both
+members in a single batched matmul per layer) and a Polyak-averaged target copy Qbar.
+
+IQL (Kostrikov et al., 2021) never queries Q at actions outside the data:
 
     L_V   = E_(s,a)~D [ L2^tau( min_i Qbar_i(s, a) - V(s) ) ],   L2^tau(u) = |tau - 1(u<0)| u^2
     L_Q   = E_(s,a,r,s')~D [ sum_i ( r + gamma (1 - d) V(s') - Q_i(s, a) )^2 ]
-    Qbar <- (1 - rho) Qbar + rho Q                                       (Polyak, rho = 0.005)
+    A(s, a) = min_i Qbar_i(s, a) - V(s)
 
-The twin Q networks are one module with stacked weights (``EnsembleMLP``): both members
-run in a single batched matmul per layer instead of a Python loop over members.
+TD (clipped double Q with next actions from a policy, as in TD3 / Diffusion-QL / FQL / GTP):
+
+    L_Q   = E [ sum_i ( r + gamma (1 - d) min_i Qbar_i(s', a') - Q_i(s, a) )^2 ],  a' ~ pi(s')
+    A(s, a) = min_i Q_i(s, a) - min_i Q_i(s, a_pi),  a_pi ~ pi(s)  (one-sample Q - V^pi)
+
+and after every step of either, Qbar <- (1 - rho) Qbar + rho Q (``polyak_update``).
+
+``q_min(obs, act, target=False)``: min_i Q_i(s, a). The default is the ONLINE network; the
+Polyak target is asked for explicitly where a loss needs a slowly moving value (TD
+targets, IQL's advantage, GMPG's policy gradient). Ranking candidate actions at acting
+time uses the online network (``Algorithm.q_for_ranking``).
 """
 
 from __future__ import annotations
 
 import copy
-import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
+from genpolicy.errors import GenpolicyError, unknown_name
+from genpolicy.nets import EnsembleLinear, EnsembleMLP, mlp
+from genpolicy.optim import optimizer_step, polyak_update
+
+Actor = Callable[[Tensor], Tensor]  # states (B, obs_dim) -> actions (B, act_dim), no grad
+
 
 @dataclass
 class CriticConfig:
-    """Hyperparameters of the IQL critic (the published locomotion settings by default)."""
+    """Hyperparameters of the critics (the published locomotion settings by default);
+    ``expectile`` is IQL's only."""
 
     hidden: int = 256
     depth: int = 2
@@ -33,109 +53,205 @@ class CriticConfig:
     n_q: int = 2
 
 
+@runtime_checkable
+class Critic(Protocol):
+    """What an algorithm may ask of its critic (an ``nn.Module`` with its own optimiser)."""
+
+    optimizer: torch.optim.Optimizer
+    uses_actor: bool  # whether update / advantage need the policy's actions
+
+    def q_min(self, obs: Tensor, act: Tensor, target: bool = False) -> Tensor:
+        """min_i Q_i(s, a), shape (B,); the online network unless ``target``."""
+        ...
+
+    def advantage(self, obs: Tensor, act: Tensor, act_pi: Tensor | None = None) -> Tensor:
+        """A(s, a), shape (B,), without gradient (``act_pi``: a ~ pi(s), where needed)."""
+        ...
+
+    def update(
+        self,
+        obs: Tensor,
+        act: Tensor,
+        rew: Tensor,
+        next_obs: Tensor,
+        done: Tensor,
+        next_act: Tensor | None = None,
+    ) -> dict[str, Tensor]:
+        """One gradient step and the Polyak update; returns ``critic/*`` scalars (detached)."""
+        ...
+
+
 def expectile_loss(diff: Tensor, expectile: float) -> Tensor:
     """Asymmetric squared loss |tau - 1(u < 0)| u^2, elementwise (u = target - prediction)."""
     weight = torch.where(diff < 0, 1.0 - expectile, expectile)
     return weight * diff.square()
 
 
-class EnsembleLinear(nn.Module):
-    """``n`` independent linear layers evaluated with one batched matmul."""
+class TwinQ(nn.Module):
+    """Q ensemble (``cfg.n_q`` members, one batched module) and its Polyak target copy."""
 
-    def __init__(self, n: int, d_in: int, d_out: int) -> None:
+    def __init__(self, obs_dim: int, act_dim: int, cfg: CriticConfig) -> None:
         super().__init__()
-        bound = 1.0 / math.sqrt(d_in)  # nn.Linear's default initialisation, per member
-        self.weight = nn.Parameter(torch.empty(n, d_in, d_out).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(n, 1, d_out).uniform_(-bound, bound))
-
-    def forward(self, x: Tensor) -> Tensor:  # x: (n, B, d_in) -> (n, B, d_out)
-        return torch.baddbmm(self.bias, x, self.weight)
-
-
-class EnsembleMLP(nn.Module):
-    """``n`` MLPs with identical shapes and separate weights; input (B, d) or (n, B, d)."""
-
-    def __init__(self, n: int, d_in: int, d_out: int, hidden: int = 256, depth: int = 2) -> None:
-        super().__init__()
-        self.n = n
-        dims = [d_in] + [hidden] * depth + [d_out]
-        self.layers = nn.ModuleList(
-            EnsembleLinear(n, a, b) for a, b in zip(dims[:-1], dims[1:], strict=True)
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.dim() == 2:
-            x = x.unsqueeze(0).expand(self.n, -1, -1)
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < len(self.layers) - 1:
-                x = torch.relu(x)
-        return x
-
-
-def mlp(d_in: int, d_out: int, hidden: int = 256, depth: int = 2) -> nn.Sequential:
-    """A plain ReLU MLP with ``depth`` hidden layers."""
-    dims = [d_in] + [hidden] * depth
-    layers: list[nn.Module] = []
-    for a, b in zip(dims[:-1], dims[1:], strict=True):
-        layers += [nn.Linear(a, b), nn.ReLU()]
-    layers.append(nn.Linear(dims[-1], d_out))
-    return nn.Sequential(*layers)
-
-
-class IQLCritic(nn.Module):
-    """Twin Q (one batched module), V, and a Polyak-averaged target Q, with their optimiser."""
-
-    def __init__(self, obs_dim: int, act_dim: int, cfg: CriticConfig | None = None) -> None:
-        super().__init__()
-        self.cfg = cfg = cfg or CriticConfig()
+        self.cfg = cfg
         self.q = EnsembleMLP(cfg.n_q, obs_dim + act_dim, 1, cfg.hidden, cfg.depth)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
-        self.v = mlp(obs_dim, 1, cfg.hidden, cfg.depth)
-        params = list(self.q.parameters()) + list(self.v.parameters())
-        self.optimizer = torch.optim.Adam(params, lr=cfg.lr, foreach=True)
 
     def q_values(self, obs: Tensor, act: Tensor, target: bool = False) -> Tensor:
         """All members' Q(s, a), shape (n_q, B)."""
         net = self.q_target if target else self.q
         return net(torch.cat([obs, act], dim=-1)).squeeze(-1)
 
-    def q_min(self, obs: Tensor, act: Tensor, target: bool = True) -> Tensor:
-        """min_i Q_i(s, a), shape (B,); the target network by default (as IQL's actor uses)."""
+    def q_min(self, obs: Tensor, act: Tensor, target: bool = False) -> Tensor:
+        """min_i Q_i(s, a), shape (B,); the online network unless ``target``."""
         return self.q_values(obs, act, target).min(dim=0).values
+
+    def polyak_update(self) -> None:
+        """Qbar <- (1 - rho) Qbar + rho Q."""
+        polyak_update(self.q_target, self.q, self.cfg.polyak)
+
+
+class IQLCritic(TwinQ):
+    """Twin Q, V (expectile regression) and the target Qbar, with their one optimiser."""
+
+    uses_actor: ClassVar[bool] = False  # in-sample: never asks the policy for actions
+
+    def __init__(self, obs_dim: int, act_dim: int, cfg: CriticConfig | None = None) -> None:
+        cfg = cfg or CriticConfig()
+        super().__init__(obs_dim, act_dim, cfg)
+        self.v = mlp(obs_dim, 1, cfg.hidden, cfg.depth)
+        params = list(self.q.parameters()) + list(self.v.parameters())
+        self.optimizer = torch.optim.Adam(params, lr=cfg.lr, foreach=True)
 
     def value(self, obs: Tensor) -> Tensor:
         return self.v(obs).squeeze(-1)
 
-    def advantage(self, obs: Tensor, act: Tensor) -> Tensor:
-        """A(s, a) = min_i Qbar_i(s, a) - V(s), without gradient."""
+    def advantage(self, obs: Tensor, act: Tensor, act_pi: Tensor | None = None) -> Tensor:
+        """A(s, a) = min_i Qbar_i(s, a) - V(s), without gradient (``act_pi`` is unused)."""
         with torch.no_grad():
-            return self.q_min(obs, act) - self.value(obs)
+            return self.q_min(obs, act, target=True) - self.value(obs)
 
     def losses(
-        self, obs: Tensor, act: Tensor, rew: Tensor, next_obs: Tensor, term: Tensor
+        self, obs: Tensor, act: Tensor, rew: Tensor, next_obs: Tensor, done: Tensor
     ) -> tuple[Tensor, Tensor]:
         """(L_V, L_Q) as in the module docstring."""
         with torch.no_grad():
             q_t = self.q_min(obs, act, target=True)
-            td_target = rew + self.cfg.gamma * (1.0 - term) * self.value(next_obs)
+            td_target = rew + self.cfg.gamma * (1.0 - done) * self.value(next_obs)
         v_loss = expectile_loss(q_t - self.value(obs), self.cfg.expectile).mean()
         q_loss = (self.q_values(obs, act) - td_target).square().mean(dim=1).sum()
         return v_loss, q_loss
 
     def update(
-        self, obs: Tensor, act: Tensor, rew: Tensor, next_obs: Tensor, term: Tensor
+        self,
+        obs: Tensor,
+        act: Tensor,
+        rew: Tensor,
+        next_obs: Tensor,
+        done: Tensor,
+        next_act: Tensor | None = None,
     ) -> dict[str, Tensor]:
-        """One gradient step on L_V + L_Q, then the Polyak update of the target."""
-        v_loss, q_loss = self.losses(obs, act, rew, next_obs, term)
-        self.optimizer.zero_grad(set_to_none=True)
-        (v_loss + q_loss).backward()
-        self.optimizer.step()
+        """One gradient step on L_V + L_Q, then the Polyak update (``next_act`` unused)."""
+        v_loss, q_loss = self.losses(obs, act, rew, next_obs, done)
+        optimizer_step(self.optimizer, v_loss + q_loss)
         self.polyak_update()
         return {"critic/v_loss": v_loss.detach(), "critic/q_loss": q_loss.detach()}
 
-    @torch.no_grad()
-    def polyak_update(self) -> None:
-        src: list[Tensor] = list(self.q.parameters())
-        dst: list[Tensor] = list(self.q_target.parameters())
-        torch._foreach_lerp_(dst, src, self.cfg.polyak)
+
+class TDCritic(TwinQ):
+    """Twin Q trained on one-step TD targets with the next action from a policy.
+
+    ``actor(states) -> actions`` (optional, no gradient) supplies a' in ``update`` and
+    a_pi in ``advantage`` when the caller does not pass them (GTP passes both, drawn in
+    one sampler call; Diffusion-QL / FQL can hand over their policy's sampler).
+    """
+
+    uses_actor: ClassVar[bool] = True  # a' ~ pi(s') and a_pi ~ pi(s)
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        cfg: CriticConfig | None = None,
+        actor: Actor | None = None,
+    ) -> None:
+        cfg = cfg or CriticConfig()
+        super().__init__(obs_dim, act_dim, cfg)
+        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=cfg.lr, foreach=True)
+        object.__setattr__(self, "actor", actor)  # a callable, never a registered submodule
+
+    def _actions(self, obs: Tensor, given: Tensor | None, what: str) -> Tensor:
+        if given is not None:
+            return given
+        actor: Actor | None = self.__dict__.get("actor")
+        if actor is None:
+            raise GenpolicyError(
+                f"the TD critic needs {what}: pass it, or build TDCritic(..., actor=policy)"
+            )
+        with torch.no_grad():
+            return actor(obs)
+
+    def advantage(self, obs: Tensor, act: Tensor, act_pi: Tensor | None = None) -> Tensor:
+        """A(s, a) = min_i Q_i(s, a) - min_i Q_i(s, a_pi), without gradient."""
+        a_pi = self._actions(obs, act_pi, "a_pi ~ pi(s) for the advantage")
+        with torch.no_grad():
+            return self.q_min(obs, act) - self.q_min(obs, a_pi)
+
+    def loss(
+        self,
+        obs: Tensor,
+        act: Tensor,
+        rew: Tensor,
+        next_obs: Tensor,
+        done: Tensor,
+        next_act: Tensor,
+    ) -> Tensor:
+        """L_Q with the clipped double-Q target r + gamma (1 - d) min_i Qbar_i(s', a')."""
+        with torch.no_grad():
+            y = rew + self.cfg.gamma * (1.0 - done) * self.q_min(next_obs, next_act, target=True)
+        return (self.q_values(obs, act) - y).square().mean(dim=1).sum()
+
+    def update(
+        self,
+        obs: Tensor,
+        act: Tensor,
+        rew: Tensor,
+        next_obs: Tensor,
+        done: Tensor,
+        next_act: Tensor | None = None,
+    ) -> dict[str, Tensor]:
+        """One gradient step on L_Q, then the Polyak update."""
+        a2 = self._actions(next_obs, next_act, "the next action a' ~ pi(s')")
+        loss = self.loss(obs, act, rew, next_obs, done, a2)
+        optimizer_step(self.optimizer, loss)
+        self.polyak_update()
+        return {"critic/q_loss": loss.detach()}
+
+
+CRITICS: dict[str, type[IQLCritic] | type[TDCritic]] = {"iql": IQLCritic, "td": TDCritic}
+
+
+def make_critic(
+    name: str, obs_dim: int, act_dim: int, cfg: CriticConfig, actor: Actor | None = None
+) -> IQLCritic | TDCritic:
+    """The critic that ``name`` names ("iql" or "td"; ``actor`` is the TD critic's policy)."""
+    if name == "td":
+        return TDCritic(obs_dim, act_dim, cfg, actor)
+    if name not in CRITICS:
+        raise unknown_name("critic", name, CRITICS)
+    return IQLCritic(obs_dim, act_dim, cfg)
+
+
+__all__ = [
+    "CRITICS",
+    "Actor",
+    "Critic",
+    "CriticConfig",
+    "EnsembleLinear",
+    "EnsembleMLP",
+    "IQLCritic",
+    "TDCritic",
+    "TwinQ",
+    "expectile_loss",
+    "make_critic",
+    "mlp",
+]

@@ -35,9 +35,16 @@ def _gym() -> Any:
     return gymnasium
 
 
+MAZE_PREFIX = "genpolicy/"  # AntMaze / PointMaze ids (genpolicy.mazes.MAZE_ENV_IDS)
+
+
 def registry_id(env_id: str) -> str:
     """The registry id of ``env_id``, importing the module of a ``module:Env-v0`` id first
     (as ``gymnasium.make`` does) so that its registration has run."""
+    if env_id.startswith(MAZE_PREFIX):
+        from genpolicy.mazes import register_maze_envs
+
+        register_maze_envs()  # a no-op without gymnasium-robotics (the id stays unknown)
     if ":" not in env_id:
         return env_id
     module, name = env_id.split(":", 1)
@@ -55,6 +62,13 @@ def guess_env_id(name: str) -> str | None:
     """The Gymnasium id for a task or dataset name ('hopper-medium-v2' -> 'Hopper-v5')."""
     if name in ENV_IDS.values() or ":" in name:  # a Gymnasium id ('module:Env-v0' too)
         return name
+    from genpolicy.mazes import MAZE_ENV_IDS, guess_maze_env_id
+
+    if name in MAZE_ENV_IDS:
+        return name
+    maze = guess_maze_env_id(name)  # before task_of: 'antmaze-*' is no Ant-v5
+    if maze is not None:
+        return maze
     task = task_of(name)
     return ENV_IDS.get(task) if task else None
 
@@ -70,9 +84,17 @@ def env_id_for(name: str) -> str:
     return env_id
 
 
+def _require_extra(env_id: str) -> None:
+    if env_id.startswith(MAZE_PREFIX):
+        from genpolicy.mazes import require_maze_env
+
+        require_maze_env(env_id)
+
+
 def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> Any:
     """One Gymnasium environment, reset once with ``seed``."""
     gym = _gym()
+    _require_extra(env_id)
     registry_id(env_id)
     try:
         env = gym.make(env_id, **kwargs)
@@ -86,6 +108,7 @@ def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> Any:
 def make_vector_env(env_id: str, n: int, seed: int | None = None, **kwargs: Any) -> Any:
     """``n`` synchronous copies (sub-environment i seeded with ``seed + i``)."""
     gym = _gym()
+    _require_extra(env_id)
     registry_id(env_id)
     try:
         env = gym.make_vec(env_id, num_envs=n, vectorization_mode="sync", **kwargs)

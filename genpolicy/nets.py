@@ -5,6 +5,9 @@ maps, W_x x + W_t phi(t) + (W_s s + b). ``ConditionalMLP`` keeps those three par
 that a sampler can compute the state term once per action and the time terms once per
 grid point, and pay only for W_x x and the rest of the trunk at each ODE step. At batch 1
 on a CPU that per-operation overhead, not arithmetic, is what an action costs.
+
+Also the plain networks of critics and Gaussian policies: ``mlp``, ``EnsembleMLP`` (n
+members with stacked weights, one batched matmul per layer) and ``GaussianPolicy``.
 """
 
 from __future__ import annotations
@@ -131,3 +134,70 @@ class ConditionalMLP(nn.Module):
 
     def forward(self, x: Tensor, t: Tensor, states: Tensor) -> Tensor:
         return self.head(x, self.time_features(t) + self.state_features(states))
+
+
+# -- plain networks for critics and Gaussian policies --------------------------------------------
+def mlp(d_in: int, d_out: int, hidden: int = 256, depth: int = 2) -> nn.Sequential:
+    """A plain ReLU MLP with ``depth`` hidden layers."""
+    dims = [d_in] + [hidden] * depth
+    layers: list[nn.Module] = []
+    for a, b in zip(dims[:-1], dims[1:], strict=True):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    layers.append(nn.Linear(dims[-1], d_out))
+    return nn.Sequential(*layers)
+
+
+class EnsembleLinear(nn.Module):
+    """``n`` independent linear layers evaluated with one batched matmul."""
+
+    def __init__(self, n: int, d_in: int, d_out: int) -> None:
+        super().__init__()
+        bound = 1.0 / math.sqrt(d_in)  # nn.Linear's default initialisation, per member
+        self.weight = nn.Parameter(torch.empty(n, d_in, d_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(n, 1, d_out).uniform_(-bound, bound))
+
+    def forward(self, x: Tensor) -> Tensor:  # x: (n, B, d_in) -> (n, B, d_out)
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class EnsembleMLP(nn.Module):
+    """``n`` MLPs with identical shapes and separate weights; input (B, d) or (n, B, d)."""
+
+    def __init__(self, n: int, d_in: int, d_out: int, hidden: int = 256, depth: int = 2) -> None:
+        super().__init__()
+        self.n = n
+        dims = [d_in] + [hidden] * depth + [d_out]
+        self.layers = nn.ModuleList(
+            EnsembleLinear(n, a, b) for a, b in zip(dims[:-1], dims[1:], strict=True)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(self.n, -1, -1)
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = torch.relu(x)
+        return x
+
+
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+
+class GaussianPolicy(nn.Module):
+    """pi(a|s) = N(tanh(m(s)), diag sigma^2) with a learned, state-independent log sigma
+    (clamped to [LOG_STD_MIN, LOG_STD_MAX]); ``mean`` is the deterministic action."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int, depth: int) -> None:
+        super().__init__()
+        self.mean_net = mlp(obs_dim, act_dim, hidden, depth)
+        self.log_std = nn.Parameter(torch.zeros(act_dim))
+
+    def mean(self, obs: Tensor) -> Tensor:
+        return torch.tanh(self.mean_net(obs))
+
+    def log_prob(self, obs: Tensor, act: Tensor) -> Tensor:
+        log_std = self.log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+        z = (act - self.mean(obs)) * torch.exp(-log_std)
+        const = 0.5 * torch.log(torch.tensor(2.0 * torch.pi))
+        return (-0.5 * z.square() - log_std - const).sum(-1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import sys
 from typing import Any
@@ -111,9 +112,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         )
         if v is not None
     }
-    if act_cfg is not None:
-        algo.cfg.act = cfg.algo.act = dataclasses.replace(act_cfg, **changes)  # a new one
-        cfg.algo.validate()
+    if act_cfg is not None:  # a new act config for this evaluation; the algorithm's stays
+        act_cfg = dataclasses.replace(act_cfg, **changes)
+        dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, act=act_cfg)).validate()
     elif changes:
         raise GenpolicyError(
             f"--candidates/--steps/--noise-scale need a generative policy; this is {cfg.algo.name}"
@@ -124,13 +125,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     seed = cfg.train.eval_seed if args.seed is None else args.seed
     algo.seed_acting(seed)
     task = score_task(env_id, ckpt.get("dataset"))
-    res = evaluate(algo.act, env_id, args.episodes, seed, task)
+    res = evaluate(functools.partial(algo.act, act_cfg=act_cfg), env_id, args.episodes, seed, task)
     out = {
         "checkpoint": str(args.checkpoint),
         "step": ckpt["step"],
         "env_id": env_id,
         "task": task,
-        "act": dataclasses.asdict(algo.cfg.act) if act_cfg is not None else None,
+        "act": dataclasses.asdict(act_cfg) if act_cfg is not None else None,
         **res.to_dict(),
     }
     print(json.dumps(out, indent=2))

@@ -15,6 +15,14 @@ REFERENCE_RETURNS: dict[str, tuple[float, float]] = {
     "walker2d": (1.629008, 4592.3),
     "ant": (-325.6, 3879.7),
     "antmaze": (0.0, 1.0),
+    # D4RL maze2d-<size>-v1 (sparse) and maze2d-<size>-dense-v1, d4rl/infos.py REF_MIN_SCORE /
+    # REF_MAX_SCORE; PointMaze is scored with these (genpolicy.mazes)
+    "maze2d-umaze": (23.85, 161.86),
+    "maze2d-medium": (13.13, 277.39),
+    "maze2d-large": (6.7, 273.99),
+    "maze2d-umaze-dense": (68.537689, 193.66285642381482),
+    "maze2d-medium-dense": (44.264742, 297.4552547777125),
+    "maze2d-large-dense": (30.569041, 303.4857382709002),
 }
 
 # whole lower-case tokens of a name (split at anything but letters and digits) -> task;
@@ -39,8 +47,19 @@ def task_of(name: str) -> str | None:
 
     Matched on whole tokens: 'Hopper-v5', 'hopper-medium-v2', 'mujoco/walker2d/expert-v0',
     'AntMaze_UMaze-v4' (antmaze) and 'ant-medium-v2' (ant) have one; 'elephant' has none.
+    PointMaze / maze2d names need their size: 'maze2d-umaze-v1', 'PointMaze_Medium-v3' and
+    'pointmaze-large-v1' are maze2d-umaze / -medium / -large ('-dense' when a token says so).
     """
-    for token in _tokens(name):
+    tokens = _tokens(name)
+    if "maze2d" in tokens or "pointmaze" in tokens:
+        from genpolicy.mazes import maze_of
+
+        found = maze_of(name)
+        if found is None:
+            return None
+        dense = "dense" in tokens or any(t.endswith("dense") for t in tokens)
+        return f"maze2d-{found[1]}" + ("-dense" if dense else "")
+    for token in tokens:
         if token in _TOKENS:
             return _TOKENS[token]
     return None

@@ -127,3 +127,22 @@ class ToyBanditVectorEnv:
 
     def close(self) -> None:
         pass
+
+
+def normalize(returns: np.ndarray) -> np.ndarray:
+    """Score = 100 * mean reward / the best mode's height (100: always the best mode's centre)."""
+    return 100.0 * returns / BEST_HEIGHT
+
+
+def _make_for_device(device: str) -> Any:
+    return make_dataset(device=device)
+
+
+def _register() -> None:
+    from genpolicy.builtins import BuiltinDataset, BuiltinEnv, register_dataset, register_env
+
+    register_dataset(BuiltinDataset(NAME, _make_for_device, env_id=NAME))
+    register_env(BuiltinEnv(NAME, ToyBanditVectorEnv, normalize))
+
+
+_register()

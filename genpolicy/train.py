@@ -23,6 +23,7 @@ steps; ``best`` follows ``eval/*`` only.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import json
 import math
@@ -42,9 +43,9 @@ import torch
 from torch import Tensor
 
 from genpolicy import checkpoint as ckpt_io
-from genpolicy import toy_bandit
 from genpolicy.algos import Algorithm, build_algorithm
-from genpolicy.config import TOY_DATASET, RunConfig, config_diff
+from genpolicy.builtins import builtin_dataset, builtin_env
+from genpolicy.config import RunConfig, config_diff
 from genpolicy.errors import GenpolicyError
 from genpolicy.evaluate import EvalResult, evaluate, score_task
 from genpolicy.logging_utils import MetricsLogger
@@ -62,10 +63,12 @@ class FitResult:
 
 
 def load_data(cfg: RunConfig) -> Any:
-    """The training dataset that ``cfg.data`` names (the toy bandit is built in)."""
+    """The training dataset that ``cfg.data`` names (a built-in one, e.g. the toy bandit,
+    or a file / suite name / Minari id)."""
     d = cfg.data
-    if d.dataset == TOY_DATASET:
-        return toy_bandit.make_dataset(device=cfg.train.device)
+    builtin = builtin_dataset(d.dataset)
+    if builtin is not None:
+        return builtin.make(cfg.train.device)
     from genpolicy.data import load_dataset
 
     return load_dataset(
@@ -78,8 +81,9 @@ def load_data(cfg: RunConfig) -> Any:
 
 
 def eval_env_id(cfg: RunConfig, dataset: Any) -> str | None:
-    if cfg.data.dataset == TOY_DATASET:
-        return TOY_DATASET
+    builtin = builtin_dataset(cfg.data.dataset)
+    if builtin is not None and builtin.env_id:
+        return builtin.env_id
     if cfg.data.env_id:
         return cfg.data.env_id
     if getattr(dataset, "env_id", None):
@@ -123,7 +127,8 @@ class Trainer:
         _seed_everything(t.seed)
         self.dataset = dataset if dataset is not None else load_data(cfg)
         self.env_id = eval_env_id(cfg, self.dataset)
-        if self.env_id not in (None, TOY_DATASET) and importlib.util.find_spec("gymnasium") is None:
+        gym_env = self.env_id is not None and builtin_env(self.env_id) is None
+        if gym_env and importlib.util.find_spec("gymnasium") is None:
             warnings.warn(
                 "gymnasium is not installed: training without evaluation "
                 "(pip install -c constraints.txt 'genpolicy[envs]')",
@@ -146,6 +151,8 @@ class Trainer:
         self.elapsed = 0.0
         if resume:
             self._restore(ckpt_io.load(self.ckpt_dir / "last", t.device))
+        elif t.init_from:
+            self._init_from(t.init_from)
         cfg.save(self.run_dir / "config.yaml")
         self.logger = MetricsLogger(
             self.run_dir, t.tensorboard, resume_step=self.step if resume else None
@@ -188,15 +195,59 @@ class Trainer:
         self.best, self.evals = prog.get("best"), list(prog.get("evals", []))
         self.elapsed = float(prog.get("elapsed", 0.0))
 
+    def _init_from(self, path: str) -> None:
+        """Start from the checkpoint at ``path``: the algorithm's state (weights, optimiser
+        states, update counter) and the step counter; evaluations and best start empty."""
+        where = f"train.init_from={path!r}"
+        ckpt = ckpt_io.load(Path(path).expanduser(), self.cfg.train.device)
+        saved_algo = ckpt["config"].get("algo", {}).get("name")
+        if saved_algo != self.cfg.algo.name:
+            raise GenpolicyError(
+                f"{where} is a {saved_algo!r} checkpoint, this run trains "
+                f"{self.cfg.algo.name!r}; point it at a checkpoint of the same algorithm"
+            )
+        dims = {"obs": self.dataset.obs_dim, "act": self.dataset.act_dim}
+        saved_dims = {k: int(v) for k, v in ckpt["dims"].items()}
+        if saved_dims != dims:
+            raise GenpolicyError(
+                f"{where} has observation/action sizes {saved_dims}, the dataset {dims}; "
+                "start from a checkpoint trained on this task"
+            )
+        ours, theirs = self.dataset.normalizer_state(), ckpt.get("normalizer", {})
+        if not _same_normalizer(ours, theirs):
+            raise GenpolicyError(
+                f"{where} was trained with other observation or reward statistics (another "
+                "dataset, data.normalize_obs or reward convention); start from a checkpoint of "
+                "this dataset"
+            )
+        try:
+            self.algo.load_training_state(ckpt["algo"])
+        except RuntimeError as exc:  # parameter names or shapes differ
+            first = str(exc).strip().splitlines()[0]
+            raise GenpolicyError(
+                f"{where}: its networks do not fit this config's ({first}); keep the model "
+                "and critic sections of the run it came from"
+            ) from None
+        self.step = int(ckpt["step"])
+        if self.step >= self.cfg.train.steps:
+            raise GenpolicyError(
+                f"{where} is at step {self.step}, not before train.steps="
+                f"{self.cfg.train.steps}; raise train.steps (it counts the loaded steps)"
+            )
+
     # -- evaluation ------------------------------------------------------------------------
-    def _evaluate_once(self, episodes: int | None) -> EvalResult:
+    def _evaluate_once(self, episodes: int | None, act_cfg: Any = None) -> EvalResult:
+        """One evaluation; ``act_cfg``: other sampler settings (default: ``algo.act``)."""
         assert self.env_id is not None
         t = self.cfg.train
         self.algo.seed_acting(t.eval_seed)
         self.algo.eval()
+        act = self.algo.act
+        if act_cfg is not None:
+            act = functools.partial(self.algo.act, act_cfg=act_cfg)
         try:
             return evaluate(
-                self.algo.act,
+                act,
                 self.env_id,
                 episodes or t.eval_episodes,
                 t.eval_seed,
@@ -206,14 +257,10 @@ class Trainer:
             self.algo.train()
 
     def _evaluate_with_steps(self, steps: int, episodes: int | None) -> EvalResult:
-        """The same evaluation with the sampler's step count set to ``steps``."""
+        """The same evaluation with a new act config whose step count is ``steps`` (the
+        algorithm's config is left as it is)."""
         algo_cfg: Any = self.algo.cfg
-        original = algo_cfg.act
-        algo_cfg.act = dataclasses.replace(original, steps=steps)
-        try:
-            return self._evaluate_once(episodes)
-        finally:
-            algo_cfg.act = original
+        return self._evaluate_once(episodes, dataclasses.replace(algo_cfg.act, steps=steps))
 
     def evaluate(self, episodes: int | None = None) -> EvalResult | None:
         if self.env_id is None:
@@ -339,6 +386,18 @@ class Trainer:
         }
 
 
+def _same_normalizer(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two ``normalizer_state`` dicts (observation and reward transforms) agree."""
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, (int, float, list)) and isinstance(y, (int, float, list)):
+            if np.shape(x) != np.shape(y) or not np.allclose(x, y, rtol=1e-5, atol=1e-6):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
 class NonFiniteLoss(GenpolicyError):
     """Raised when a logged loss is NaN or infinite."""
 
@@ -381,7 +440,9 @@ def measure_speed(
 ) -> dict[str, float]:
     """Updates per second of ``cfg``'s algorithm at its batch size (nothing is written).
 
-    For GMPG both phases are timed: behaviour pretraining and the policy gradient.
+    Each of the algorithm's ``speed_phases()`` is timed from its start (e.g. GMPG's
+    behaviour pretraining and policy gradient): the last as ``steps_per_s``, the others as
+    ``<phase>_steps_per_s``.
     """
     _seed_everything(cfg.train.seed)
     if cfg.train.threads:
@@ -391,7 +452,6 @@ def measure_speed(
         cfg.algo, cfg.model, cfg.critic, data.obs_dim, data.act_dim, cfg.train.device
     )
     algo.set_horizon(cfg.train.steps)  # the learning rates of the configured run
-    algo.num_updates = cfg.algo.critic_warmup  # time full updates, not critic-only ones
     gen = torch.Generator(device=data.device).manual_seed(0)
 
     def timed() -> float:
@@ -403,12 +463,12 @@ def measure_speed(
         torch.stack([v.float() for v in info.values()]).sum().item()  # wait for the device
         return steps / (time.perf_counter() - t0)
 
-    out = {"steps_per_s": timed()}
-    two_phase: Any = algo
-    if getattr(two_phase, "pretraining", False):  # GMPG: time the policy-gradient phase too
-        two_phase.num_updates = two_phase.cfg.pretrain_steps
-        two_phase.start_policy()
-        out = {"pretrain_steps_per_s": out["steps_per_s"], "steps_per_s": timed()}
+    out: dict[str, float] = {}
+    phases = algo.speed_phases()
+    for i, phase in enumerate(phases):
+        algo.start_phase(phase)  # e.g. after the critic warm-up: time full updates
+        out["steps_per_s" if i == len(phases) - 1 else f"{phase}_steps_per_s"] = timed()
+    out = {k: out[k] for k in sorted(out, key=lambda k: k == "steps_per_s")}
     obs = data.observations[:1].cpu().numpy()
     algo.eval()
     for _ in range(warmup):

@@ -24,6 +24,7 @@ import torch
 
 from genpolicy.algos import build_algorithm
 from genpolicy.config import load
+from genpolicy.models import model_class
 from genpolicy.train import load_data, measure_speed
 
 
@@ -77,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         algo.eval()
         if steps is not None:
             algo.cfg.act.steps = steps
-        k = algo.cfg.act.steps or cfg.model.steps
-        label = f"{name} K={k} jumps" if name == "gtp" else f"{name} {k}-step {cfg.model.solver}"
+        act = algo.cfg.act
+        k, solver = model_class(cfg.model.kind).resolve_sampler(cfg.model, act.steps, act.solver)
+        label = f"{name} K={k} jumps" if name == "gtp" else f"{name} {k}-step {solver}"
         out["actions_per_s_batch1"][label] = per_second(partial(algo.act, obs), args.min_seconds)
     for section in ("update_steps_per_s", "actions_per_s_batch1"):
         print(section)

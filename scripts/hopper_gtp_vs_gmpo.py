@@ -29,6 +29,7 @@ import torch
 from genpolicy.checkpoint import load_policy
 from genpolicy.config import load
 from genpolicy.evaluate import evaluate
+from genpolicy.models import model_class
 from genpolicy.train import fit
 
 CONFIGS = {"gtp": "configs/gtp/hopper-medium.yaml", "gmpo": "configs/gmpo/vp/hopper-medium.yaml"}
@@ -71,10 +72,12 @@ def run_one(method: str, seed: int, args: argparse.Namespace) -> list[dict[str, 
     for k in args.k if method == "gtp" else [None]:
         if k is not None:
             algo.cfg.act.steps = k
-        steps = algo.cfg.act.steps or cfg.model.steps
+        act = algo.cfg.act
+        sampler = model_class(cfg.model.kind).resolve_sampler(cfg.model, act.steps, act.solver)
+        steps, solver = sampler
         algo.seed_acting(cfg.train.eval_seed)
         ev = evaluate(algo.act, ckpt["env_id"], args.episodes, cfg.train.eval_seed, ckpt["dataset"])
-        label = f"GTP K={steps}" if method == "gtp" else f"GMPO {steps}-step {cfg.model.solver}"
+        label = f"GTP K={steps}" if method == "gtp" else f"GMPO {steps}-step {solver}"
         rows.append(
             {
                 "method": label,

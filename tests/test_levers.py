@@ -316,7 +316,7 @@ def test_gtp_bad_values_and_defaults() -> None:
         load(GTP_TOY, {"algo.ema": 1.0})
     with pytest.raises(GenpolicyError, match="unknown algo.weighting"):
         load(GTP_TOY, {"algo.weighting": "std"})
-    cfg = create({"algo": {"name": "gtp"}})
+    cfg = create({"algo": {"name": "gtp"}, "model": {"kind": "flowmap"}})  # GTP needs a flow map
     assert cfg.algo.ema == 0.995 and cfg.algo.weighting == "std_positive"
     for name in ("gmpo", "bc", "gmpg", "iql"):
         algo = create({"algo": {"name": name}}).algo

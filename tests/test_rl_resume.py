@@ -122,3 +122,46 @@ def test_cli_train_and_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(args) == 2  # run dir exists, no --overwrite: a one-line error, exit code 2
     assert "exists" in capsys.readouterr().err
     assert main(["train", "default", "--set", "algo.beta=x"]) == 2
+
+
+def test_init_from_starts_at_the_checkpoint_with_a_new_config(tmp_path: Path) -> None:
+    """GMPG's policy-gradient phase from a pretrained run: same weights and step, new beta."""
+    pre = fit(tiny("gmpg", tmp_path / "pre", **{"train.steps": 6, "train.eval_every": 0}))
+    saved = load(pre.run_dir)
+    assert saved["step"] == 6  # the end of pretraining (algo.pretrain_steps 6)
+    cfg = tiny(
+        "gmpg",
+        tmp_path / "pg",
+        **{"train.init_from": str(pre.run_dir), "algo.beta": 3.0, "train.eval_every": 0},
+    )
+    trainer = Trainer(cfg)
+    assert trainer.step == 6 and trainer.algo.num_updates == 6
+    assert_same(state(trainer.algo)["modules"], saved["algo"]["modules"])
+    assert trainer.algo.cfg.beta == 3.0
+    result = trainer.run()
+    assert result.summary["steps"] == 12
+    assert [e["step"] for e in result.evals] == [12]  # no evaluation of the loaded steps
+    # the behaviour model stayed frozen; the policy moved
+    after = state(result.algo)["modules"]
+    key = next(k for k in after if k.startswith("behaviour."))
+    assert torch.equal(after[key], saved["algo"]["modules"][key])
+    pol = [k for k in after if k.startswith("policy.") and after[k].is_floating_point()]
+    assert any(not torch.equal(after[k], saved["algo"]["modules"][k]) for k in pol)
+
+
+def test_init_from_refuses_what_does_not_fit(tmp_path: Path) -> None:
+    pre = fit(tiny("gmpo", tmp_path / "pre", **{"train.steps": 6, "train.eval_every": 0}))
+    src = str(pre.run_dir)
+    with pytest.raises(GenpolicyError, match="'gmpo' checkpoint, this run trains 'iql'"):
+        Trainer(tiny("iql", tmp_path / "a", **{"train.init_from": src}))
+    with pytest.raises(GenpolicyError, match="at step 6, not before train.steps=6"):
+        Trainer(tiny("gmpo", tmp_path / "b", **{"train.init_from": src, "train.steps": 6}))
+    with pytest.raises(GenpolicyError, match="networks do not fit"):
+        Trainer(tiny("gmpo", tmp_path / "c", **{"train.init_from": src, "model.hidden": 48}))
+    trainer = Trainer(tiny("gmpo", tmp_path / "d", **{"train.steps": 8}))
+    other = dict(trainer.dataset.normalizer_state(), reward_scale=2.5)  # another dataset's
+    trainer.dataset.normalizer_state = lambda: other  # type: ignore[method-assign]
+    with pytest.raises(GenpolicyError, match="other observation or reward statistics"):
+        trainer._init_from(src)
+    with pytest.raises(GenpolicyError, match="no checkpoint at"):
+        Trainer(tiny("gmpo", tmp_path / "e", **{"train.init_from": str(tmp_path / "nothing")}))

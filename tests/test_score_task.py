@@ -107,5 +107,11 @@ def test_dataset_info_scores_by_the_environment(
     eleph = write_d4rl(tmp_path / "elephant.hdf5", arrays)  # no env, a name with "ant" in it
     got = info(eleph)
     assert got["env_id"] is None and "task" not in got and "score_mean" not in got
-    maze = write_d4rl(tmp_path / "antmaze-umaze-v2.hdf5", arrays)
-    assert info(maze)["task"] == "antmaze"
+    rng = np.random.default_rng(0)  # an AntMaze-shaped file: 29 observations, 8 actions
+    n = len(arrays["rewards"])
+    ant = {**arrays, "observations": rng.normal(size=(n, 29)).astype(np.float32)}
+    ant["next_observations"] = rng.normal(size=(n, 29)).astype(np.float32)
+    ant["actions"] = rng.uniform(-1, 1, size=(n, 8)).astype(np.float32)
+    maze = write_d4rl(tmp_path / "antmaze-umaze-v2.hdf5", ant)
+    got = info(maze)  # scored as AntMaze (its environment), never as Ant
+    assert got["task"] == "antmaze" and got["env_id"] == "genpolicy/antmaze-umaze-v2"

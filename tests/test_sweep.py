@@ -103,6 +103,24 @@ def test_dotted_axis_and_dataset_shorthand(tmp_path: Path) -> None:
     assert trials[0].group == "beta=1.0" and trials[0].dataset == "toy-bandit"
 
 
+def test_set_values_name_the_trial_labels(tmp_path: Path) -> None:
+    """A string override may name {seed}/{dataset}/{algo}: e.g. init_from per seed."""
+    spec = parse_spec(
+        {
+            "base": "toy-gmpg",
+            "out": str(tmp_path),
+            "set": {"train.init_from": "pre/runs/{dataset}-s{seed}", "algo.beta": 2.0},
+            "grid": {"seed": [0, 1], "dataset": {"toy": {"data.dataset": "toy-bandit"}}},
+        }
+    )
+    trials = expand(spec, check=False)
+    assert [t.overrides["train.init_from"] for t in trials] == [
+        "pre/runs/toy-s0",
+        "pre/runs/toy-s1",
+    ]
+    assert trials[0].overrides["algo.beta"] == 2.0
+
+
 def test_per_dataset_base_configs(tmp_path: Path) -> None:
     spec = parse_spec(
         {

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from genpolicy.algos.base import ActConfig, Algorithm
-from genpolicy.algos.bc import BC, BCConfig
+from genpolicy.algos.bc import BC, BCConfig, GaussianBC, GenerativeBC
 from genpolicy.algos.gmpg import GMPG, GMPGConfig
 from genpolicy.algos.gmpo import GMPO, GMPOConfig
 from genpolicy.algos.gtp import GTP, GTPConfig
 from genpolicy.algos.iql import IQL, IQLConfig
 from genpolicy.errors import unknown_name
+from genpolicy.models import ModelConfig, require_capabilities
 
 ALGORITHMS: dict[str, tuple[type[Algorithm], type[Any]]] = {
     "bc": (BC, BCConfig),
@@ -27,13 +28,26 @@ def algo_config_class(name: str) -> type[Any]:
     return ALGORITHMS[name][1]
 
 
+def algorithm_class(algo_cfg: Any) -> type[Algorithm]:
+    """The class that builds ``algo_cfg`` (``algo.name``, then the class's own dispatch,
+    e.g. BC's ``algo.policy``)."""
+    if algo_cfg.name not in ALGORITHMS:
+        raise unknown_name("algorithm", algo_cfg.name, ALGORITHMS)
+    return ALGORITHMS[algo_cfg.name][0].for_config(algo_cfg)
+
+
+def check_model(algo_cfg: Any, model_cfg: ModelConfig) -> None:
+    """Raise a one-line ``GenpolicyError`` if the model lacks a capability the algorithm
+    ``requires`` (the one check; config validation and ``build_algorithm`` both call it)."""
+    require_capabilities(model_cfg, algorithm_class(algo_cfg).requires, algo=algo_cfg.name)
+
+
 def build_algorithm(
     algo_cfg: Any, model_cfg: Any, critic_cfg: Any, obs_dim: int, act_dim: int, device: str
 ) -> Algorithm:
     """The algorithm that ``algo_cfg.name`` names, with freshly initialised networks."""
-    if algo_cfg.name not in ALGORITHMS:
-        raise unknown_name("algorithm", algo_cfg.name, ALGORITHMS)
-    cls: Any = ALGORITHMS[algo_cfg.name][0]  # every subclass takes these six arguments
+    cls: Any = algorithm_class(algo_cfg)  # every subclass takes these six arguments
+    check_model(algo_cfg, model_cfg)
     algo: Algorithm = cls(algo_cfg, model_cfg, critic_cfg, obs_dim, act_dim, device)
     return algo
 
@@ -48,10 +62,14 @@ __all__ = [
     "ActConfig",
     "Algorithm",
     "BCConfig",
+    "GaussianBC",
+    "GenerativeBC",
     "GMPGConfig",
     "GMPOConfig",
     "GTPConfig",
     "IQLConfig",
     "algo_config_class",
+    "algorithm_class",
     "build_algorithm",
+    "check_model",
 ]

@@ -5,7 +5,11 @@ EMA, advantage weights).
 An algorithm is an ``nn.Module`` holding its networks and optimisers. The training loop
 only calls ``set_horizon(total_updates)`` once, then ``update(batch) -> dict[str, Tensor]``
 (scalars, not synchronised with ``.item()``), ``act(obs)`` and ``training_state()`` /
-``load_training_state()``.
+``load_training_state()``; speed measurement also walks ``speed_phases()``.
+
+A class states what it needs from a generative model in ``requires`` (capabilities of
+``genpolicy.models.CAPABILITIES``); ``genpolicy.algos.check_model`` checks it, both when a
+config is validated and when the algorithm is built.
 
 Learning rate of the policy optimiser at update n of a schedule over [start, end)
 (``scheduled_lr``; the critic's stays constant), with k = n - start, H = end - start,
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -29,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from genpolicy.errors import GenpolicyError, unknown_name
+from genpolicy.optim import clip_and_step, optimizer_step  # noqa: F401  (re-exported)
 
 LR_SCHEDULES = ("constant", "cosine", "linear")
 WEIGHTINGS = ("exp", "std_positive")
@@ -46,8 +52,8 @@ class BatchLike(Protocol):
 class ActConfig:
     """How a generative policy picks an action at evaluation time."""
 
-    steps: int | None = None  # None: the model's own default (model.steps)
-    solver: str | None = None  # None: model.solver (flow maps always jump)
+    steps: int | None = None  # None: the model's default (model.steps, else its class's)
+    solver: str | None = None  # None: likewise (flow maps always jump)
     candidates: int = 1  # 1: one sample; N > 1: N samples ranked by the critic's Q
     noise_scale: float = 1.0  # start noise x_T ~ N(0, (scale * prior std)^2); 0: deterministic
 
@@ -151,47 +157,6 @@ def weight_stats(w: Tensor) -> dict[str, Tensor]:
     return {"policy/weight_mean": w.mean(), "policy/weight_max": w.max(), "policy/weight_ess": ess}
 
 
-def optimizer_step(
-    opt: torch.optim.Optimizer,
-    loss: Tensor,
-    *,
-    lr: float | None = None,
-    grad_clip: float = 0.0,
-    report_norm: bool = False,
-) -> Tensor | None:
-    """zero_grad, backward, clip the gradient norm (``grad_clip`` > 0), set ``lr``, step.
-
-    Returns the gradient norm before clipping when clipping or ``report_norm``, else None.
-    """
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    return clip_and_step(opt, lr=lr, grad_clip=grad_clip, report_norm=report_norm)
-
-
-def clip_and_step(
-    opt: torch.optim.Optimizer,
-    *,
-    lr: float | None = None,
-    grad_clip: float = 0.0,
-    report_norm: bool = False,
-) -> Tensor | None:
-    """The second half of ``optimizer_step``, for gradients already accumulated in ``.grad``.
-
-    Clips the gradient norm (``grad_clip`` > 0), sets ``lr`` and steps; returns the norm
-    before clipping when clipping or ``report_norm``, else None.
-    """
-    norm = None
-    if grad_clip > 0 or report_norm:
-        params = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
-        # grad_clip 0 with report_norm: a bound of 1e30 only measures the norm
-        norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else 1e30)
-    if lr is not None:
-        for group in opt.param_groups:
-            group["lr"] = lr
-    opt.step()
-    return norm
-
-
 ESS_GRID = 64  # resolution of the temperature search of ``min_ess``
 
 
@@ -256,6 +221,7 @@ class Algorithm(nn.Module):
     """
 
     name: ClassVar[str] = ""
+    requires: ClassVar[tuple[str, ...]] = ()  # model capabilities (genpolicy.models)
     obs_shift: Tensor
     obs_scale: Tensor
     cfg: AlgoConfig
@@ -279,15 +245,53 @@ class Algorithm(nn.Module):
         self.act_generator = torch.Generator(device=self.device)
 
     # ---- hooks for subclasses -------------------------------------------------------
+    @classmethod
+    def for_config(cls, cfg: Any) -> type[Algorithm]:
+        """The class that builds ``cfg`` (a registered name may dispatch to variants)."""
+        return cls
+
     def update(self, batch: BatchLike) -> dict[str, Tensor]:
         raise NotImplementedError
 
-    def act_normalized(self, obs: Tensor) -> Tensor:
-        """Actions (B, act_dim) in [-1, 1] for already-normalised observations (B, obs_dim)."""
+    def act_normalized(self, obs: Tensor, act_cfg: ActConfig | None) -> Tensor:
+        """Actions (B, act_dim) in [-1, 1] for already-normalised observations (B, obs_dim);
+        ``act_cfg`` is the sampler's settings (None for policies without a sampler)."""
         raise NotImplementedError
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError
+
+    def speed_phases(self) -> list[str]:
+        """The training phases, in run order, that ``measure_speed`` times (the last one
+        is the run's steady state); ``start_phase`` puts the algorithm at one's start."""
+        return ["train"]
+
+    def start_phase(self, phase: str) -> None:
+        """Jump to the first update of ``phase`` (for timing only: weights stay as they are).
+
+        The default phase starts after the critic warm-up, so full updates are timed."""
+        if phase not in self.speed_phases():
+            raise GenpolicyError(
+                f"{self.name} has no training phase {phase!r}; phases: {self.speed_phases()}"
+            )
+        self.num_updates = self.cfg.critic_warmup
+
+    def q_for_ranking(self, obs: Tensor, act: Tensor) -> Tensor:
+        """Q(s, a) that ranks ``act.candidates`` sampled actions: the ONLINE critic's
+        min over its members (algorithms without a critic cannot rank)."""
+        critic = getattr(self, "critic", None)
+        if critic is None:
+            raise GenpolicyError(
+                f"{self.name} has no critic to rank actions by; set act.candidates=1"
+            )
+        q: Tensor = critic.q_min(obs, act, target=False)
+        return q
+
+    def sample_actions(self, model: Any, obs: Tensor, act_cfg: ActConfig | None) -> Tensor:
+        """``generative_act`` with this algorithm's acting generator and Q ranking."""
+        cfg = act_cfg if act_cfg is not None else ActConfig()
+        ranker = self.q_for_ranking if getattr(self, "critic", None) is not None else None
+        return generative_act(model, obs, cfg, self.act_generator, ranker)
 
     # ---- shared -------------------------------------------------------------------------
     def set_horizon(self, total_updates: int) -> None:
@@ -376,8 +380,14 @@ class Algorithm(nn.Module):
         self.act_generator.manual_seed(seed)
 
     @torch.inference_mode()
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        """Actions for raw observations, (obs_dim,) or (B, obs_dim); float32, in [-1, 1]."""
+    def act(self, obs: np.ndarray, act_cfg: ActConfig | None = None) -> np.ndarray:
+        """Actions for raw observations, (obs_dim,) or (B, obs_dim); float32, in [-1, 1].
+
+        ``act_cfg``: sampler settings for this call (default: ``cfg.act``); evaluating with
+        other settings passes a new one instead of changing the config.
+        """
+        if act_cfg is None:
+            act_cfg = getattr(self.cfg, "act", None)
         x = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
         single = x.dim() == 1
         if single:
@@ -386,7 +396,7 @@ class Algorithm(nn.Module):
             raise GenpolicyError(
                 f"observation has {x.shape[-1]} features but the policy expects {self.obs_dim}"
             )
-        a = self.act_normalized((x - self.obs_shift) / self.obs_scale).clamp_(-1.0, 1.0)
+        a = self.act_normalized((x - self.obs_shift) / self.obs_scale, act_cfg).clamp_(-1.0, 1.0)
         out = a.cpu().numpy()
         return out[0] if single else out
 
@@ -414,7 +424,7 @@ def generative_act(
     obs: Tensor,
     cfg: ActConfig,
     generator: torch.Generator | None,
-    q_fn: Any = None,
+    q_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
 ) -> Tensor:
     """One sample per state, or ``cfg.candidates`` samples ranked by ``q_fn(obs, act)``.
 

@@ -1,11 +1,12 @@
 """Behaviour cloning: fit mu(a|s) to the dataset's actions, no rewards involved.
 
-``policy`` picks the density:
+One registered name, ``bc``; ``policy`` picks the variant (``BC.for_config``):
 
-* ``generative`` (default): the per-sample matching loss of any generative model
-  (``model`` section), L = E_(s,a)~D [ l_theta(a | s) ]; keeps every action mode,
-* ``gaussian``: L = -E log N(a; tanh(m(s)), sigma^2), acting with the mean,
-* ``deterministic``: L = E || tanh(m(s)) - a ||^2.
+* ``generative`` (default, ``GenerativeBC``): the per-sample matching loss of any
+  generative model (``model`` section), L = E_(s,a)~D [ l_theta(a | s) ]; keeps every
+  action mode and acts with the model's sampler (``act``),
+* ``gaussian`` (``GaussianBC``): L = -E log N(a; tanh(m(s)), sigma^2), acting with the mean,
+* ``deterministic`` (``GaussianBC``): L = E || tanh(m(s)) - a ||^2.
 
 ``ema`` > 0 keeps an exponential moving average of the policy's weights, which acts.
 """
@@ -25,13 +26,12 @@ from genpolicy.algos.base import (
     BatchLike,
     check_act_config,
     check_ema,
-    generative_act,
     optimizer_step,
 )
-from genpolicy.algos.iql import GaussianPolicy
 from genpolicy.critics import CriticConfig
-from genpolicy.errors import GenpolicyError, unknown_name
+from genpolicy.errors import unknown_name
 from genpolicy.models import ModelConfig, build_model
+from genpolicy.nets import GaussianPolicy
 
 POLICIES = ("generative", "gaussian", "deterministic")
 
@@ -61,8 +61,18 @@ class BCConfig(AlgoConfig):
 
 
 class BC(Algorithm):
+    """What both variants share: one policy, its optimiser and EMA, the update step."""
+
     name = "bc"
     cfg: BCConfig
+
+    @classmethod
+    def for_config(cls, cfg: Any) -> type[Algorithm]:
+        if cls is not BC:
+            return cls
+        if cfg.policy not in POLICIES:
+            raise unknown_name("BC policy", cfg.policy, POLICIES)
+        return GenerativeBC if cfg.policy == "generative" else GaussianBC
 
     def __init__(
         self,
@@ -75,38 +85,61 @@ class BC(Algorithm):
     ) -> None:
         super().__init__(obs_dim, act_dim, cfg, device)
         self.cfg = cfg
-        self.policy: Any
-        if cfg.policy == "generative":
-            self.policy = build_model(model_cfg, action_dim=act_dim, state_dim=obs_dim)
-        elif cfg.policy in ("gaussian", "deterministic"):
-            self.policy = GaussianPolicy(obs_dim, act_dim, cfg.hidden, cfg.depth)
-        else:
-            raise GenpolicyError(f"algo.policy must be one of {POLICIES}, got {cfg.policy!r}")
+        self.policy = self.make_policy(cfg, model_cfg)
         self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, foreach=True)
         self.init_policy_ema(cfg.ema)
         self.to(self.device)
+
+    def make_policy(self, cfg: BCConfig, model_cfg: ModelConfig) -> Any:
+        raise NotImplementedError
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"policy": self.policy_opt}
 
     def loss(self, obs: Tensor, act: Tensor) -> Tensor:
-        if self.cfg.policy == "generative":
-            return self.policy.loss(act, obs).mean()
-        if self.cfg.policy == "gaussian":
-            return -self.policy.log_prob(obs, act).mean()
-        return (self.policy.mean(obs) - act).square().sum(-1).mean()
+        raise NotImplementedError
+
+    def after_step(self) -> None:
+        """Hook after each optimiser step (a generative model's own EMA target)."""
 
     def update(self, batch: BatchLike) -> dict[str, Tensor]:
         loss = self.loss(batch.observations, batch.actions)
         optimizer_step(self.policy_opt, loss, lr=self.scheduled_lr(), grad_clip=self.cfg.grad_clip)
-        if self.cfg.policy == "generative":
-            self.policy.update_target()  # EMA target of flow-map models; no-op otherwise
+        self.after_step()
         self.update_policy_ema()
         self.num_updates += 1
         return {"policy/loss": loss.detach()}
 
-    def act_normalized(self, obs: Tensor) -> Tensor:
-        policy = self.acting_policy()
-        if self.cfg.policy == "generative":
-            return generative_act(policy, obs, self.cfg.act, self.act_generator)
-        return policy.mean(obs)
+
+class GenerativeBC(BC):
+    """L = E_(s,a)~D [ l_theta(a | s) ] with any generative model's matching loss."""
+
+    requires = ("sample",)
+
+    def make_policy(self, cfg: BCConfig, model_cfg: ModelConfig) -> Any:
+        return build_model(model_cfg, action_dim=self.act_dim, state_dim=self.obs_dim)
+
+    def loss(self, obs: Tensor, act: Tensor) -> Tensor:
+        return self.policy.loss(act, obs).mean()
+
+    def after_step(self) -> None:
+        self.policy.update_target()  # EMA target of flow-map models; no-op otherwise
+
+    def act_normalized(self, obs: Tensor, act_cfg: ActConfig | None) -> Tensor:
+        return self.sample_actions(self.acting_policy(), obs, act_cfg)
+
+
+class GaussianBC(BC):
+    """``gaussian``: L = -E log N(a; tanh(m(s)), sigma^2); ``deterministic``:
+    L = E || tanh(m(s)) - a ||^2. Both act with tanh(m(s))."""
+
+    def make_policy(self, cfg: BCConfig, model_cfg: ModelConfig) -> Any:
+        return GaussianPolicy(self.obs_dim, self.act_dim, cfg.hidden, cfg.depth)
+
+    def loss(self, obs: Tensor, act: Tensor) -> Tensor:
+        if self.cfg.policy == "gaussian":
+            return -self.policy.log_prob(obs, act).mean()
+        return (self.policy.mean(obs) - act).square().sum(-1).mean()
+
+    def act_normalized(self, obs: Tensor, act_cfg: ActConfig | None) -> Tensor:
+        return self.acting_policy().mean(obs)

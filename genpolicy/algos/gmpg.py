@@ -62,7 +62,6 @@ from genpolicy.algos.base import (
     check_act_config,
     check_ema,
     clip_and_step,
-    generative_act,
     optimizer_step,
 )
 from genpolicy.critics import CriticConfig, IQLCritic
@@ -129,6 +128,7 @@ class GMPGConfig(AlgoConfig):
 
 class GMPG(Algorithm):
     name = "gmpg"
+    requires = ("log_prob",)
     cfg: GMPGConfig
 
     def __init__(
@@ -141,13 +141,8 @@ class GMPG(Algorithm):
         device: str = "cpu",
     ) -> None:
         super().__init__(obs_dim, act_dim, cfg, device)
-        if model_cfg.kind not in ("diffusion", "flow"):
-            raise GenpolicyError(
-                "GMPG needs likelihoods, which only 'diffusion' and 'flow' models define; "
-                f"got model.kind={model_cfg.kind!r}"
-            )
         self.cfg = cfg
-        # ODE models (diffusion/flow): they define log_prob and sample_with_log_prob
+        # models with the "log_prob" capability: log_prob and sample_with_log_prob
         self.behaviour: Any = build_model(model_cfg, action_dim=act_dim, state_dim=obs_dim)
         self.policy: Any = build_model(model_cfg, action_dim=act_dim, state_dim=obs_dim)
         self.critic = IQLCritic(obs_dim, act_dim, critic_cfg)
@@ -289,9 +284,17 @@ class GMPG(Algorithm):
     def acting_weights(self) -> str:
         return "online" if self.pretraining else super().acting_weights()
 
-    def act_normalized(self, obs: Tensor) -> Tensor:
+    def act_normalized(self, obs: Tensor, act_cfg: ActConfig | None) -> Tensor:
         model = self.behaviour if self.pretraining else self.acting_policy()
-        return generative_act(model, obs, self.cfg.act, self.act_generator, self._q)
+        return self.sample_actions(model, obs, act_cfg)
 
-    def _q(self, obs: Tensor, act: Tensor) -> Tensor:
-        return self.critic.q_min(obs, act, target=False)
+    def speed_phases(self) -> list[str]:
+        """Behaviour pretraining (if any), then the policy gradient."""
+        return ["pretrain", "policy"] if self.cfg.pretrain_steps > 0 else ["policy"]
+
+    def start_phase(self, phase: str) -> None:
+        if phase == "policy":
+            self.num_updates = self.cfg.pretrain_steps
+            self.start_policy()
+        else:
+            super().start_phase(phase)

@@ -34,7 +34,6 @@ from genpolicy.algos.base import (
     check_ema,
     check_min_ess,
     check_weighting,
-    generative_act,
     optimizer_step,
     weight_stats,
 )
@@ -68,6 +67,7 @@ class GMPOConfig(AlgoConfig):
 
 class GMPO(Algorithm):
     name = "gmpo"
+    requires = ("sample",)
     cfg: GMPOConfig
 
     def __init__(
@@ -117,10 +117,5 @@ class GMPO(Algorithm):
         info.update(policy_info)
         return info
 
-    def act_normalized(self, obs: Tensor) -> Tensor:
-        return generative_act(
-            self.acting_policy(), obs, self.cfg.act, self.act_generator, self._q_for_ranking
-        )
-
-    def _q_for_ranking(self, obs: Tensor, act: Tensor) -> Tensor:
-        return self.critic.q_min(obs, act, target=False)
+    def act_normalized(self, obs: Tensor, act_cfg: ActConfig | None) -> Tensor:
+        return self.sample_actions(self.acting_policy(), obs, act_cfg)

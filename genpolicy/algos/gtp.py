@@ -31,10 +31,9 @@ the first N updates.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -49,19 +48,14 @@ from genpolicy.algos.base import (
     check_ema,
     check_min_ess,
     check_weighting,
-    generative_act,
     optimizer_step,
     weight_stats,
 )
-from genpolicy.critics import CriticConfig, EnsembleMLP, IQLCritic
+from genpolicy.critics import CRITICS, CriticConfig, IQLCritic, TDCritic, make_critic
 from genpolicy.errors import GenpolicyError
 from genpolicy.models import FlowMap, ModelConfig, build_model
 
-CRITICS = ("iql", "td")
-
-
-def _gtp_act() -> ActConfig:
-    return ActConfig(steps=2)  # K = 2 jumps: see docs/gtp.md
+__all__ = ["CRITICS", "GTP", "GTPConfig", "TDCritic"]
 
 
 @dataclass
@@ -79,7 +73,7 @@ class GTPConfig(AlgoConfig):
     ema: float = 0.995  # EMA actor decay (acting and the TD target's next action); 0: off
     td_steps: int = 2  # flow-map jumps of the EMA actor for a' and a_pi (critic "td")
     anchored: bool | None = None  # None: keep model.anchored; True/False overrides it
-    act: ActConfig = field(default_factory=_gtp_act)
+    act: ActConfig = field(default_factory=ActConfig)  # steps None: the flow map's K = 2
 
     def validate(self) -> None:
         super().validate()
@@ -93,54 +87,18 @@ class GTPConfig(AlgoConfig):
         check_weighting(self.weighting, self.weight_clamp)
         check_min_ess(self.min_ess)
         if self.critic not in CRITICS:
-            raise GenpolicyError(f"algo.critic must be one of {CRITICS}, got {self.critic!r}")
+            raise GenpolicyError(
+                f"algo.critic must be one of {tuple(CRITICS)}, got {self.critic!r}"
+            )
         check_ema(self.ema)
         if self.td_steps < 1:
             raise GenpolicyError(f"algo.td_steps must be >= 1, got {self.td_steps}")
-        if self.act.solver not in (None, "jump"):
-            raise GenpolicyError(
-                f"a flow map acts with jumps: set algo.act.solver=jump, not {self.act.solver!r}"
-            )
         check_act_config(self.act, has_critic=True)
-
-
-class TDCritic(nn.Module):
-    """Twin Q (one batched module) with a Polyak target, trained on one-step TD targets."""
-
-    def __init__(self, obs_dim: int, act_dim: int, cfg: CriticConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.q = EnsembleMLP(cfg.n_q, obs_dim + act_dim, 1, cfg.hidden, cfg.depth)
-        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=cfg.lr, foreach=True)
-
-    def q_min(self, obs: Tensor, act: Tensor, target: bool = False) -> Tensor:
-        net = self.q_target if target else self.q
-        return net(torch.cat([obs, act], dim=-1)).squeeze(-1).min(dim=0).values
-
-    def update(
-        self,
-        obs: Tensor,
-        act: Tensor,
-        rew: Tensor,
-        next_obs: Tensor,
-        term: Tensor,
-        next_act: Tensor,
-    ) -> dict[str, Tensor]:
-        with torch.no_grad():
-            y = rew + self.cfg.gamma * (1.0 - term) * self.q_min(next_obs, next_act, target=True)
-        q = self.q(torch.cat([obs, act], dim=-1)).squeeze(-1)  # (n_q, B)
-        loss = (q - y).square().mean(dim=1).sum()
-        optimizer_step(self.optimizer, loss)
-        with torch.no_grad():
-            torch._foreach_lerp_(
-                list(self.q_target.parameters()), list(self.q.parameters()), self.cfg.polyak
-            )
-        return {"critic/q_loss": loss.detach()}
 
 
 class GTP(Algorithm):
     name = "gtp"
+    requires = ("flow_map",)
     cfg: GTPConfig
     policy: FlowMap
 
@@ -155,21 +113,14 @@ class GTP(Algorithm):
     ) -> None:
         super().__init__(obs_dim, act_dim, cfg, device)
         cfg.validate()
-        if model_cfg.kind != "flowmap":
-            raise GenpolicyError(
-                f"GTP needs a flow-map policy: set model.kind=flowmap (got {model_cfg.kind!r})"
-            )
         if cfg.anchored is not None:
             model_cfg = dataclasses.replace(model_cfg, anchored=cfg.anchored)
         self.cfg = cfg
-        policy = build_model(model_cfg, action_dim=act_dim, state_dim=obs_dim)
-        assert isinstance(policy, FlowMap)
-        self.policy = policy
+        # the "flow_map" capability (checked by genpolicy.algos.check_model): a FlowMap
+        self.policy = cast(FlowMap, build_model(model_cfg, action_dim=act_dim, state_dim=obs_dim))
         self.init_policy_ema(cfg.ema)
-        self.critic: IQLCritic | TDCritic = (
-            IQLCritic(obs_dim, act_dim, critic_cfg)
-            if cfg.critic == "iql"
-            else TDCritic(obs_dim, act_dim, critic_cfg)
+        self.critic: IQLCritic | TDCritic = make_critic(
+            cfg.critic, obs_dim, act_dim, critic_cfg, actor=self.ema_actions
         )
         self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, foreach=True)
         self.register_load_state_dict_pre_hook(_rename_legacy_ema_keys)
@@ -192,11 +143,8 @@ class GTP(Algorithm):
 
     @torch.no_grad()
     def advantage(self, obs: Tensor, act: Tensor, act_pi: Tensor | None = None) -> Tensor:
-        if isinstance(self.critic, IQLCritic):
-            return self.critic.advantage(obs, act)
-        if act_pi is None:
-            act_pi = self.ema_actions(obs)
-        return self.critic.q_min(obs, act) - self.critic.q_min(obs, act_pi)
+        """The critic's A(s, a) (TD critic: a_pi from the EMA actor unless given)."""
+        return self.critic.advantage(obs, act, act_pi)
 
     def weights(self, adv: Tensor) -> Tensor:
         """w = exp(eta max(0, A) / (std(A) + eps)), capped at ``weight_clamp`` (by default)."""
@@ -223,7 +171,7 @@ class GTP(Algorithm):
     def update(self, batch: BatchLike) -> dict[str, Tensor]:
         s, a, s2 = batch.observations, batch.actions, batch.next_observations
         a_pi = a2 = None
-        if isinstance(self.critic, TDCritic):  # one sampler call for s and s'
+        if self.critic.uses_actor:  # TD critic: a_pi and a' in one sampler call for s and s'
             a_pi, a2 = self.ema_actions(torch.cat([s, s2])).chunk(2)
         info: dict[str, Tensor] = {}
         policy_info: dict[str, Tensor] = {}
@@ -235,23 +183,14 @@ class GTP(Algorithm):
             self.policy.update_target()  # the consistency target's EMA (model.ema)
             self.update_policy_ema()  # the acting policy's EMA (algo.ema)
             policy_info = {"policy/loss": loss.detach(), "policy/adv_std": adv.std()}
-        if isinstance(self.critic, TDCritic):
-            assert a2 is not None
-            info.update(self.critic.update(s, a, batch.rewards, s2, batch.terminals, a2))
-        else:
-            info.update(self.critic.update(s, a, batch.rewards, s2, batch.terminals))
+        info.update(self.critic.update(s, a, batch.rewards, s2, batch.terminals, a2))
         self.num_updates += 1
         info.update(policy_info)
         return info
 
     # -- acting ---------------------------------------------------------------------------
-    def act_normalized(self, obs: Tensor) -> Tensor:
-        return generative_act(
-            self.actor_ema, obs, self.cfg.act, self.act_generator, self._q_for_ranking
-        )
-
-    def _q_for_ranking(self, obs: Tensor, act: Tensor) -> Tensor:
-        return self.critic.q_min(obs, act, target=False)
+    def act_normalized(self, obs: Tensor, act_cfg: ActConfig | None) -> Tensor:
+        return self.sample_actions(self.actor_ema, obs, act_cfg)
 
 
 def _rename_legacy_ema_keys(

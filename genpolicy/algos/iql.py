@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from genpolicy.algos.base import (
+    ActConfig,
     AlgoConfig,
     Algorithm,
     BatchLike,
@@ -29,10 +30,11 @@ from genpolicy.algos.base import (
     optimizer_step,
     weight_stats,
 )
-from genpolicy.critics import CriticConfig, IQLCritic, mlp
+from genpolicy.critics import CriticConfig, IQLCritic
 from genpolicy.errors import GenpolicyError
+from genpolicy.nets import LOG_STD_MAX, LOG_STD_MIN, GaussianPolicy
 
-LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+__all__ = ["IQL", "LOG_STD_MAX", "LOG_STD_MIN", "GaussianPolicy", "IQLConfig"]
 
 
 @dataclass
@@ -54,24 +56,6 @@ class IQLConfig(AlgoConfig):
             raise GenpolicyError(f"algo.beta must be >= 0, got {self.beta}")
         check_weighting(self.weighting, self.weight_clamp)
         check_min_ess(self.min_ess)
-
-
-class GaussianPolicy(nn.Module):
-    """N(tanh(m(s)), diag sigma^2) with a learned, state-independent log sigma."""
-
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int, depth: int) -> None:
-        super().__init__()
-        self.mean_net = mlp(obs_dim, act_dim, hidden, depth)
-        self.log_std = nn.Parameter(torch.zeros(act_dim))
-
-    def mean(self, obs: Tensor) -> Tensor:
-        return torch.tanh(self.mean_net(obs))
-
-    def log_prob(self, obs: Tensor, act: Tensor) -> Tensor:
-        log_std = self.log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
-        z = (act - self.mean(obs)) * torch.exp(-log_std)
-        const = 0.5 * torch.log(torch.tensor(2.0 * torch.pi))
-        return (-0.5 * z.square() - log_std - const).sum(-1)
 
 
 class IQL(Algorithm):
@@ -119,5 +103,5 @@ class IQL(Algorithm):
         info.update(policy_info)
         return info
 
-    def act_normalized(self, obs: Tensor) -> Tensor:
+    def act_normalized(self, obs: Tensor, act_cfg: ActConfig | None) -> Tensor:
         return self.policy.mean(obs)

@@ -20,7 +20,8 @@ def add_parser(subparsers: Any) -> None:
     m.add_argument(
         "--policy",
         required=True,
-        help="'random', an SB3 SAC/TQC .zip, or a SAC actor .pt (genpolicy/assets)",
+        help="'random', an SB3 SAC/TQC .zip, a SAC actor .pt (genpolicy/assets), or "
+        "'planner' for a PointMaze (D4RL maze2d recipe; --action-noise defaults to 0.5)",
     )
     m.add_argument("--size", type=int, required=True, help="number of transitions")
     m.add_argument("--seed", type=int, default=0)
@@ -28,7 +29,7 @@ def add_parser(subparsers: Any) -> None:
     m.add_argument(
         "--action-noise",
         type=float,
-        default=0.0,
+        default=None,
         metavar="SIGMA",
         help="add N(0, SIGMA^2) to every action, clipped to the action box (a noisy expert: "
         "--deterministic --action-noise 0.1)",
@@ -62,25 +63,73 @@ def add_parser(subparsers: Any) -> None:
     s.add_argument("--record", help="also write the generation records to this JSON file")
     s.set_defaults(func=run_make_suite)
 
+    z = sub.add_parser(
+        "make-maze-suite",
+        help="make the PointMaze datasets (D4RL maze2d recipe: planner + PD controller)",
+    )
+    z.add_argument("--out", default="datasets", help="output folder (default datasets)")
+    z.add_argument("--sizes", default="umaze,medium,large")
+    z.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply the recipe's transitions (250k / 500k / 1M) by this",
+    )
+    z.add_argument("--overwrite", action="store_true", help="remake existing datasets")
+    z.add_argument("--no-progress", action="store_true")
+    z.add_argument("--record", help="also write the generation records to this JSON file")
+    z.set_defaults(func=run_make_maze_suite)
+
 
 def run_make(args: argparse.Namespace) -> int:
     from genpolicy.data.make import make_dataset
     from genpolicy.envs import env_id_for
 
+    env_id = env_id_for(args.env)
+    if args.policy == "planner":
+        return _make_maze(args, env_id)
     meta = make_dataset(
-        env_id_for(args.env),
+        env_id,
         args.policy,
         args.size,
         args.out,
         seed=args.seed,
         deterministic=args.deterministic,
-        action_noise=args.action_noise,
+        action_noise=args.action_noise or 0.0,
         minari_out=args.minari_out,
         minari_id=args.minari_id,
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )
     print(f"wrote {args.out}: {meta['size']} transitions in {meta['rollout_wall_s']} s")
+    return 0
+
+
+def _make_maze(args: argparse.Namespace, env_id: str) -> int:
+    from genpolicy.data.maze import make_maze_dataset
+    from genpolicy.mazes import MAZE_ENV_IDS, env_name
+
+    robot, size, frame = MAZE_ENV_IDS.get(env_id, ("", "", ""))
+    if robot != "point" or frame != "d4rl":
+        choices = ", ".join(env_name("point", s, "d4rl") for s in ("umaze", "medium", "large"))
+        raise GenpolicyError(
+            f"--policy planner makes PointMaze data only; got --env {args.env}; use one of "
+            f"{choices} (or maze2d-<size>)"
+        )
+    meta = make_maze_dataset(
+        size,
+        args.size,
+        args.out,
+        seed=args.seed,
+        action_noise=0.5 if args.action_noise is None else args.action_noise,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        minari_out=args.minari_out,
+    )
+    print(
+        f"wrote {args.out}: {meta['size']} transitions, {meta['episodes']} episodes, "
+        f"{meta['data_success_rate']:.1%} reached their goal, in {meta['rollout_wall_s']} s"
+    )
     return 0
 
 
@@ -112,6 +161,26 @@ def run_info(args: argparse.Namespace) -> int:
     info = dataset_summary(ds)
     info["metadata"] = {k: v for k, v in ds.metadata.items() if v not in ("", None)}
     print(json.dumps(info, default=str) if args.json else format_info(info))
+    return 0
+
+
+def run_make_maze_suite(args: argparse.Namespace) -> int:
+    from genpolicy.data.suite import make_maze_suite
+
+    start = time.time()
+    records = make_maze_suite(
+        args.out,
+        sizes=[s.strip() for s in args.sizes.split(",") if s.strip()],
+        scale=args.scale,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    total = time.time() - start
+    if args.record:
+        rec = Path(args.record)
+        old = json.loads(rec.read_text()) if rec.is_file() else []
+        rec.write_text(json.dumps(old + records, indent=1))
+    print(f"made {len(records)} datasets in {total:.1f} s")
     return 0
 
 

@@ -146,6 +146,16 @@ def read_minari(path: str | Path) -> RawData:
             raise GenpolicyError(f"{meta_file}: invalid JSON ({exc})") from None
     main = data_dir / "main_data.hdf5"
     src = str(main)
+    env_id = None
+    spec = meta.get("env_spec")
+    if isinstance(spec, str):
+        try:
+            spec = json.loads(spec)
+        except json.JSONDecodeError:
+            spec = None
+    if isinstance(spec, dict) and isinstance(spec.get("id"), str):
+        env_id = spec["id"]
+    maze = _minari_maze(env_id)  # (robot, size, our env id) for D4RL antmaze / pointmaze
     keys = ("observations", "actions", "rewards", "terminations", "truncations")
     cols: dict[str, list[np.ndarray]] = {k: [] for k in D4RL_KEYS}
     with h5py.File(main, "r") as f:
@@ -162,7 +172,13 @@ def read_minari(path: str | Path) -> RawData:
                         f"{src}: missing key '{ep_name}/{k}'; Minari episodes need "
                         f"{', '.join(keys)}"
                     )
-            obs = _flat_obs(ep["observations"], src, f"{ep_name}/observations")
+            node = ep["observations"]
+            if maze is not None and isinstance(node, h5py.Group):
+                from genpolicy.data.maze import flatten_goal_obs
+
+                obs = flatten_goal_obs({k: node[k][()] for k in node.keys()}, maze[0], src)
+            else:
+                obs = _flat_obs(node, src, f"{ep_name}/observations")
             act = ep["actions"][()]
             t = len(act)
             act = act.reshape(t, -1)
@@ -189,15 +205,22 @@ def read_minari(path: str | Path) -> RawData:
             cols["terminals"].append(term)
             cols["timeouts"].append(trunc & ~term)
     arrays = {k: np.concatenate(v) for k, v in cols.items()}
-    env_id = None
-    spec = meta.get("env_spec")
-    if isinstance(spec, str):
-        try:
-            spec = json.loads(spec)
-        except json.JSONDecodeError:
-            spec = None
-    if isinstance(spec, dict) and isinstance(spec.get("id"), str):
-        env_id = spec["id"]
+    if maze is not None:
+        from genpolicy.data.maze import relabel
+
+        robot, size, ours = maze
+        # rewards against the fixed evaluation goal (D4RL's files are labelled so); AntMaze
+        # terminals mark the goal without ending the episode, as in D4RL's antmaze files
+        arrays["rewards"] = relabel(
+            arrays["next_observations"][:, :2].astype(np.float64), robot, size, "gymnasium"
+        )
+        ended = arrays["terminals"] | arrays["timeouts"]
+        arrays["timeouts"] = ended
+        arrays["terminals"] = (
+            arrays["rewards"] > 0 if robot == "ant" else np.zeros_like(ended, dtype=bool)
+        )
+        meta = {**meta, "minari_env_id": env_id, "maze_rewards": "relabelled to the eval goal"}
+        env_id = ours
     name = str(meta.get("dataset_id") or path.name)
     return RawData(
         arrays,
@@ -210,6 +233,18 @@ def read_minari(path: str | Path) -> RawData:
             if k not in ("env_spec", "observation_space", "action_space")
         },
     )
+
+
+def _minari_maze(env_id: str | None) -> tuple[str, str, str] | None:
+    if not env_id:
+        return None
+    from genpolicy.mazes import MAZE_ENV_IDS, minari_env_id
+
+    ours = minari_env_id(env_id)
+    if ours is None:
+        return None
+    robot, size, _ = MAZE_ENV_IDS[ours]
+    return robot, size, ours
 
 
 def find_minari_id(dataset_id: str) -> Path | None:
@@ -285,8 +320,16 @@ def read_raw(spec: str) -> RawData:
 
 
 def auto_reward_convention(name: str, env_id: str | None) -> str:
+    """antmaze (r - 1) for AntMaze, none for PointMaze / maze2d (sparse 0/1 rewards kept),
+    locomotion otherwise."""
     text = f"{name} {env_id or ''}".lower()
-    return "antmaze" if "antmaze" in text else "locomotion"
+    if "antmaze" in text:
+        return "antmaze"
+    from genpolicy.mazes import maze_of
+
+    if maze_of(name) is not None or (env_id and maze_of(env_id) is not None):
+        return "none"
+    return "locomotion"
 
 
 def load_dataset(
@@ -305,11 +348,17 @@ def load_dataset(
     Gymnasium knows it. ``reward_convention="auto"`` picks "antmaze" for antmaze datasets and
     "locomotion" otherwise.
     """
+    from genpolicy.data.maze import apply_d4rl_conventions, maze_task
+    from genpolicy.data.maze import max_episode_steps as maze_steps
     from genpolicy.envs import env_spaces, guess_env_id
 
     raw = read_raw(spec)
     env = env_id or raw.env_id or guess_env_id(raw.name)
     spaces = env_spaces(env) if env else None
+    maze = maze_task(env, raw.name)
+    if maze is not None and "minari_env_id" not in raw.metadata:  # D4RL antmaze / maze2d
+        raw.arrays = apply_d4rl_conventions(raw.arrays, maze[0], maze[1], raw.source)
+    max_steps = spaces.max_episode_steps if spaces else maze_steps(env, raw.name)
     conv = (
         auto_reward_convention(raw.name, env) if reward_convention == "auto" else reward_convention
     )
@@ -326,7 +375,7 @@ def load_dataset(
         normalize_obs=normalize_obs,
         device=device,
         source=raw.source,
-        max_episode_steps=spaces.max_episode_steps if spaces else None,
+        max_episode_steps=max_steps,
         metadata=raw.metadata,
     )
     if env_check and spaces is not None and env is not None:

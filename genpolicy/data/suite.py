@@ -175,3 +175,66 @@ def make_suite(
             records.append(rec)
             log(json.dumps({"dataset": name, "wall_s": rec["wall_s"], "size": meta["size"]}))
     return records
+
+
+# ---------------------------------------------------------------------- PointMaze (maze2d)
+@dataclass(frozen=True)
+class MazeRecipe:
+    transitions: int  # D4RL's maze2d: 1M / 2M / 4M; here a quarter
+    seed: int
+
+
+MAZE_RECIPE: dict[str, MazeRecipe] = {
+    "umaze": MazeRecipe(250_000, 400),
+    "medium": MazeRecipe(500_000, 401),
+    "large": MazeRecipe(1_000_000, 402),
+}
+
+
+def maze_dataset_name(size: str) -> str:
+    """genpolicy's PointMaze datasets: D4RL maze2d-<size>-v1's recipe and frame."""
+    return f"pointmaze-{size}-v1"
+
+
+def make_maze_suite(
+    out_dir: str | Path,
+    *,
+    sizes: Sequence[str] = tuple(MAZE_RECIPE),
+    scale: float = 1.0,
+    overwrite: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Make ``pointmaze-<size>-v1`` for each size in ``out_dir`` (``MAZE_RECIPE`` transitions
+    times ``scale``, fixed seeds; existing files are kept unless ``overwrite``)."""
+    from genpolicy.data.maze import make_maze_dataset
+
+    out_dir = Path(out_dir)
+    for size in sizes:
+        if size not in MAZE_RECIPE:
+            raise unknown_name("maze size", size, MAZE_RECIPE)
+    if not scale > 0:
+        raise GenpolicyError(f"--scale must be positive, got {scale}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records: list[dict[str, Any]] = []
+    for size in sizes:
+        r = MAZE_RECIPE[size]
+        name = maze_dataset_name(size)
+        out = out_dir / f"{name}.hdf5"
+        if out.exists() and not overwrite:
+            log(f"{out}: exists, kept (pass --overwrite to remake it)")
+            continue
+        start = time.time()
+        meta = make_maze_dataset(
+            size,
+            max(1, int(round(r.transitions * scale))),
+            out,
+            seed=r.seed,
+            overwrite=overwrite,
+            progress=progress,
+            extra_metadata={"suite": name},
+        )
+        rec = {"dataset": name, "file": str(out), "wall_s": round(time.time() - start, 1), **meta}
+        records.append(rec)
+        log(json.dumps({"dataset": name, "wall_s": rec["wall_s"], "size": meta["size"]}))
+    return records

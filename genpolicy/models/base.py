@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -21,6 +21,13 @@ from genpolicy.paths import Path, make_path
 T = TypeVar("T")
 
 MODEL_KINDS = ("diffusion", "flow", "flowmap")
+
+# What an algorithm may require of a model, and what each capability provides.
+CAPABILITIES: dict[str, str] = {
+    "sample": "sampling (sample)",
+    "log_prob": "likelihoods (log_prob, sample_with_log_prob)",
+    "flow_map": "a flow-map policy (the solution map Phi, loss_terms, jumps)",
+}
 
 
 @dataclass
@@ -35,9 +42,11 @@ class ModelConfig:
     time_dim: int = 32
     residual: bool = False
     activation: str = "mish"
-    # default sampler; both can be overridden at every sample() call
-    steps: int = 32
-    solver: str = "euler"  # euler | heun | midpoint | rk4 | sde (diffusion only)
+    # the model's own sampler; None: the model class's default (``default_steps`` /
+    # ``default_solver``: 32 Euler steps for diffusion and flow, 2 jumps for a flow map).
+    # Acting takes ``algo.act.steps`` / ``algo.act.solver`` first (the place to set them).
+    steps: int | None = None
+    solver: str | None = None  # euler | heun | midpoint | rk4 | sde (diffusion) | jump (flow map)
     # flow map only
     ema: float = 0.95
     consistency_weight: float = 1.0
@@ -62,9 +71,16 @@ class ModelConfig:
 
 
 class GenerativeModel(nn.Module):
-    """Base class: a state-conditioned network plus a path."""
+    """Base class: a state-conditioned network plus a path.
+
+    Subclasses declare what they offer (``capabilities``, names in ``CAPABILITIES``) and
+    their sampler's defaults once (``default_steps``, ``default_solver``).
+    """
 
     kind = ""
+    capabilities: ClassVar[frozenset[str]] = frozenset({"sample"})
+    default_steps: ClassVar[int] = 32
+    default_solver: ClassVar[str] = "euler"
 
     def __init__(self, cfg: ModelConfig, action_dim: int, state_dim: int, n_times: int = 1):
         super().__init__()
@@ -169,6 +185,24 @@ class GenerativeModel(nn.Module):
 
     def update_target(self, decay: float | None = None) -> None:
         """Update EMA targets after an optimiser step (no-op for models without one)."""
+
+    # -- sampler settings --------------------------------------------------------------------
+    @classmethod
+    def resolve_sampler(
+        cls, cfg: ModelConfig, steps: int | None = None, solver: str | None = None
+    ) -> tuple[int, str]:
+        """(steps, solver) a ``sample`` call uses: the arguments, else ``cfg``'s, else the
+        class defaults. Raises ``GenpolicyError`` for a solver this model cannot use."""
+        steps = steps if steps is not None else cfg.steps
+        solver = solver if solver is not None else cfg.solver
+        steps = cls.default_steps if steps is None else steps
+        solver = cls.default_solver if solver is None else solver
+        cls.check_solver(solver)
+        return steps, solver
+
+    @classmethod
+    def check_solver(cls, solver: str) -> None:
+        """Raise ``GenpolicyError`` if this model cannot sample with ``solver``."""
 
     # -- interface ---------------------------------------------------------------------------
     def loss(self, actions: Tensor, states: Tensor) -> Tensor:

@@ -31,6 +31,32 @@ from genpolicy.nets import ConditionalMLP
 
 class FlowMap(GenerativeModel):
     kind = "flowmap"
+    capabilities = frozenset({"sample", "flow_map"})
+    default_steps = 2  # K = 2 jumps: nearly as good as 5 (docs/gtp.md)
+    default_solver = "jump"
+
+    @classmethod
+    def resolve_sampler(
+        cls, cfg: ModelConfig, steps: int | None = None, solver: str | None = None
+    ) -> tuple[int, str]:
+        """K = ``steps`` (else ``cfg.steps``, else 2) jumps; the solver is always "jump"
+        (``cfg.solver``, an ODE solver name in configs written before, is accepted too)."""
+        if solver not in (None, "jump", cfg.solver):
+            raise GenpolicyError(
+                f"a flow map samples with jumps: set the solver to jump (or leave it unset), "
+                f"not {solver!r}"
+            )
+        steps = steps if steps is not None else cfg.steps
+        return (cls.default_steps if steps is None else steps), "jump"
+
+    @classmethod
+    def check_solver(cls, solver: str) -> None:
+        if solver != "jump":
+            raise GenpolicyError(
+                f"a flow map samples with jumps: set the solver to jump (or leave it unset), "
+                f"not {solver!r}"
+            )
+
     T_MIN = 2e-3  # smallest positive time used for training draws and as a jump start
 
     def __init__(self, cfg: ModelConfig, action_dim: int, state_dim: int) -> None:
@@ -145,9 +171,7 @@ class FlowMap(GenerativeModel):
     ) -> Tensor:
         """K = ``steps`` deterministic jumps from x_T ~ N(0, prior_std^2 I) to t = 0."""
         self.check_states(states)
-        if solver not in (None, "jump", self.cfg.solver):
-            raise GenpolicyError(f"a flow map samples with jumps; solver {solver!r} does not apply")
-        steps = self.cfg.steps if steps is None else steps
+        steps, _ = self.resolve_sampler(self.cfg, steps, solver)
         x = self.draw_prior(states, generator) if noise is None else noise
         ts, t_feat, coef = self.cached(("jumps", steps), x, lambda: self._jump_plan(steps, x))
         s_feat = self.net.state_features(states)

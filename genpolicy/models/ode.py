@@ -10,6 +10,7 @@ from genpolicy.models.base import GenerativeModel, ModelConfig
 from genpolicy.solvers import (
     DIVERGENCES,
     EXACT_DIVERGENCE_MAX_DIM,
+    ODE_SOLVERS,
     Field,
     check_solver,
     euler_maruyama,
@@ -23,7 +24,25 @@ LOG_PROB_STEPS = 16
 
 
 class ODEModel(GenerativeModel):
-    """A network whose output converts to a velocity; sampled by integrating the ODE."""
+    """A network whose output converts to a velocity; sampled by integrating the ODE.
+
+    Its likelihood is the CNF change of variables along that ODE (``log_prob``).
+    """
+
+    capabilities = frozenset({"sample", "log_prob"})
+    default_steps = 32
+    default_solver = "euler"
+    solvers: tuple[str, ...] = ODE_SOLVERS
+
+    @classmethod
+    def check_solver(cls, solver: str) -> None:
+        if solver == "sde" and "sde" not in cls.solvers:
+            raise GenpolicyError(
+                f"solver 'sde' needs a diffusion model; a {cls.kind} model samples with an "
+                "ODE solver: euler, heun, midpoint or rk4"
+            )
+        if solver != "sde":
+            check_solver(solver)
 
     def to_velocity(self, out: Tensor, x: Tensor, t: float) -> Tensor:
         """Turn the network output at (x, t) into dx/dt."""
@@ -68,8 +87,7 @@ class ODEModel(GenerativeModel):
         noise: Tensor | None = None,
     ) -> Tensor:
         self.check_states(states)
-        steps = self.cfg.steps if steps is None else steps
-        solver = self.cfg.solver if solver is None else solver
+        steps, solver = self.resolve_sampler(self.cfg, steps, solver)
         x = self.draw_prior(states, generator) if noise is None else noise
         if solver == "sde":
             return self.sample_sde(states, x, self.sample_grid(steps), generator)
@@ -164,6 +182,7 @@ class Diffusion(ODEModel):
     """Denoising diffusion: the network predicts the noise z (epsilon), i.e. the score."""
 
     kind = "diffusion"
+    solvers = (*ODE_SOLVERS, "sde")
     _END = 1e-3  # keep alpha_t away from 0 where the noise -> velocity conversion is singular
 
     def __init__(self, cfg: ModelConfig, action_dim: int, state_dim: int) -> None:

@@ -7,7 +7,8 @@ A spec is a small YAML file::
     base: configs/cpu/hopper-medium-gmpo.yaml   # one base for every trial, or:
     bases: {gmpo: configs/cpu/gmpo.yaml, iql: configs/cpu/iql.yaml}  # picked by grid.algo
     # a base may name the trial's dataset label: configs/gmpo/linear/{dataset}.yaml
-    set: {train.steps: 20000}          # overrides applied to every trial
+    set: {train.steps: 20000}          # overrides applied to every trial; a string value
+                                       # may name {seed}, {dataset} and {algo} (the labels)
     grid:                              # every axis is a list; the trials are the product
       algo: [gmpo, iql]                # a key of `bases`
       dataset: [hopper-medium-v5, halfcheetah-medium-v5]   # short for data.dataset
@@ -295,16 +296,18 @@ def expand(spec: SweepSpec, check: bool = True) -> list[Trial]:
                 labels_group.append(label)
             if key != "train.seed":
                 labels_id.append(label)
+        ds_label = next((by_axis[a][0] for a in axes if SHORT_KEYS.get(a) == "data.dataset"), "")
         base = spec.bases[str(params["algo"])] if spec.bases else str(spec.base)
         if "{" in base:  # a per-dataset config: configs/gmpo/linear/{dataset}.yaml
-            label = next((by_axis[a][0] for a in axes if SHORT_KEYS.get(a) == "data.dataset"), "")
             try:
-                base = base.format(dataset=label, algo=params.get("algo", ""))
+                base = base.format(dataset=ds_label, algo=params.get("algo", ""))
             except (KeyError, IndexError):
                 raise GenpolicyError(
                     f"base config {base!r}: only {{dataset}} and {{algo}} can be filled in"
                 ) from None
         seed = int(overrides.get("train.seed", 0))
+        fill = {"seed": str(seed), "dataset": ds_label, "algo": str(params.get("algo", ""))}
+        overrides = {k: _fill_labels(v, fill) for k, v in overrides.items()}
         dataset = str(overrides.get("data.dataset", ""))
         group = " ".join(labels_group) or "default"
         tid = "-".join([*labels_id, f"s{seed}"])
@@ -325,6 +328,15 @@ def expand(spec: SweepSpec, check: bool = True) -> list[Trial]:
                 t.dataset = cfg.data.dataset
             check_dataset(cfg.data.dataset, f"trial {t.id}")
     return trials
+
+
+def _fill_labels(value: Any, fill: dict[str, str]) -> Any:
+    """``value`` with ``{seed}``, ``{dataset}`` and ``{algo}`` replaced (strings only)."""
+    if not isinstance(value, str) or "{" not in value:
+        return value
+    for key, label in fill.items():
+        value = value.replace("{" + key + "}", label)
+    return value
 
 
 def trial_config(spec: SweepSpec, trial: Trial, threads: int = 1) -> RunConfig:

@@ -41,7 +41,7 @@ def test_env_ids():
     assert env_id_for("hopper-medium-v2") == "Hopper-v5"
     assert env_id_for("halfcheetah") == "HalfCheetah-v5"
     assert env_id_for("Walker2d-v5") == "Walker2d-v5"
-    assert guess_env_id("antmaze-umaze-v2") is None
+    assert guess_env_id("antmaze-umaze-v2") == "genpolicy/antmaze-umaze-v2"  # not Ant-v5
     with pytest.raises(GenpolicyError, match="unknown environment 'pong'"):
         env_id_for("pong")
 

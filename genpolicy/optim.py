@@ -1,0 +1,59 @@
+"""The optimiser step and the Polyak (EMA) target update that every algorithm and critic use.
+
+theta <- Adam(theta, grad L)           (``optimizer_step``: zero, backward, clip, step)
+theta_bar <- (1 - tau) theta_bar + tau theta          (``polyak_update``)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def optimizer_step(
+    opt: torch.optim.Optimizer,
+    loss: Tensor,
+    *,
+    lr: float | None = None,
+    grad_clip: float = 0.0,
+    report_norm: bool = False,
+) -> Tensor | None:
+    """zero_grad, backward, clip the gradient norm (``grad_clip`` > 0), set ``lr``, step.
+
+    Returns the gradient norm before clipping when clipping or ``report_norm``, else None.
+    """
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    return clip_and_step(opt, lr=lr, grad_clip=grad_clip, report_norm=report_norm)
+
+
+def clip_and_step(
+    opt: torch.optim.Optimizer,
+    *,
+    lr: float | None = None,
+    grad_clip: float = 0.0,
+    report_norm: bool = False,
+) -> Tensor | None:
+    """The second half of ``optimizer_step``, for gradients already accumulated in ``.grad``.
+
+    Clips the gradient norm (``grad_clip`` > 0), sets ``lr`` and steps; returns the norm
+    before clipping when clipping or ``report_norm``, else None.
+    """
+    norm = None
+    if grad_clip > 0 or report_norm:
+        params = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
+        # grad_clip 0 with report_norm: a bound of 1e30 only measures the norm
+        norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else 1e30)
+    if lr is not None:
+        for group in opt.param_groups:
+            group["lr"] = lr
+    opt.step()
+    return norm
+
+
+@torch.no_grad()
+def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
+    """theta_bar <- theta_bar + tau (theta - theta_bar) over all parameters, in one fused op."""
+    dst: list[Tensor] = list(target.parameters())
+    src: list[Tensor] = list(online.parameters())
+    torch._foreach_lerp_(dst, src, tau)
