@@ -58,8 +58,10 @@ def reference(algo: Any, obs: torch.Tensor, seed: int = 1) -> tuple[list[torch.T
     kw = {"steps": c.grad_steps, "solver": c.grad_solver, "divergence": c.divergence}
     a, log_pi = algo.policy.sample_with_log_prob(obs, noise=noise, **kw)
     log_mu = algo.behaviour.log_prob(a, obs, **kw)
-    q = algo.critic.q_min(obs, a, target=True)
-    scale = q.detach().abs().mean() if c.q_normalize else 1.0
+    q = algo.critic.q_min(obs, a.clamp(-1, 1) if c.q_clip else a, target=True)
+    spread = q.detach() - algo.critic.value(obs).detach()
+    scale = (spread if c.q_normalizer == "mean_abs_adv" else q.detach()).abs().mean()
+    scale = scale if c.q_normalize else 1.0
     kl_bits = (log_pi - log_mu) / (2 * math.log(2.0))
     loss = (-c.beta * q / scale + kl_bits).mean()
     return list(torch.autograd.grad(loss, params(algo))), loss.detach()
@@ -94,6 +96,29 @@ def test_microbatches_give_the_full_batch_gradient(kind: str, path: str, q_norma
         assert not all(
             torch.allclose(g, w, rtol=1e-4, atol=1e-6) for g, w in zip(per_micro, want, strict=True)
         )
+
+
+@pytest.mark.parametrize("over", [{"algo.q_normalizer": "mean_abs_adv"}, {"algo.q_clip": True}])
+def test_q_normalizer_and_q_clip_follow_their_formula(over: dict[str, Any]) -> None:
+    def wide(algo: Any) -> Any:  # push some of the policy's actions outside [-1, 1]
+        algo.policy.draw_prior = lambda o, generator=None: 3.0 * torch.randn(o.shape[0], 2)
+        return algo
+
+    algo = wide(make({"algo.beta": 5.0, **over}))
+    obs = obs_batch()
+    want, want_loss = reference(algo, obs)
+    for micro in (0, 4):
+        algo.cfg.policy_microbatch = micro
+        got, terms = accumulated(algo, obs)
+        assert_grads_close(got, want)
+        torch.testing.assert_close(terms["loss"], want_loss, rtol=1e-5, atol=1e-6)
+    plain, _ = accumulated(wide(make({"algo.beta": 5.0})), obs)  # the option changes it
+    assert not all(torch.allclose(g, w, rtol=1e-3) for g, w in zip(got, plain, strict=True))
+
+
+def test_bad_q_normalizer_is_a_user_error() -> None:
+    with pytest.raises(GenpolicyError, match=r"algo\.q_normalizer must be 'mean_abs_q' or"):
+        create("toy-gmpg", {**SMALL, "algo.q_normalizer": "std"})
 
 
 @pytest.mark.parametrize(("kind", "path"), MODELS)

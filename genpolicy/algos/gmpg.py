@@ -21,8 +21,10 @@ Hutchinson estimator on a 40960 batch:
   (no estimator variance; action sizes are small),
 * a small policy batch (``policy_batch``, 256), taken from the critic's batch,
 * c = batch mean of |Q| (detached) when ``q_normalize`` (TD3+BC style), so beta is
-  measured in units of the typical Q and does not depend on the reward scale; with
-  ``q_normalize: false`` beta multiplies raw Q as in the public code,
+  measured in units of the typical Q and does not depend on the reward scale; or, with
+  ``q_normalizer: mean_abs_adv``, the batch mean of |Q - V(s)|, the spread of Q across
+  actions, which is what decides how far the policy tilts; with ``q_normalize: false``
+  beta multiplies raw Q as in the public code,
 * Q from the Polyak target (no gradient into the critic), gradient-norm clipping
   (``grad_clip``) and a low learning rate.
 
@@ -83,6 +85,13 @@ class GMPGConfig(AlgoConfig):
     grad_solver: str = "rk4"
     divergence: str = "exact"  # or "hutchinson"
     q_normalize: bool = True
+    # c when q_normalize: "mean_abs_q" = mean |Q| (TD3+BC style); "mean_abs_adv" = mean
+    # |Q - V(s)|, the spread of Q across actions, so beta measures the tilt towards high Q
+    # in units of the critic's advantage (see docs/rl.md: mean |Q| is ~40x that on hopper)
+    q_normalizer: str = "mean_abs_q"
+    # evaluate Q at the action clipped to [-1, 1] (what a MuJoCo task executes), so the Q
+    # term has no pull outside the box the critic was trained in
+    q_clip: bool = False
     ema: float = 0.0  # decay of the acting EMA copy of the policy; 0: act with the online weights
     policy_microbatch: int = 0  # states per backward pass of the policy step; 0: all at once
     grad_checkpoint: bool = False  # recompute solver-step activations in backward: less memory
@@ -119,6 +128,11 @@ class GMPGConfig(AlgoConfig):
             )
         if self.grad_steps < 1:
             raise GenpolicyError(f"algo.grad_steps must be >= 1, got {self.grad_steps}")
+        if self.q_normalizer not in ("mean_abs_q", "mean_abs_adv"):
+            raise GenpolicyError(
+                "algo.q_normalizer must be 'mean_abs_q' or 'mean_abs_adv', "
+                f"got {self.q_normalizer!r}"
+            )
         if self.divergence not in ("exact", "hutchinson"):
             raise GenpolicyError(
                 f"algo.divergence must be 'exact' or 'hutchinson', got {self.divergence!r}"
@@ -178,11 +192,16 @@ class GMPG(Algorithm):
         self.reset_policy_ema()
         self.behaviour.requires_grad_(False)
 
-    def q_scale(self, q: Tensor) -> Tensor:
-        """c: mean |Q| over ``q`` (detached) with ``q_normalize``, else 1."""
+    def q_scale(self, q: Tensor, obs: Tensor) -> Tensor:
+        """c (detached): with ``q_normalize``, mean |Q| or mean |Q - V(s)| over the batch
+        (``q_normalizer``); else 1."""
         if not self.cfg.q_normalize:
             return q.new_ones(())
-        return q.detach().abs().mean().clamp_min(1e-6)
+        q = q.detach()
+        if self.cfg.q_normalizer == "mean_abs_adv":
+            with torch.no_grad():
+                q = q - self.critic.value(obs)
+        return q.abs().mean().clamp_min(1e-6)
 
     @torch.no_grad()
     def batch_q_scale(self, obs: Tensor, noise: Tensor) -> Tensor:
@@ -191,7 +210,8 @@ class GMPG(Algorithm):
             return obs.new_ones(())
         c = self.cfg
         act = self.policy.sample(obs, steps=c.grad_steps, solver=c.grad_solver, noise=noise)
-        return self.q_scale(self.critic.q_min(obs, act, target=True))
+        act = act.clamp(-1.0, 1.0) if c.q_clip else act
+        return self.q_scale(self.critic.q_min(obs, act, target=True), obs)
 
     def policy_loss(
         self, obs: Tensor, noise: Tensor | None = None, scale: Tensor | None = None
@@ -218,8 +238,8 @@ class GMPG(Algorithm):
             divergence=c.divergence,
             checkpoint=c.grad_checkpoint,
         )
-        q = self.critic.q_min(obs, act, target=True)
-        q_term = c.beta * q / (self.q_scale(q) if scale is None else scale)
+        q = self.critic.q_min(obs, act.clamp(-1.0, 1.0) if c.q_clip else act, target=True)
+        q_term = c.beta * q / (self.q_scale(q, obs) if scale is None else scale)
         kl_bits = (log_pi - log_mu) / (self.act_dim * math.log(2.0))
         loss = (kl_bits - q_term).mean()
         terms = {"q": q, "q_term": q_term, "kl_bits": kl_bits, "log_pi": log_pi, "log_mu": log_mu}
