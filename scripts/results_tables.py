@@ -123,6 +123,19 @@ def noise_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def pg_phase_table(result: dict[str, Any]) -> str:
+    """The table of benchmarks/gmpg_pg_phase.py's JSON (behaviour model vs after the phase)."""
+    head = "| dataset | variant | seeds | before (mu) | after | change | seeds raised |"
+    lines = [head, "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in result["summary"]:
+        spread = f" ± {r['delta_std']:.1f}" if r["delta_std"] is not None else ""
+        lines.append(
+            f"| {r['dataset']} | {r['variant']} | {r['seeds']} | {r['before']:.1f} | "
+            f"{r['after']:.1f} | {r['delta']:+.1f}{spread} | {r['raised']}/{r['seeds']} |"
+        )
+    return "\n".join(lines)
+
+
 def update(path: Path, name: str, text: str) -> None:
     body = path.read_text()
     start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
@@ -143,9 +156,11 @@ def main() -> None:
     ap.add_argument("--update", nargs="*", default=[], help="files whose block to replace")
     args = ap.parse_args()
     results = [json.loads(Path(p).read_text()) for p in args.results]
-    if {"rows", "scales", "settings"} & set(results[0]):  # the other benchmarks' JSON
+    if {"rows", "scales", "settings", "pairs"} & set(results[0]):  # the other benchmarks'
         r0 = results[0]
-        if "rows" in r0:
+        if "pairs" in r0:
+            text = pg_phase_table(r0)
+        elif "rows" in r0:
             text = speed_table(r0)
         elif "scales" in r0:
             text = noise_table(r0)

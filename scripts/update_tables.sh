@@ -16,4 +16,6 @@ python scripts/results_tables.py $R/eval_noise_scale.json --name noise \
   --update docs/learning.md > /dev/null
 python scripts/results_tables.py $R/gmpg_memory.json --name gmpg-memory \
   --update docs/rl.md > /dev/null
+python scripts/results_tables.py $R/gmpg_pg_phase.json --name gmpg-pg-phase \
+  --update docs/rl.md > /dev/null
 echo "tables updated"

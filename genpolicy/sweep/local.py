@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from genpolicy import checkpoint
+from genpolicy.errors import GenpolicyError
 from genpolicy.sweep.spec import SweepSpec, Trial, trial_config
 from genpolicy.sweep.trial import EXIT_BUSY, run_dir_of, trial_state
 
@@ -44,6 +45,20 @@ class SweepOutcome:
     @property
     def ok(self) -> bool:
         return not self.failed and not self.interrupted
+
+
+def _start_step(cfg: Any) -> int:
+    """The step a trial starts from: its own checkpoint's (resume), else the step of the
+    checkpoint it is initialised from (``train.init_from``), else 0."""
+    run_dir = run_dir_of(cfg)
+    if checkpoint.exists(run_dir, "last"):
+        return last_step(run_dir)
+    if cfg.train.init_from:
+        try:
+            return int(checkpoint.load(cfg.train.init_from)["step"])
+        except GenpolicyError:  # the trial itself will say what is wrong with it
+            return 0
+    return 0
 
 
 def last_step(run_dir: Path) -> int:
@@ -100,7 +115,8 @@ def run_local(
             outcome.skipped.append(t.id)
         else:
             pending.append((t, cfg))
-    total_steps = sum(cfg.train.steps for _, cfg in pending)
+    starts = {t.id: _start_step(cfg) for t, cfg in pending}
+    total_steps = sum(cfg.train.steps - starts[t.id] for t, cfg in pending)
     print(
         f"sweep {spec.name}: {len(trials)} trials, {len(outcome.skipped)} already done, "
         f"{len(pending)} to run on {workers} worker(s) x {threads} thread(s); out {spec.out}",
@@ -128,11 +144,11 @@ def run_local(
                     stderr=subprocess.STDOUT,
                     env=env,
                 )
-                start = last_step(run_dir) if checkpoint.exists(run_dir, "last") else 0
+                start = starts[trial.id]
                 running.append(
                     _Running(trial, proc, run_dir, cfg.train.steps, start, time.monotonic(), log)
                 )
-                verb = "resumes" if start else "starts"
+                verb = "resumes" if checkpoint.exists(run_dir, "last") else "starts"
                 print(f"[{n_started}/{n_total}] {trial.id} {verb}", file=out, flush=True)
             time.sleep(0.2)
             for r in list(running):
