@@ -6,6 +6,8 @@ theta_bar <- (1 - tau) theta_bar + tau theta          (``polyak_update``)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -57,3 +59,26 @@ def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
     dst: list[Tensor] = list(target.parameters())
     src: list[Tensor] = list(online.parameters())
     torch._foreach_lerp_(dst, src, tau)
+
+
+def backward_in_parts(
+    loss_terms: Callable[[slice], dict[str, Tensor]], n: int, size: int
+) -> dict[str, Tensor]:
+    """Accumulate the gradient of a batch mean over ``n`` items, ``size`` items at a time.
+
+    ``loss_terms(part)`` returns ``{"loss": differentiable mean over the part, ...: means of
+    other terms}``; each part's loss is scaled by its share of the batch and backpropagated
+    at once, so the accumulated gradient is the whole batch's (given the same per-item
+    losses). Returns every term's batch mean, detached. Zero the gradients first.
+    """
+    size = size if 0 < size < n else n
+    totals: dict[str, Tensor] = {}
+    for start in range(0, n, size):
+        part = slice(start, min(start + size, n))
+        terms = loss_terms(part)
+        share = (part.stop - part.start) / n
+        (terms["loss"] * share).backward()
+        for k, v in terms.items():
+            v = v.detach() * share
+            totals[k] = totals[k] + v if k in totals else v
+    return totals

@@ -9,42 +9,21 @@
        L_pi(theta) = E_s E_(a, log pi(a|s)) ~ ODE_theta(s) [ -beta Q(s, a) / c
                       + (log pi_theta(a|s) - log mu(a|s)) / (d ln 2) ]
 
-   where a and log pi come from ONE pass of the sampling ODE with its divergence
-   integrated alongside (``sample_with_log_prob``, differentiable w.r.t. theta), and
-   log mu(a|s) is the exact CNF likelihood of the frozen behaviour model at those
-   actions (gradient flows to theta through a). The KL term is in bits per action
-   dimension, as in the public code.
+   with a and log pi from ONE differentiable pass of the sampling ODE with its divergence
+   (``sample_with_log_prob``) and log mu(a|s) the frozen behaviour model's exact CNF
+   likelihood at those actions; the KL term in bits per action dimension, as published.
 
-Stability and cost, instead of the public code's 1000-step Euler integration with the
-Hutchinson estimator on a 40960 batch:
-* a few RK4 steps (``grad_steps``, 10 by default) with the exact divergence
-  (no estimator variance; action sizes are small),
-* a small policy batch (``policy_batch``, 256), taken from the critic's batch,
-* c = batch mean of |Q| (detached) when ``q_normalize`` (TD3+BC style), so beta is
-  measured in units of the typical Q and does not depend on the reward scale; or, with
-  ``q_normalizer: mean_abs_adv``, the batch mean of |Q - V(s)|, the spread of Q across
-  actions, which is what decides how far the policy tilts; with ``q_normalize: false``
-  beta multiplies raw Q as in the public code,
-* Q from the Polyak target (no gradient into the critic), gradient-norm clipping
-  (``grad_clip``) and a low learning rate.
-
-Memory. Backpropagating through both ODE passes keeps every solver step's activations, so
-memory grows with policy batch x ``grad_steps``. Two levers bound it without changing the
-gradient (up to float rounding):
-* ``policy_microbatch`` = m > 0: the policy batch of n states is processed m states at a
-  time; each micro-batch's loss is scaled by its share (size / n) and backpropagated at
-  once, and ONE optimiser step (clipping the accumulated gradient) follows. The prior
-  noise is drawn for the whole batch first, and with ``q_normalize`` c is the batch-wide
-  mean |Q| from a cheap no-grad sampling pass over all n states with that noise, so the
-  sum of the micro-batch gradients is the full-batch gradient. (Hutchinson probes are
-  drawn per micro-batch: the same distribution, other draws.)
-* ``grad_checkpoint``: the solvers recompute each step's activations in the backward
-  pass instead of keeping them (one step's activations, not all; about one more forward
-  per step).
-
-The learning-rate schedule (``lr_schedule``) runs twice: for the behaviour optimiser over
-the pretraining updates, then for the policy over the rest of the run. ``ema`` > 0 acts
-with an EMA copy of the policy (reset to the behaviour model when phase 2 starts).
+Cost and stability (docs/rl.md, "GMPG"): ``grad_steps`` RK4 steps with the exact
+divergence instead of the public code's 1000 Euler steps with Hutchinson's estimator; a
+policy batch (``policy_batch``) taken from the critic's; Q from the Polyak target; c = 1
+(raw Q, ``q_normalize: false``, as published), the batch's mean |Q| or, with
+``q_normalizer: mean_abs_adv``, its mean |Q - V(s)| (the spread of Q across actions, which
+sets how far pi tilts); ``q_clip`` reads Q at the clipped action. Memory:
+``policy_microbatch`` backpropagates m states at a time into one optimiser step (the prior
+draw and c are taken for the whole batch first, so the gradient is the full batch's) and
+``grad_checkpoint`` recomputes each solver step's activations in the backward pass. The
+learning-rate schedule runs twice (behaviour over pretraining, then the policy); ``ema``
+acts with an EMA copy of pi, reset to mu when phase 2 starts.
 """
 
 from __future__ import annotations
@@ -61,14 +40,14 @@ from genpolicy.algos.base import (
     AlgoConfig,
     Algorithm,
     BatchLike,
+    check,
     check_act_config,
     check_ema,
     clip_and_step,
-    optimizer_step,
 )
 from genpolicy.critics import CriticConfig, IQLCritic
-from genpolicy.errors import GenpolicyError
 from genpolicy.models import ModelConfig, build_model
+from genpolicy.optim import backward_in_parts
 
 
 @dataclass
@@ -85,13 +64,8 @@ class GMPGConfig(AlgoConfig):
     grad_solver: str = "rk4"
     divergence: str = "exact"  # or "hutchinson"
     q_normalize: bool = True
-    # c when q_normalize: "mean_abs_q" = mean |Q| (TD3+BC style); "mean_abs_adv" = mean
-    # |Q - V(s)|, the spread of Q across actions, so beta measures the tilt towards high Q
-    # in units of the critic's advantage (see docs/rl.md: mean |Q| is ~40x that on hopper)
-    q_normalizer: str = "mean_abs_q"
-    # evaluate Q at the action clipped to [-1, 1] (what a MuJoCo task executes), so the Q
-    # term has no pull outside the box the critic was trained in
-    q_clip: bool = False
+    q_normalizer: str = "mean_abs_q"  # c: mean |Q|, or "mean_abs_adv": mean |Q - V(s)|
+    q_clip: bool = False  # Q at the action clipped to [-1, 1], as a MuJoCo task executes it
     ema: float = 0.0  # decay of the acting EMA copy of the policy; 0: act with the online weights
     policy_microbatch: int = 0  # states per backward pass of the policy step; 0: all at once
     grad_checkpoint: bool = False  # recompute solver-step activations in backward: less memory
@@ -100,43 +74,36 @@ class GMPGConfig(AlgoConfig):
     supports_critic_warmup = False  # pretrain_steps is its critic (and behaviour) phase
 
     def validate(self) -> None:
-        if self.critic_warmup:
-            raise GenpolicyError(
-                "GMPG trains its critic alone with the behaviour model during pretraining: "
-                "set algo.pretrain_steps instead of algo.critic_warmup"
-            )
+        check(
+            not self.critic_warmup,
+            "GMPG trains its critic alone with the behaviour model during pretraining: "
+            "set algo.pretrain_steps instead of algo.critic_warmup",
+        )
         super().validate()
-        if not self.behaviour_lr > 0:
-            raise GenpolicyError(f"algo.behaviour_lr must be > 0, got {self.behaviour_lr}")
         check_ema(self.ema)
-        if self.pretrain_steps < 0:
-            raise GenpolicyError(f"algo.pretrain_steps must be >= 0, got {self.pretrain_steps}")
-        if not 1 <= self.policy_batch <= self.batch_size:
-            raise GenpolicyError(
-                f"algo.policy_batch must be in [1, algo.batch_size={self.batch_size}], "
-                f"got {self.policy_batch}"
-            )
-        if self.policy_microbatch < 0:
-            raise GenpolicyError(
-                "algo.policy_microbatch must be >= 0 (0: the whole policy batch at once), "
-                f"got {self.policy_microbatch}"
-            )
-        if self.policy_microbatch > self.policy_batch:
-            raise GenpolicyError(
-                f"algo.policy_microbatch must be <= algo.policy_batch={self.policy_batch} "
-                f"(0: the whole batch at once), got {self.policy_microbatch}"
-            )
-        if self.grad_steps < 1:
-            raise GenpolicyError(f"algo.grad_steps must be >= 1, got {self.grad_steps}")
-        if self.q_normalizer not in ("mean_abs_q", "mean_abs_adv"):
-            raise GenpolicyError(
+        n, m, whole = self.policy_batch, self.policy_microbatch, "(0: the whole batch at once)"
+        lr, pre = self.behaviour_lr, self.pretrain_steps
+        for ok, message in [
+            (lr > 0, f"algo.behaviour_lr must be > 0, got {lr}"),
+            (pre >= 0, f"algo.pretrain_steps must be >= 0, got {pre}"),
+            (
+                1 <= n <= self.batch_size,
+                f"algo.policy_batch must be in [1, algo.batch_size], got {n}",
+            ),
+            (m >= 0, f"algo.policy_microbatch must be >= 0 {whole}, got {m}"),
+            (m <= n, f"algo.policy_microbatch must be <= algo.policy_batch={n} {whole}, got {m}"),
+            (self.grad_steps >= 1, f"algo.grad_steps must be >= 1, got {self.grad_steps}"),
+            (
+                self.q_normalizer in ("mean_abs_q", "mean_abs_adv"),
                 "algo.q_normalizer must be 'mean_abs_q' or 'mean_abs_adv', "
-                f"got {self.q_normalizer!r}"
-            )
-        if self.divergence not in ("exact", "hutchinson"):
-            raise GenpolicyError(
-                f"algo.divergence must be 'exact' or 'hutchinson', got {self.divergence!r}"
-            )
+                f"got {self.q_normalizer!r}",
+            ),
+            (
+                self.divergence in ("exact", "hutchinson"),
+                f"algo.divergence must be 'exact' or 'hutchinson', got {self.divergence!r}",
+            ),
+        ]:
+            check(ok, message)
         check_act_config(self.act, has_critic=True)
 
 
@@ -156,13 +123,9 @@ class GMPG(Algorithm):
     ) -> None:
         super().__init__(obs_dim, act_dim, cfg, device)
         self.cfg = cfg
-        # models with the "log_prob" capability: log_prob and sample_with_log_prob
-        self.behaviour: Any = build_model(model_cfg, action_dim=act_dim, state_dim=obs_dim)
+        self.init_behaviour(model_cfg, cfg.behaviour_lr)
         self.policy: Any = build_model(model_cfg, action_dim=act_dim, state_dim=obs_dim)
         self.critic = IQLCritic(obs_dim, act_dim, critic_cfg)
-        self.behaviour_opt = torch.optim.Adam(
-            self.behaviour.parameters(), lr=cfg.behaviour_lr, foreach=True
-        )
         self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, foreach=True)
         self.init_policy_ema(cfg.ema)
         if cfg.pretrain_steps == 0:
@@ -174,17 +137,8 @@ class GMPG(Algorithm):
         return self.num_updates < self.cfg.pretrain_steps
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {
-            "behaviour": self.behaviour_opt,
-            "policy": self.policy_opt,
-            "critic": self.critic.optimizer,
-        }
-
-    def behaviour_update(self, obs: Tensor, act: Tensor) -> Tensor:
-        loss = self.behaviour.loss(act, obs).mean()
-        lr = self.scheduled_lr(self.cfg.behaviour_lr, end=self.cfg.pretrain_steps)
-        optimizer_step(self.behaviour_opt, loss, lr=lr)
-        return loss.detach()
+        opts = (self.behaviour_opt, self.policy_opt, self.critic.optimizer)
+        return dict(zip(("behaviour", "policy", "critic"), opts, strict=True))
 
     def start_policy(self) -> None:
         """pi <- mu (and its EMA copy <- mu); mu is frozen from now on."""
@@ -222,22 +176,10 @@ class GMPG(Algorithm):
         c (default: ``q_scale`` of this batch's Q).
         """
         c = self.cfg
-        act, log_pi = self.policy.sample_with_log_prob(
-            obs,
-            steps=c.grad_steps,
-            solver=c.grad_solver,
-            divergence=c.divergence,
-            noise=noise,
-            checkpoint=c.grad_checkpoint,
-        )
-        log_mu = self.behaviour.log_prob(
-            act,
-            obs,
-            steps=c.grad_steps,
-            solver=c.grad_solver,
-            divergence=c.divergence,
-            checkpoint=c.grad_checkpoint,
-        )
+        kw = {"steps": c.grad_steps, "solver": c.grad_solver, "divergence": c.divergence}
+        kw["checkpoint"] = c.grad_checkpoint
+        act, log_pi = self.policy.sample_with_log_prob(obs, noise=noise, **kw)
+        log_mu = self.behaviour.log_prob(act, obs, **kw)
         q = self.critic.q_min(obs, act.clamp(-1.0, 1.0) if c.q_clip else act, target=True)
         q_term = c.beta * q / (self.q_scale(q, obs) if scale is None else scale)
         kl_bits = (log_pi - log_mu) / (self.act_dim * math.log(2.0))
@@ -251,22 +193,11 @@ class GMPG(Algorithm):
         In micro-batches of ``policy_microbatch`` states (0: all at once), each loss scaled
         by its share of the batch; returns the batch means of the terms (detached).
         """
-        c = self.cfg
-        n = obs.shape[0]
-        size = c.policy_microbatch if 0 < c.policy_microbatch < n else n
+        n, m = obs.shape[0], self.cfg.policy_microbatch
         self.policy_opt.zero_grad(set_to_none=True)
         noise = self.policy.draw_prior(obs)
-        scale = self.batch_q_scale(obs, noise) if size < n else None
-        totals: dict[str, Tensor] = {}
-        for start in range(0, n, size):
-            part = slice(start, start + size)
-            terms = self.policy_loss(obs[part], noise[part], scale)
-            share = obs[part].shape[0] / n
-            (terms["loss"] * share).backward()
-            for k, v in terms.items():
-                v = v.detach() * share
-                totals[k] = totals[k] + v if k in totals else v
-        return totals
+        scale = self.batch_q_scale(obs, noise) if 0 < m < n else None
+        return backward_in_parts(lambda p: self.policy_loss(obs[p], noise[p], scale), n, m)
 
     def policy_update(self, obs: Tensor) -> dict[str, Tensor]:
         """One policy-gradient step on the states ``obs`` (the policy batch)."""
@@ -278,15 +209,13 @@ class GMPG(Algorithm):
             report_norm=True,
         )
         self.update_policy_ema()
-        out = {f"policy/{k}": v for k, v in terms.items()}
         assert grad_norm is not None
-        out["policy/grad_norm"] = grad_norm
-        return out
+        return {f"policy/{k}": v for k, v in terms.items()} | {"policy/grad_norm": grad_norm}
 
     def update(self, batch: BatchLike) -> dict[str, Tensor]:
         s, a = batch.observations, batch.actions
         if self.pretraining:
-            out = {"behaviour/loss": self.behaviour_update(s, a)}
+            out = self.pretrain_step(s, a, self.cfg.behaviour_lr, self.cfg.pretrain_steps)
         else:
             out = self.policy_update(s[: self.cfg.policy_batch])
         out.update(
