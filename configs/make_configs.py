@@ -355,12 +355,434 @@ def maze_main() -> int:
     return n
 
 
+# ---------------------------------------------------------------------- FQL (docs/rl.md)
+# Flow Q-learning (arXiv 2502.02538; public code seohongpark/fql, agents/fql.py): lr 3e-4,
+# batch 256, actor and critic 4 x 512 MLPs, 2 critics, gamma 0.99, tau 0.005, q_agg mean,
+# 10 Euler flow steps; 500k steps on D4RL (its README). The paper has no D4RL locomotion
+# runs, so no published alpha for these datasets: we turn on the Q normalisation its
+# authors recommend for new tasks (alpha then independent of the reward scale) and use
+# alpha = 0.3 from their suggested grid [0.03 .. 10], untuned.
+FQL_ALPHA = 0.3
+FQL_MODEL = {
+    "kind": "flow",
+    "path": "linear",
+    "hidden": 512,
+    "depth": 4,
+    "time_dim": 32,
+    "residual": False,
+    "activation": "gelu",
+    "steps": 10,
+    "solver": "euler",
+}
+FQL_ALGO = {
+    "algo.name": "fql",
+    "algo.alpha": FQL_ALPHA,
+    "algo.normalize_q": True,
+    "algo.q_agg": "mean",
+    "algo.batch_size": 256,
+    "algo.lr": 3e-4,
+    "algo.flow_steps": 10,
+    "algo.flow_solver": "euler",
+    "algo.hidden": 512,
+    "algo.depth": 4,
+}
+FQL_CPU_STEPS = 7_500  # ~ the wall-clock of configs/cpu/hopper-medium-gmpo.yaml (10k)
+
+
+def fql_main() -> int:
+    """configs/fql/<dataset>.yaml and the two CPU budgets (python configs/make_configs.py fql)."""
+    n = 0
+    critic = {"critic.hidden": 512, "critic.depth": 4, "critic.gamma": 0.99, "critic.polyak": 0.005}
+    for task in TASKS:
+        for kind in KINDS:
+            ds = dataset(task, kind)
+            write(
+                f"fql/{task}-{kind}.yaml",
+                {
+                    **FQL_ALGO,
+                    "data.dataset": ds,
+                    "train.steps": 500_000,
+                    **{f"train.{k}": v for k, v in TRAIN.items()},
+                    **critic,
+                    **{f"model.{k}": v for k, v in FQL_MODEL.items()},
+                },
+                f"FQL (Park et al. 2025), {ds}; public-code settings, alpha {FQL_ALPHA} with "
+                "normalize_q untuned (no published locomotion alpha); see docs/rl.md",
+            )
+            n += 1
+    small = {"hidden": 256, "depth": 3, "residual": True, "activation": "silu"}
+    for task in ("hopper", "halfcheetah"):
+        ds = dataset(task, "medium-replay")
+        write(
+            f"cpu/{task}-medium-replay-fql.yaml",
+            {
+                **FQL_ALGO,
+                "algo.hidden": 256,
+                "algo.depth": 3,
+                "data.dataset": ds,
+                "train.steps": FQL_CPU_STEPS,
+                "train.eval_every": 2500,
+                "train.eval_episodes": 10,
+                "train.checkpoint_every": 2500,
+                "train.log_every": 500,
+                "train.out_dir": f"runs/cpu-{task}",
+                "train.progress": False,
+                "train.threads": 1,
+                **{f"model.{k}": v for k, v in {**FQL_MODEL, **small}.items()},
+            },
+            f"CPU budget: FQL, {FQL_CPU_STEPS} steps at batch 256 (~11 min on one thread: the "
+            "wall-clock of configs/cpu/hopper-medium-gmpo.yaml's 10k at batch 512, 15 vs 11.7 "
+            "steps/s), "
+            f"256-wide networks instead of 4 x 512, alpha {FQL_ALPHA} untuned, {ds}",
+        )
+        n += 1
+    print(f"wrote {n} FQL configs under {ROOT}")
+    return n
+
+
+# ---------------------------------------------------------------- QGPO and SRPO (docs/rl.md)
+# QGPO (Lu et al. 2023, arXiv 2304.12824; public code ChenDRAG/CEP-energy-guided-diffusion
+# and DI-engine's qgpo configs): behaviour 600k updates at batch 4096, lr 1e-4; then
+# in-support softmax Q-learning and CEP on 256 states x M = 16 support actions (15 sampler
+# steps), lr 3e-4, beta 3, q_alpha 1, energy net 4 x 256; the public code evaluates guidance
+# scales [0, 1, 2, 3, 5, 8, 10] and reports the best: we ship 1 (CEP's exact guidance).
+# SRPO (Chen et al. 2024, arXiv 2310.07297; public code thu-ml/SRPO): behaviour 2M updates
+# at batch 2048, lr 3e-4; IQL critic at batch 256 (1.5M there, trained alongside here);
+# actor 2 x 256 MLP, 1M updates at batch 256, lr 3e-4 cosine to 0; w(t) = sigma_t^2,
+# t in [0.02, 0.98]; beta per dataset (utils.py temperature_coefficients).
+SRPO_BETA = {
+    "halfcheetah": {"medium": 0.2, "medium-replay": 0.2, "medium-expert": 0.01},
+    "hopper": {"medium": 0.05, "medium-replay": 0.2, "medium-expert": 0.01},
+    "walker2d": {"medium": 0.05, "medium-replay": 0.5, "medium-expert": 0.1},
+}
+VP_MODEL = {
+    **{f"model.{k}": v for k, v in MODEL.items()},
+    "model.kind": "diffusion",
+    "model.path": "vp",
+}
+QGPO_ALGO = {
+    "algo.name": "qgpo",
+    "algo.beta": 3.0,
+    "algo.q_alpha": 1.0,
+    "algo.guidance_scale": 1.0,
+    "algo.lr": 3e-4,
+    "algo.behaviour_lr": 1e-4,
+    "algo.energy_hidden": 256,
+    "algo.energy_depth": 4,
+    "algo.act.steps": 15,  # the public 15 steps; Heun: second order like its DPM-Solver-2
+    "algo.act.solver": "heun",
+}
+SRPO_ALGO = {
+    "algo.name": "srpo",
+    "algo.lr": 3e-4,
+    "algo.lr_schedule": "cosine",
+    "algo.behaviour_lr": 3e-4,
+    "algo.critic_batch": 256,
+    "algo.policy_batch": 256,
+    "algo.weighting": "sigma2",
+    "algo.hidden": 256,
+    "algo.depth": 2,
+}
+# CPU budgets: about the wall-clock of configs/cpu/hopper-medium-gmpo.yaml (10k updates at
+# batch 512: 470 s at the 21 updates/s --speed measured beside these on one thread)
+QGPO_CPU = {"pretrain": 10_000, "guidance": 3_000}  # 49 and 12.8 updates/s: 440 s
+SRPO_CPU = {"pretrain": 10_000, "policy": 10_000}  # 30 and 83 updates/s: 455 s
+
+
+def qgpo_srpo_main() -> int:
+    """configs/{qgpo,srpo}/<dataset>.yaml and their CPU budgets
+    (python configs/make_configs.py qgpo-srpo)."""
+    n = 0
+    for task in TASKS:
+        for kind in KINDS:
+            ds = dataset(task, kind)
+            common = {"data.dataset": ds, "critic.expectile": 0.7, "critic.gamma": 0.99}
+            common.update({f"train.{k}": v for k, v in TRAIN.items()})
+            write(
+                f"qgpo/{task}-{kind}.yaml",
+                {
+                    **QGPO_ALGO,
+                    "algo.batch_size": 4096,
+                    "algo.pretrain_steps": 600_000,
+                    "algo.critic_batch": 256,
+                    "algo.support": 16,
+                    "train.steps": 1_600_000,
+                    **common,
+                    **VP_MODEL,
+                },
+                f"QGPO, VP diffusion, {ds}; public code: CEP-energy-guided-diffusion "
+                "(beta 3, q_alpha 1, M 16); guidance scale 1 untuned",
+            )
+            write(
+                f"srpo/{task}-{kind}.yaml",
+                {
+                    **SRPO_ALGO,
+                    "algo.beta": SRPO_BETA[task][kind],
+                    "algo.batch_size": 2048,
+                    "algo.pretrain_steps": 2_000_000,
+                    "train.steps": 3_000_000,
+                    **common,
+                    **VP_MODEL,
+                },
+                f"SRPO, VP diffusion, {ds}; public code: thu-ml/SRPO (beta "
+                f"{SRPO_BETA[task][kind]} from its temperature_coefficients)",
+            )
+            n += 2
+    cpu = {
+        "train.eval_episodes": 10,
+        "train.log_every": 500,
+        "train.progress": False,
+        "train.threads": 1,
+    }
+    for task in ("hopper", "halfcheetah"):
+        ds = dataset(task, "medium-replay")
+        q_steps = QGPO_CPU["pretrain"] + QGPO_CPU["guidance"]
+        write(
+            f"cpu/{task}-medium-replay-qgpo.yaml",
+            {
+                **QGPO_ALGO,
+                "algo.batch_size": 512,
+                "algo.behaviour_lr": 3e-4,
+                "algo.pretrain_steps": QGPO_CPU["pretrain"],
+                "algo.critic_batch": 64,
+                "algo.support": 8,
+                "algo.support_steps": 5,
+                "algo.support_solver": "euler",
+                "data.dataset": ds,
+                "train.steps": q_steps,
+                "train.eval_every": QGPO_CPU["pretrain"],
+                "train.checkpoint_every": QGPO_CPU["pretrain"],
+                "train.out_dir": f"runs/cpu-{task}",
+                **cpu,
+                **VP_MODEL,
+            },
+            f"CPU budget (~440 s on one thread at the measured 49 / 12.8 updates/s, about the "
+            f"wall-clock of configs/cpu/hopper-medium-gmpo.yaml's 10k updates at batch 512): QGPO, "
+            f"{QGPO_CPU['pretrain']} behaviour updates at batch 512 (lr 3e-4), then "
+            f"{QGPO_CPU['guidance']} Q + CEP updates on 64 states x 8 support actions "
+            f"(5 Euler steps); {ds}",
+        )
+        s_steps = SRPO_CPU["pretrain"] + SRPO_CPU["policy"]
+        write(
+            f"cpu/{task}-medium-replay-srpo.yaml",
+            {
+                **SRPO_ALGO,
+                "algo.beta": SRPO_BETA[task]["medium-replay"],
+                "algo.batch_size": 512,
+                "algo.pretrain_steps": SRPO_CPU["pretrain"],
+                "data.dataset": ds,
+                "train.steps": s_steps,
+                "train.eval_every": SRPO_CPU["pretrain"],
+                "train.checkpoint_every": SRPO_CPU["pretrain"],
+                "train.out_dir": f"runs/cpu-{task}",
+                **cpu,
+                **VP_MODEL,
+            },
+            f"CPU budget (~455 s on one thread at the measured 30 / 83 updates/s, about the "
+            f"wall-clock of configs/cpu/hopper-medium-gmpo.yaml's 10k updates at batch 512): SRPO, "
+            f"{SRPO_CPU['pretrain']} behaviour + critic updates at batch 512 / 256, then "
+            f"{SRPO_CPU['policy']} actor updates at batch 256; {ds}",
+        )
+        n += 2
+    print(f"wrote {n} QGPO/SRPO configs under {ROOT}")
+    return n
+
+
+# ------------------------------------------------------- IDQL and Diffusion-QL (docs/rl.md)
+# IDQL (Hansen-Estruch et al. 2023, arXiv 2304.10573; public code philippe-eecs/IDQL,
+# launcher/examples/train_ddpm_iql_offline.py): IQL critic (expectile 0.7, 0.9 AntMaze) and
+# a behaviour diffusion model trained by plain matching, lr 3e-4 cosine-decayed over the 3M
+# updates, batch 512 (the critic's 256), a Polyak-0.001 target copy of the score network
+# that samples (our ema 0.999); acting: the highest Q of N = 64 samples (its eval_actions).
+# Its 5-step DDPM is a discrete chain; our continuous-time VP model samples with the shared
+# 32 Euler steps instead (docs/rl.md has the few-step numbers).
+IDQL_ALGO = {
+    "algo.name": "idql",
+    "algo.batch_size": 512,
+    "algo.lr": 3e-4,
+    "algo.lr_schedule": "cosine",
+    "algo.ema": 0.999,
+    "algo.select": "greedy",
+    "algo.act.candidates": 64,
+}
+# Diffusion-QL (Wang, Hunt, Zhou 2023, arXiv 2208.06193; public code
+# Zhendong-Wang/Diffusion-Policies-for-Offline-RL, main.py's hyperparameter table): batch
+# 256, lr 3e-4 cosine-decayed (--lr_decay), eta, gradient-norm bound `gn` (actor and
+# critic) and max-Q backup (10 samples) per dataset; 2000 epochs x 1000 updates on
+# locomotion, 1000 on AntMaze; raw locomotion rewards ('no' reward tune); critic 3 x 256;
+# target policy EMA 0.995 every 5 updates from update 1000; acting: 50 samples (it draws
+# one by softmax(Q), we take the highest Q). Its 5-step DDPM reverse chain becomes 5
+# midpoint steps of the VP path's ODE here (10 network calls), trained through.
+DQL_GN = {
+    "halfcheetah": {"medium": 9.0, "medium-replay": 2.0, "medium-expert": 7.0},
+    "hopper": {"medium": 9.0, "medium-replay": 4.0, "medium-expert": 5.0},
+    "walker2d": {"medium": 1.0, "medium-replay": 4.0, "medium-expert": 5.0},
+}
+DQL_ANTMAZE = {  # name: (eta, lr, gn, max-Q backup)
+    "umaze": (0.5, 3e-4, 2.0, False),
+    "umaze-diverse": (2.0, 3e-4, 3.0, True),
+    "medium-play": (2.0, 1e-3, 2.0, True),
+    "medium-diverse": (3.0, 3e-4, 1.0, True),
+    "large-play": (4.5, 3e-4, 10.0, True),
+    "large-diverse": (3.5, 3e-4, 7.0, True),
+}
+DQL_ALGO = {
+    "algo.name": "dql",
+    "algo.batch_size": 256,
+    "algo.lr_schedule": "cosine",
+    "algo.ema": 0.995,
+    "algo.ema_every": 5,
+    "algo.ema_start": 1000,
+    "algo.act.candidates": 50,
+}
+DQL_MODEL = {**VP_MODEL, "model.steps": 5, "model.solver": "midpoint"}
+# CPU budgets: the wall-clock of configs/cpu/hopper-medium-gmpo.yaml's 10k updates (357 s
+# at the 28 updates/s --speed measured beside these on one thread): 32.4 and 8.6 updates/s
+IDQL_DQL_CPU = {"idql": 11_500, "dql": 3_000}
+
+
+def idql_dql_main() -> int:
+    """configs/{idql,dql}/<dataset>.yaml (locomotion and AntMaze) and their CPU budgets
+    (python configs/make_configs.py idql-dql)."""
+    n = 0
+    for task in TASKS:
+        for kind in KINDS:
+            ds = dataset(task, kind)
+            common = {"data.dataset": ds, "critic.gamma": 0.99}
+            common.update({f"train.{k}": v for k, v in TRAIN.items()})
+            write(
+                f"idql/{task}-{kind}.yaml",
+                {
+                    **IDQL_ALGO,
+                    "train.steps": 3_000_000,
+                    "critic.expectile": 0.7,
+                    **common,
+                    **VP_MODEL,
+                },
+                f"IDQL, VP diffusion behaviour model, {ds}; public code: philippe-eecs/IDQL "
+                "(expectile 0.7, N 64, greedy)",
+            )
+            gn = DQL_GN[task][kind]
+            write(
+                f"dql/{task}-{kind}.yaml",
+                {
+                    **DQL_ALGO,
+                    "algo.eta": 1.0,
+                    "algo.lr": 3e-4,
+                    "algo.grad_clip": gn,
+                    "critic.grad_clip": gn,
+                    "critic.depth": 3,
+                    "data.reward_convention": "none",
+                    "train.steps": 2_000_000,
+                    **common,
+                    **DQL_MODEL,
+                },
+                f"Diffusion-QL, VP diffusion (5 midpoint steps), {ds}; public code: "
+                f"Diffusion-Policies-for-Offline-RL main.py (eta 1, gn {gn})",
+            )
+            n += 2
+    for name in ANTMAZE:
+        ds = f"antmaze-{name}-v2"
+        common = maze_common(ds, ant=True)  # expectile 0.9, 100 episodes, rewards r - 1
+        write(
+            f"idql/antmaze-{name}.yaml",
+            {**IDQL_ALGO, "train.steps": 3_000_000, **common, **VP_MODEL},
+            f"IDQL, VP diffusion behaviour model, {ds}; public code: philippe-eecs/IDQL "
+            "(expectile 0.9, N 64, greedy)",
+        )
+        eta, lr, gn, max_q = DQL_ANTMAZE[name]
+        write(
+            f"dql/antmaze-{name}.yaml",
+            {
+                **DQL_ALGO,
+                "algo.eta": eta,
+                "algo.lr": lr,
+                "algo.grad_clip": gn,
+                "algo.backup_samples": 10 if max_q else 1,
+                "critic.grad_clip": gn,
+                "critic.depth": 3,
+                "train.steps": 1_000_000,
+                **common,
+                **DQL_MODEL,
+            },
+            f"Diffusion-QL, VP diffusion (5 midpoint steps), {ds}; public code: main.py (eta "
+            f"{eta}, lr {lr}, gn {gn}, max-Q backup {max_q}; its rewards (r - 0.5) * 4, ours "
+            "r - 1)",
+        )
+        n += 2
+    cpu = {
+        "train.eval_episodes": 10,
+        "train.log_every": 500,
+        "train.progress": False,
+        "train.threads": 1,
+    }
+    for task in ("hopper", "halfcheetah"):
+        ds = dataset(task, "medium-replay")
+        steps = IDQL_DQL_CPU["idql"]
+        write(
+            f"cpu/{task}-medium-replay-idql.yaml",
+            {
+                **IDQL_ALGO,
+                "algo.lr_schedule": "constant",
+                "algo.ema": 0.99,
+                "critic.expectile": 0.7,
+                "data.dataset": ds,
+                "train.steps": steps,
+                "train.eval_every": steps // 2,
+                "train.checkpoint_every": steps // 2,
+                "train.out_dir": f"runs/cpu-{task}",
+                **cpu,
+                **VP_MODEL,
+            },
+            f"CPU budget (about the wall-clock of configs/cpu/hopper-medium-gmpo.yaml's 10k "
+            f"updates at batch 512): IDQL, {steps} updates at batch 512, EMA 0.99 instead of "
+            f"0.999 and a constant lr for the short run; {ds}",
+        )
+        steps = IDQL_DQL_CPU["dql"]
+        gn = DQL_GN[task]["medium-replay"]
+        write(
+            f"cpu/{task}-medium-replay-dql.yaml",
+            {
+                **DQL_ALGO,
+                "algo.eta": 1.0,
+                "algo.lr": 3e-4,
+                "algo.lr_schedule": "constant",
+                "algo.grad_clip": gn,
+                "critic.grad_clip": gn,
+                "critic.depth": 3,
+                "data.dataset": ds,
+                "data.reward_convention": "none",
+                "train.steps": steps,
+                "train.eval_every": steps // 2,
+                "train.checkpoint_every": steps // 2,
+                "train.out_dir": f"runs/cpu-{task}",
+                **cpu,
+                **DQL_MODEL,
+            },
+            f"CPU budget (about the wall-clock of configs/cpu/hopper-medium-gmpo.yaml's 10k "
+            f"updates at batch 512): Diffusion-QL, {steps} updates at batch 256 with a "
+            f"constant lr, eta 1, gn {gn}; {ds}",
+        )
+        n += 2
+    print(f"wrote {n} IDQL/Diffusion-QL configs under {ROOT}")
+    return n
+
+
 if __name__ == "__main__":
     import sys
 
     # `python configs/make_configs.py maze` writes the maze configs only
     if sys.argv[1:] == ["maze"]:
         maze_main()
+    elif sys.argv[1:] == ["fql"]:  # the FQL configs only
+        fql_main()
+    elif sys.argv[1:] == ["qgpo-srpo"]:  # the QGPO and SRPO configs only
+        qgpo_srpo_main()
+    elif sys.argv[1:] == ["idql-dql"]:  # the IDQL and Diffusion-QL configs only
+        idql_dql_main()
     else:
         main()
         maze_main()
+        fql_main()
+        qgpo_srpo_main()
+        idql_dql_main()

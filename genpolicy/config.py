@@ -144,6 +144,8 @@ class RunConfig:
             act = self.algo.act
             model_class(self.model.kind).resolve_sampler(self.model, act.steps, act.solver)
         c = self.critic
+        if not c.grad_clip >= 0:
+            raise GenpolicyError(f"critic.grad_clip must be >= 0 (0: off), got {c.grad_clip}")
         if not 0.0 < c.expectile < 1.0:
             raise GenpolicyError(f"critic.expectile must be in (0, 1), got {c.expectile}")
         if not 0.0 <= c.gamma <= 1.0 or not 0.0 < c.polyak <= 1.0:
@@ -228,11 +230,11 @@ def _build(
                 f"unknown config key {prefix + str(key)!r}; valid keys {where}: {', '.join(names)}"
             )
     kwargs = {}
-    for name in names:
-        if name not in data:
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
             continue
-        tp = (overrides_types or {}).get(name, hints[name])
-        kwargs[name] = _coerce(data[name], tp, prefix + name)
+        tp = (overrides_types or {}).get(f.name, hints[f.name])
+        kwargs[f.name] = _coerce(_over_default(f, tp, data[f.name]), tp, prefix + f.name)
     try:
         return cls(**kwargs)
     except GenpolicyError:
@@ -241,6 +243,17 @@ def _build(
         raise GenpolicyError(
             f"bad config section {prefix.rstrip('.') or '<root>'!r}: {exc}"
         ) from None
+
+
+def _over_default(f: dataclasses.Field[Any], tp: Any, value: Any) -> Any:
+    """A partial section laid over the field's own default instead of its class's: an
+    algorithm's ``act: {steps: 5}`` keeps the ``candidates`` its config defaults to."""
+    if not isinstance(value, Mapping) or f.default_factory is dataclasses.MISSING:
+        return value
+    default = f.default_factory()
+    if type(default) is not tp:  # e.g. RunConfig.algo: another algorithm's default config
+        return value
+    return {**dataclasses.asdict(default), **value}
 
 
 _TRUE = {"true", "yes", "on", "1"}
@@ -386,6 +399,92 @@ BUILTIN: dict[str, dict[str, Any]] = {
     ),
     "toy-bc": _toy({"name": "bc", "batch_size": 512, "lr": 1e-3}, 2500),
     "toy-iql": _toy({"name": "iql", "batch_size": 512, "beta": 10.0, "lr": 1e-3}, 1500),
+    "toy-idql": _toy({"name": "idql", "batch_size": 512, "lr": 1e-3, "ema": 0.0}, 2500),
+    "toy-dql": _toy(
+        {
+            "name": "dql",
+            "eta": 1.0,
+            "batch_size": 512,
+            "lr": 1e-3,
+            "grad_steps": 3,
+            "act": {"steps": 3},
+        },
+        2500,
+    ),
+    # QGPO: VP diffusion behaviour for 1500 updates, then 1000 of Q + CEP on 64 states x 8
+    # support actions (5 Euler steps each); beta 10 (the toy's rewards span only [0, 1]),
+    # guidance 2, acting with 15 Heun steps
+    "toy-qgpo": {
+        **_toy(
+            {
+                "name": "qgpo",
+                "batch_size": 512,
+                "behaviour_lr": 3e-3,
+                "lr": 1e-3,
+                "pretrain_steps": 1500,
+                "critic_batch": 64,
+                "support": 8,
+                "support_steps": 5,
+                "support_solver": "euler",
+                "beta": 10.0,
+                "guidance_scale": 2.0,
+                "energy_hidden": 128,
+                "energy_depth": 3,
+            },
+            2500,
+        ),
+        "model": {
+            "kind": "diffusion",
+            "path": "vp",
+            "hidden": 128,
+            "depth": 2,
+            "time_dim": 16,
+            "activation": "silu",
+            "steps": 15,
+            "solver": "heun",
+        },
+        "critic": {"hidden": 128, "lr": 1e-3},
+    },
+    # SRPO: VP diffusion behaviour + IQL critic for 1000 updates, then 500 actor updates
+    "toy-srpo": {
+        **_toy(
+            {
+                "name": "srpo",
+                "batch_size": 512,
+                "behaviour_lr": 1e-3,
+                "lr": 1e-3,
+                "lr_schedule": "cosine",
+                "pretrain_steps": 1000,
+                "beta": 0.2,
+            },
+            1500,
+        ),
+        "model": {
+            "kind": "diffusion",
+            "path": "vp",
+            "hidden": 128,
+            "depth": 2,
+            "time_dim": 16,
+            "activation": "silu",
+        },
+    },
+    # FQL's one-step policy climbs Q by its gradient: it needs a sharper critic than the toy's
+    "toy-fql": {
+        **_toy(
+            {
+                "name": "fql",
+                "alpha": 0.5,
+                "normalize_q": True,
+                "batch_size": 128,
+                "lr": 1e-3,
+                "hidden": 256,
+                "depth": 2,
+                "flow_solver": "euler",
+            },
+            1000,
+        ),
+        "critic": {"hidden": 256, "lr": 1e-3},
+    },
 }
 BUILTIN["default"] = BUILTIN["toy-gmpo"]
 

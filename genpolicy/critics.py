@@ -14,7 +14,12 @@ TD (clipped double Q with next actions from a policy, as in TD3 / Diffusion-QL /
     L_Q   = E [ sum_i ( r + gamma (1 - d) min_i Qbar_i(s', a') - Q_i(s, a) )^2 ],  a' ~ pi(s')
     A(s, a) = min_i Q_i(s, a) - min_i Q_i(s, a_pi),  a_pi ~ pi(s)  (one-sample Q - V^pi)
 
+with ``backup_samples`` = k > 1 the max-Q backup of Diffusion-QL's AntMaze runs instead:
+min_i max_j Qbar_i(s', a'_j) over k draws a'_j ~ pi(s'); ``q_agg="mean"`` takes mean_i
+instead of min_i (FQL's default).
+
 and after every step of either, Qbar <- (1 - rho) Qbar + rho Q (``polyak_update``).
+``grad_clip`` > 0 clips the critic's gradient norm before each step (Diffusion-QL).
 
 ``q_min(obs, act, target=False)``: min_i Q_i(s, a). The default is the ONLINE network; the
 Polyak target is asked for explicitly where a loss needs a slowly moving value (TD
@@ -37,6 +42,7 @@ from genpolicy.nets import EnsembleLinear, EnsembleMLP, mlp
 from genpolicy.optim import optimizer_step, polyak_update
 
 Actor = Callable[[Tensor], Tensor]  # states (B, obs_dim) -> actions (B, act_dim), no grad
+Q_AGGS = ("min", "mean")  # how a TD target aggregates the members Qbar_i(s', a')
 
 
 @dataclass
@@ -51,6 +57,7 @@ class CriticConfig:
     polyak: float = 0.005
     lr: float = 3e-4
     n_q: int = 2
+    grad_clip: float = 0.0  # max gradient norm of the critic's step; 0: no clipping
 
 
 @runtime_checkable
@@ -152,7 +159,7 @@ class IQLCritic(TwinQ):
     ) -> dict[str, Tensor]:
         """One gradient step on L_V + L_Q, then the Polyak update (``next_act`` unused)."""
         v_loss, q_loss = self.losses(obs, act, rew, next_obs, done)
-        optimizer_step(self.optimizer, v_loss + q_loss)
+        optimizer_step(self.optimizer, v_loss + q_loss, grad_clip=self.cfg.grad_clip)
         self.polyak_update()
         return {"critic/v_loss": v_loss.detach(), "critic/q_loss": q_loss.detach()}
 
@@ -163,6 +170,8 @@ class TDCritic(TwinQ):
     ``actor(states) -> actions`` (optional, no gradient) supplies a' in ``update`` and
     a_pi in ``advantage`` when the caller does not pass them (GTP passes both, drawn in
     one sampler call; Diffusion-QL / FQL can hand over their policy's sampler).
+    ``backup_samples`` = k: the target takes the max over k next actions per s' (a given
+    ``next_act`` then holds k rows per state, state-major as ``repeat_interleave``).
     """
 
     uses_actor: ClassVar[bool] = True  # a' ~ pi(s') and a_pi ~ pi(s)
@@ -173,10 +182,18 @@ class TDCritic(TwinQ):
         act_dim: int,
         cfg: CriticConfig | None = None,
         actor: Actor | None = None,
+        backup_samples: int = 1,
+        q_agg: str = "min",
     ) -> None:
         cfg = cfg or CriticConfig()
+        if backup_samples < 1:
+            raise GenpolicyError(f"backup_samples must be >= 1, got {backup_samples}")
+        if q_agg not in Q_AGGS:
+            raise unknown_name("TD target aggregation q_agg", q_agg, Q_AGGS)
         super().__init__(obs_dim, act_dim, cfg)
         self.optimizer = torch.optim.Adam(self.q.parameters(), lr=cfg.lr, foreach=True)
+        self.backup_samples = backup_samples
+        self.q_agg = q_agg  # min_i (clipped double Q) or mean_i (FQL's default) in the target
         object.__setattr__(self, "actor", actor)  # a callable, never a registered submodule
 
     def _actions(self, obs: Tensor, given: Tensor | None, what: str) -> Tensor:
@@ -205,9 +222,14 @@ class TDCritic(TwinQ):
         done: Tensor,
         next_act: Tensor,
     ) -> Tensor:
-        """L_Q with the clipped double-Q target r + gamma (1 - d) min_i Qbar_i(s', a')."""
+        """L_Q with the clipped double-Q target r + gamma (1 - d) min_i max_j Qbar_i(s', a'_j)
+        (j over the ``next_act`` rows of each state: one, or ``backup_samples``)."""
         with torch.no_grad():
-            y = rew + self.cfg.gamma * (1.0 - done) * self.q_min(next_obs, next_act, target=True)
+            k = next_act.shape[0] // next_obs.shape[0]
+            q = self.q_values(next_obs.repeat_interleave(k, 0), next_act, target=True)
+            q_k = q.view(q.shape[0], -1, k).max(dim=-1).values
+            q_next = q_k.min(dim=0).values if self.q_agg == "min" else q_k.mean(dim=0)
+            y = rew + self.cfg.gamma * (1.0 - done) * q_next
         return (self.q_values(obs, act) - y).square().mean(dim=1).sum()
 
     def update(
@@ -220,9 +242,11 @@ class TDCritic(TwinQ):
         next_act: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """One gradient step on L_Q, then the Polyak update."""
-        a2 = self._actions(next_obs, next_act, "the next action a' ~ pi(s')")
+        k = self.backup_samples  # the actor draws k next actions per s' (max-Q backup)
+        nxt = next_obs if k == 1 else next_obs.repeat_interleave(k, 0)
+        a2 = self._actions(nxt, next_act, "the next action a' ~ pi(s')")
         loss = self.loss(obs, act, rew, next_obs, done, a2)
-        optimizer_step(self.optimizer, loss)
+        optimizer_step(self.optimizer, loss, grad_clip=self.cfg.grad_clip)
         self.polyak_update()
         return {"critic/q_loss": loss.detach()}
 
@@ -231,11 +255,18 @@ CRITICS: dict[str, type[IQLCritic] | type[TDCritic]] = {"iql": IQLCritic, "td": 
 
 
 def make_critic(
-    name: str, obs_dim: int, act_dim: int, cfg: CriticConfig, actor: Actor | None = None
+    name: str,
+    obs_dim: int,
+    act_dim: int,
+    cfg: CriticConfig,
+    actor: Actor | None = None,
+    backup_samples: int = 1,
+    q_agg: str = "min",
 ) -> IQLCritic | TDCritic:
-    """The critic that ``name`` names ("iql" or "td"; ``actor`` is the TD critic's policy)."""
+    """The critic that ``name`` names ("iql" or "td"; ``actor`` and ``backup_samples`` are
+    the TD critic's policy and max-Q backup)."""
     if name == "td":
-        return TDCritic(obs_dim, act_dim, cfg, actor)
+        return TDCritic(obs_dim, act_dim, cfg, actor, backup_samples, q_agg)
     if name not in CRITICS:
         raise unknown_name("critic", name, CRITICS)
     return IQLCritic(obs_dim, act_dim, cfg)
@@ -249,6 +280,7 @@ __all__ = [
     "EnsembleLinear",
     "EnsembleMLP",
     "IQLCritic",
+    "Q_AGGS",
     "TDCritic",
     "TwinQ",
     "expectile_loss",

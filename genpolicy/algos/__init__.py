@@ -6,10 +6,15 @@ from typing import Any
 
 from genpolicy.algos.base import ActConfig, Algorithm
 from genpolicy.algos.bc import BC, BCConfig, GaussianBC, GenerativeBC
+from genpolicy.algos.dql import DQL, DQLConfig
+from genpolicy.algos.fql import FQL, FQLConfig
 from genpolicy.algos.gmpg import GMPG, GMPGConfig
 from genpolicy.algos.gmpo import GMPO, GMPOConfig
 from genpolicy.algos.gtp import GTP, GTPConfig
+from genpolicy.algos.idql import IDQL, IDQLConfig
 from genpolicy.algos.iql import IQL, IQLConfig
+from genpolicy.algos.qgpo import QGPO, QGPOConfig
+from genpolicy.algos.srpo import SRPO, SRPOConfig
 from genpolicy.errors import unknown_name
 from genpolicy.models import ModelConfig, require_capabilities
 
@@ -19,6 +24,11 @@ ALGORITHMS: dict[str, tuple[type[Algorithm], type[Any]]] = {
     "gmpo": (GMPO, GMPOConfig),
     "gmpg": (GMPG, GMPGConfig),
     "gtp": (GTP, GTPConfig),
+    "qgpo": (QGPO, QGPOConfig),
+    "srpo": (SRPO, SRPOConfig),
+    "fql": (FQL, FQLConfig),
+    "idql": (IDQL, IDQLConfig),
+    "dql": (DQL, DQLConfig),
 }
 
 
@@ -55,19 +65,29 @@ def build_algorithm(
 __all__ = [
     "ALGORITHMS",
     "BC",
+    "FQL",
+    "DQL",
     "GMPG",
     "GMPO",
     "GTP",
+    "IDQL",
     "IQL",
+    "QGPO",
+    "SRPO",
     "ActConfig",
     "Algorithm",
     "BCConfig",
+    "FQLConfig",
+    "DQLConfig",
     "GaussianBC",
     "GenerativeBC",
     "GMPGConfig",
     "GMPOConfig",
     "GTPConfig",
+    "IDQLConfig",
     "IQLConfig",
+    "QGPOConfig",
+    "SRPOConfig",
     "algo_config_class",
     "algorithm_class",
     "build_algorithm",

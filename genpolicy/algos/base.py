@@ -102,6 +102,12 @@ class AlgoConfig:
         return isinstance(getattr(self, "act", None), ActConfig)
 
 
+def check(ok: bool, message: str) -> None:
+    """Raise ``GenpolicyError(message)`` unless ``ok`` (one config check per line)."""
+    if not ok:
+        raise GenpolicyError(message)
+
+
 def check_ema(ema: float) -> None:
     if not 0.0 <= ema < 1.0:
         raise GenpolicyError(
@@ -227,6 +233,7 @@ class Algorithm(nn.Module):
     cfg: AlgoConfig
     policy: Any
     policy_ema: Any  # a frozen copy of ``policy`` (nn.Module) or None
+    behaviour: Any  # a behaviour model mu, where the algorithm has one (init_behaviour)
 
     def __init__(self, obs_dim: int, act_dim: int, cfg: AlgoConfig, device: str) -> None:
         super().__init__()
@@ -287,11 +294,21 @@ class Algorithm(nn.Module):
         q: Tensor = critic.q_min(obs, act, target=False)
         return q
 
-    def sample_actions(self, model: Any, obs: Tensor, act_cfg: ActConfig | None) -> Tensor:
-        """``generative_act`` with this algorithm's acting generator and Q ranking."""
+    def sample_actions(
+        self,
+        model: Any,
+        obs: Tensor,
+        act_cfg: ActConfig | None,
+        score_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+        select: Selector | None = None,
+    ) -> Tensor:
+        """``generative_act`` with this algorithm's acting generator; candidates are scored
+        by ``score_fn`` (default: ``q_for_ranking``) and picked by ``select`` (default:
+        the highest score)."""
         cfg = act_cfg if act_cfg is not None else ActConfig()
-        ranker = self.q_for_ranking if getattr(self, "critic", None) is not None else None
-        return generative_act(model, obs, cfg, self.act_generator, ranker)
+        if score_fn is None and getattr(self, "critic", None) is not None:
+            score_fn = self.q_for_ranking
+        return generative_act(model, obs, cfg, self.act_generator, score_fn, select)
 
     # ---- shared -------------------------------------------------------------------------
     def set_horizon(self, total_updates: int) -> None:
@@ -367,6 +384,21 @@ class Algorithm(nn.Module):
         """The policy network acting uses: the EMA copy if there is one."""
         return self.policy_ema if self.policy_ema is not None else self.policy
 
+    def init_behaviour(self, model_cfg: Any, lr: float) -> None:
+        """A behaviour model ``self.behaviour`` (``model_cfg``) and its Adam
+        ``self.behaviour_opt``, for algorithms that pretrain mu by matching (QGPO, SRPO)."""
+        from genpolicy.models import build_model
+
+        self.behaviour = build_model(model_cfg, action_dim=self.act_dim, state_dim=self.obs_dim)
+        self.behaviour_opt = torch.optim.Adam(self.behaviour.parameters(), lr=lr, foreach=True)
+
+    def pretrain_step(self, obs: Tensor, act: Tensor, lr: float, end: int) -> dict[str, Tensor]:
+        """One matching step of ``self.behaviour`` at ``lr`` on ``cfg``'s schedule over
+        updates [0, end); returns ``behaviour/loss`` (the caller counts the update)."""
+        loss = self.behaviour.loss(act, obs).mean()
+        optimizer_step(self.behaviour_opt, loss, lr=self.scheduled_lr(lr, end=end))
+        return {"behaviour/loss": loss.detach()}
+
     def acting_weights(self) -> str:
         """'ema' if acting uses the EMA copy of the policy, else 'online'."""
         return "ema" if self.policy_ema is not None else "online"
@@ -419,14 +451,31 @@ class Algorithm(nn.Module):
                 opt.load_state_dict(state["optimizers"][k])
 
 
+Selector = Callable[[Tensor, torch.Generator | None], Tensor]  # scores (B, N) -> index (B,)
+
+
+def select_argmax(scores: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """The candidate with the highest score, per state (the default ranking)."""
+    return scores.argmax(dim=1)
+
+
+def select_weighted(weights: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """A candidate drawn with probability weights / sum(weights), per state (importance
+    resampling; the weights must be >= 0 with a positive sum in every row)."""
+    return torch.multinomial(weights, 1, generator=generator).squeeze(1)
+
+
 def generative_act(
     model: Any,
     obs: Tensor,
     cfg: ActConfig,
     generator: torch.Generator | None,
     q_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+    select: Selector | None = None,
 ) -> Tensor:
-    """One sample per state, or ``cfg.candidates`` samples ranked by ``q_fn(obs, act)``.
+    """One sample per state, or ``cfg.candidates`` samples scored by ``q_fn(obs, act)``
+    and picked by ``select(scores (B, N), generator)`` (default ``select_argmax``: the
+    highest Q).
 
     ``cfg.noise_scale`` scales the start noise: 1 samples the model's distribution, 0 maps
     the prior's mean through the ODE or flow map (one deterministic action per state, near
@@ -447,7 +496,7 @@ def generative_act(
     rep = obs.repeat_interleave(n, dim=0)
     acts = draw(rep)
     acts = acts.clamp(-1.0, 1.0)
-    best = q_fn(rep, acts).view(b, n).argmax(dim=1)
+    best = (select or select_argmax)(q_fn(rep, acts).view(b, n), generator)
     return acts.view(b, n, -1)[torch.arange(b, device=obs.device), best]
 
 

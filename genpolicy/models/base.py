@@ -27,6 +27,8 @@ CAPABILITIES: dict[str, str] = {
     "sample": "sampling (sample)",
     "log_prob": "likelihoods (log_prob, sample_with_log_prob)",
     "flow_map": "a flow-map policy (the solution map Phi, loss_terms, jumps)",
+    "score": "the noise/score prediction at any (x_t, t) and score-guided sampling "
+    "(noise, sample(guidance=...))",
 }
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import ClassVar
+
 import torch
 from torch import Tensor
 
@@ -21,6 +24,10 @@ from genpolicy.solvers import (
 )
 
 LOG_PROB_STEPS = 16
+ALPHA_MIN = 1e-3  # below this alpha_t, x_t carries no data and guidance is not applied
+
+# guidance(x_t, t) -> the extra score d/dx_t log h_t(x_t | s) added to the model's score
+Guidance = Callable[[Tensor, float], Tensor]
 
 
 class ODEModel(GenerativeModel):
@@ -29,10 +36,11 @@ class ODEModel(GenerativeModel):
     Its likelihood is the CNF change of variables along that ODE (``log_prob``).
     """
 
-    capabilities = frozenset({"sample", "log_prob"})
+    capabilities = frozenset({"sample", "log_prob", "score"})
     default_steps = 32
     default_solver = "euler"
     solvers: tuple[str, ...] = ODE_SOLVERS
+    prediction: ClassVar[str] = "velocity"  # what the network predicts (paths.PREDICTIONS)
 
     @classmethod
     def check_solver(cls, solver: str) -> None:
@@ -61,8 +69,16 @@ class ODEModel(GenerativeModel):
         check_solver(solver)
         return self.cached(("plan", steps, solver, reverse), like, build)
 
-    def velocity_field(self, states: Tensor, cache: dict[float, Tensor] | None = None) -> Field:
-        """The ODE field for these states; state features computed once, time ones cached."""
+    def velocity_field(
+        self,
+        states: Tensor,
+        cache: dict[float, Tensor] | None = None,
+        guidance: Guidance | None = None,
+    ) -> Field:
+        """The ODE field for these states; state features computed once, time ones cached.
+
+        ``guidance(x, t)`` adds g to the model's score: v + k(t) g (``score_gain``).
+        """
         s_feat = self.net.state_features(states)
         cache = {} if cache is None else cache
 
@@ -71,9 +87,28 @@ class ODEModel(GenerativeModel):
             if c is None:
                 tt = torch.tensor(t, dtype=x.dtype, device=x.device)
                 c = self.net.time_features(self.net_time(tt))
-            return self.to_velocity(self.net.head(x, s_feat + c), x, t)
+            v = self.to_velocity(self.net.head(x, s_feat + c), x, t)
+            k = self.score_gain(t) if guidance is not None else 0.0
+            return v if k == 0.0 or guidance is None else v + k * guidance(x, t)
 
         return field
+
+    def score_gain(self, t: float) -> float:
+        """k(t) with v = (alpha'/alpha) x + k(t) grad log p_t(x) at fixed x_t (from
+        x = alpha a + sigma z, score = -z / sigma): k = -(sigma' - sigma alpha'/alpha) sigma;
+        -beta(t)/2 on the VP path. 0 where alpha_t < ALPHA_MIN (pure noise)."""
+        tt = torch.tensor(t, dtype=torch.float64)
+        p = self.path
+        alpha, sigma = float(p.alpha(tt)), float(p.sigma(tt))
+        if alpha < ALPHA_MIN:
+            return 0.0
+        return -(float(p.d_sigma(tt)) - sigma * float(p.d_alpha(tt)) / alpha) * sigma
+
+    def noise(self, x: Tensor, t: Tensor, states: Tensor) -> Tensor:
+        """The model's noise prediction z_hat(x_t, t | s) (score = -z_hat / sigma_t);
+        ``t`` (B,) on the model's time scale; differentiable."""
+        out = self.net(x, self.net_time(t), states)
+        return self.path.convert(out, x, t, self.prediction, "noise")
 
     def sample_grid(self, steps: int) -> list[float]:
         return self.path.time_grid(steps, self.t_min, self.t_max).tolist()
@@ -85,14 +120,18 @@ class ODEModel(GenerativeModel):
         solver: str | None = None,
         generator: torch.Generator | None = None,
         noise: Tensor | None = None,
+        guidance: Guidance | None = None,
     ) -> Tensor:
+        """``guidance(x, t)``: an extra score added along the ODE (energy guidance)."""
         self.check_states(states)
         steps, solver = self.resolve_sampler(self.cfg, steps, solver)
         x = self.draw_prior(states, generator) if noise is None else noise
         if solver == "sde":
+            if guidance is not None:
+                raise GenpolicyError("guided sampling needs an ODE solver, not 'sde'")
             return self.sample_sde(states, x, self.sample_grid(steps), generator)
         ts, cache = self.plan(steps, solver, states)
-        return odeint(self.velocity_field(states, cache), x, ts, solver)
+        return odeint(self.velocity_field(states, cache, guidance), x, ts, solver)
 
     def sample_sde(
         self, states: Tensor, x: Tensor, ts: list[float], generator: torch.Generator | None
@@ -183,6 +222,7 @@ class Diffusion(ODEModel):
 
     kind = "diffusion"
     solvers = (*ODE_SOLVERS, "sde")
+    prediction = "noise"
     _END = 1e-3  # keep alpha_t away from 0 where the noise -> velocity conversion is singular
 
     def __init__(self, cfg: ModelConfig, action_dim: int, state_dim: int) -> None:
