@@ -184,7 +184,7 @@ def run_local(
                 parts = [f"{r.trial.id} {last_step(r.run_dir)}/{r.total}" for r in running]
                 print(
                     f"status: {len(outcome.done) - len(outcome.skipped)}/{n_total} done, "
-                    f"{done_steps}/{total_steps} steps, {rate:.0f} steps/s, ETA {eta}; "
+                    f"{done_steps}/{total_steps} steps, {rate:.3g} steps/s, ETA {eta}; "
                     + "; ".join(parts),
                     file=out,
                     flush=True,
