@@ -17,9 +17,9 @@ python scripts/results_tables.py $R/eval_noise_scale.json --name noise \
 python scripts/results_tables.py $R/gmpg_memory.json --name gmpg-memory \
   --update docs/rl.md > /dev/null
 python scripts/results_tables.py $R/gmpg_pg_phase.json --name gmpg-pg-phase \
-  --update docs/rl.md > /dev/null
+  --update docs/rl.md README.md > /dev/null
 python scripts/results_tables.py $R/pointmaze-medium/report/results.json \
   --name pointmaze-score --update docs/mazes.md > /dev/null
 python scripts/results_tables.py $R/pointmaze-medium/report-success/results.json \
-  --name pointmaze-success --update docs/mazes.md > /dev/null
+  --name pointmaze-success --update docs/mazes.md README.md > /dev/null
 echo "tables updated"
