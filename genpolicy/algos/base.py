@@ -384,6 +384,12 @@ class Algorithm(nn.Module):
         """The policy network acting uses: the EMA copy if there is one."""
         return self.policy_ema if self.policy_ema is not None else self.policy
 
+    @property
+    def pretraining(self) -> bool:
+        """Whether the update counter is still in the behaviour-pretraining phase
+        (``cfg.pretrain_steps``, for algorithms that have one: GMPG, QGPO, SRPO)."""
+        return self.num_updates < int(getattr(self.cfg, "pretrain_steps", 0))
+
     def init_behaviour(self, model_cfg: Any, lr: float) -> None:
         """A behaviour model ``self.behaviour`` (``model_cfg``) and its Adam
         ``self.behaviour_opt``, for algorithms that pretrain mu by matching (QGPO, SRPO)."""

@@ -132,10 +132,6 @@ class GMPG(Algorithm):
             self.start_policy()
         self.to(self.device)
 
-    @property
-    def pretraining(self) -> bool:
-        return self.num_updates < self.cfg.pretrain_steps
-
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         opts = (self.behaviour_opt, self.policy_opt, self.critic.optimizer)
         return dict(zip(("behaviour", "policy", "critic"), opts, strict=True))

@@ -137,11 +137,6 @@ class QGPO(Algorithm):
         self.energy_opt = torch.optim.Adam(self.energy.parameters(), lr=cfg.lr, foreach=True)
         self.to(self.device)
 
-    @property
-    def pretraining(self) -> bool:
-        """Phase 1: the behaviour model trains alone."""
-        return self.num_updates < self.cfg.pretrain_steps
-
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         opts = {"behaviour": self.behaviour_opt, "energy": self.energy_opt}
         return {**opts, "critic": self.critic.optimizer}

@@ -102,11 +102,6 @@ class SRPO(Algorithm):
         self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, foreach=True)
         self.to(self.device)
 
-    @property
-    def pretraining(self) -> bool:
-        """Phase 1: behaviour model and critic."""
-        return self.num_updates < self.cfg.pretrain_steps
-
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         opts = {"policy": self.policy_opt, "critic": self.critic.optimizer}
         return {"behaviour": self.behaviour_opt, **opts}
