@@ -1,7 +1,11 @@
 """Peak memory and time of ONE GMPG policy-gradient step, by policy batch and memory lever.
 
     OMP_NUM_THREADS=1 python benchmarks/gmpg_memory.py [--config PATH] [--out PATH]
-        [--max-seconds 180]
+        [--max-seconds 180] [--grad-steps N] [--settings BATCH:MICRO:CKPT,...]
+
+``--grad-steps`` overrides the config's ``algo.grad_steps`` (the solver steps of both
+differentiable passes); ``--settings`` replaces the default list of (policy batch,
+micro-batch, checkpointing) settings, e.g. ``256:256:0,1024:256:0``.
 
 Uses the model and algo settings of a shipped GMPG config (default
 configs/gmpg/vp/halfcheetah-medium.yaml) at halfcheetah sizes (17-D states, 6-D actions),
@@ -55,7 +59,9 @@ SETTINGS: list[tuple[int, int, bool]] = [
 MEMORY_HEADROOM_MB = 3000.0  # left free for everything else on the machine
 
 
-def child(config: str, batch: int, micro: int, ckpt: bool) -> dict[str, Any]:
+def child(
+    config: str, batch: int, micro: int, ckpt: bool, grad_steps: int | None
+) -> dict[str, Any]:
     """Build the algorithm, run one policy-gradient step, report memory and time."""
     import torch
 
@@ -69,6 +75,8 @@ def child(config: str, batch: int, micro: int, ckpt: bool) -> dict[str, Any]:
         "algo.policy_microbatch": micro,
         "algo.grad_checkpoint": ckpt,
     }
+    if grad_steps is not None:
+        over["algo.grad_steps"] = grad_steps
     cfg = load(config, over)
     if cfg.algo.batch_size < batch:
         cfg = load(config, {**over, "algo.batch_size": batch})
@@ -124,16 +132,27 @@ def main() -> int:
     ap.add_argument("--config", default=CONFIG)
     ap.add_argument("--out", default="benchmarks/results/gmpg_memory.json")
     ap.add_argument("--max-seconds", type=float, default=180.0)
+    ap.add_argument("--grad-steps", type=int, default=None, help="override algo.grad_steps")
+    ap.add_argument("--settings", default="", help="BATCH:MICRO:CKPT,... (default: the list)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         batch, micro, ckpt = json.loads(args.child)
-        print(json.dumps(child(args.config, batch, micro, ckpt)))
+        print(json.dumps(child(args.config, batch, micro, ckpt, args.grad_steps)))
         return 0
+    settings = SETTINGS
+    if args.settings:
+        try:
+            settings = [
+                (int(b), int(m), bool(int(c)))
+                for b, m, c in (item.split(":") for item in args.settings.split(","))
+            ]
+        except ValueError:
+            ap.error(f"--settings must look like 256:256:0,1024:256:1, got {args.settings!r}")
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     rows: list[dict[str, Any]] = []
-    for batch, micro, ckpt in SETTINGS:
+    for batch, micro, ckpt in settings:
         row: dict[str, Any] = {"policy_batch": batch, "policy_microbatch": micro}
         row["grad_checkpoint"] = ckpt
         t_pred = predict(rows, batch, micro, ckpt, "cpu_s")
@@ -148,6 +167,8 @@ def main() -> int:
         else:
             spec = json.dumps([batch, micro, ckpt])
             cmd = [sys.executable, __file__, "--config", args.config, "--child", spec]
+            if args.grad_steps is not None:
+                cmd += ["--grad-steps", str(args.grad_steps)]
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
@@ -173,6 +194,7 @@ def main() -> int:
             }
     result = {
         "config": args.config,
+        "grad_steps": args.grad_steps,
         "obs_dim": OBS_DIM,
         "act_dim": ACT_DIM,
         "threads": 1,

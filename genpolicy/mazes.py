@@ -28,7 +28,9 @@ goal); AntMaze terminates at the goal (700 / 1000 / 1000 steps; the return is 0 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -263,8 +265,11 @@ def have_robotics() -> bool:
 
 
 def _robotics() -> Any:
+    """Import gymnasium_robotics, without the notice it prints to stderr on import (about
+    its Adroit environments, which genpolicy does not use)."""
     try:
-        import gymnasium_robotics
+        with contextlib.redirect_stderr(io.StringIO()):
+            import gymnasium_robotics
     except ModuleNotFoundError:
         raise missing_extra("gymnasium-robotics", "maze") from None
     return gymnasium_robotics

@@ -199,7 +199,10 @@ class Trainer:
         """Start from the checkpoint at ``path``: the algorithm's state (weights, optimiser
         states, update counter) and the step counter; evaluations and best start empty."""
         where = f"train.init_from={path!r}"
-        ckpt = ckpt_io.load(Path(path).expanduser(), self.cfg.train.device)
+        try:
+            ckpt = ckpt_io.load(Path(path).expanduser(), self.cfg.train.device)
+        except GenpolicyError as e:
+            raise GenpolicyError(f"{where}: {e}") from None
         saved_algo = ckpt["config"].get("algo", {}).get("name")
         if saved_algo != self.cfg.algo.name:
             raise GenpolicyError(

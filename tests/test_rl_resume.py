@@ -163,5 +163,5 @@ def test_init_from_refuses_what_does_not_fit(tmp_path: Path) -> None:
     trainer.dataset.normalizer_state = lambda: other  # type: ignore[method-assign]
     with pytest.raises(GenpolicyError, match="other observation or reward statistics"):
         trainer._init_from(src)
-    with pytest.raises(GenpolicyError, match="no checkpoint at"):
+    with pytest.raises(GenpolicyError, match="^train.init_from=.*: no checkpoint at"):
         Trainer(tiny("gmpo", tmp_path / "e", **{"train.init_from": str(tmp_path / "nothing")}))
