@@ -1,12 +1,17 @@
 """Deterministic against stochastic acting, from the same checkpoints (no retraining).
 
 For every finished run folder of a generative policy under the given roots, the final
-checkpoint is evaluated twice with the run's own evaluation seed and episode count:
-``act.noise_scale`` 1 (sample the policy: this must reproduce the run's last evaluation)
-and 0 (start the ODE / flow map at the prior's mean: one deterministic action per state).
+checkpoint is evaluated with the run's own evaluation seed and episode count, once per
+acting setting: ``act.noise_scale`` 1 (sample the policy: this must reproduce the run's
+last evaluation) and 0 (start the ODE / flow map at the prior's mean: one deterministic
+action per state), and with ``--candidates N`` also N sampled candidates ranked by the
+run's critic (noise scale 1; key ``c<N>``). Success rates are recorded where the
+environment reports them (mazes).
 
     python benchmarks/eval_noise_scale.py benchmarks/results/noisy-expert/runs \
         benchmarks/results/levers-gmpo/runs --out benchmarks/results/eval_noise_scale.json
+    python benchmarks/eval_noise_scale.py benchmarks/results/pointmaze-medium/runs \
+        --candidates 16 --out benchmarks/results/eval_pointmaze_acting.json
 """
 
 from __future__ import annotations
@@ -36,12 +41,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("roots", nargs="+", help="folders holding run folders")
     ap.add_argument("--scales", default="1,0")
+    ap.add_argument("--candidates", type=int, default=0, help="also N candidates by Q (0: no)")
+    ap.add_argument("--only", default="", help="comma-separated run names to evaluate")
     ap.add_argument("--out", default="benchmarks/results/eval_noise_scale.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
     scales = [float(s) for s in args.scales.split(",")]
+    # (key, noise scale, candidates)
+    settings: list[tuple[str, float, int]] = [(f"{s:g}", s, 1) for s in scales]
+    if args.candidates > 1:
+        settings.append((f"c{args.candidates}", 1.0, args.candidates))
+    only = set(filter(None, args.only.split(",")))
     rows: list[dict[str, Any]] = []
     for run in run_folders(args.roots):
+        if only and run.name not in only:
+            continue
         if not (run / "checkpoints").is_dir():
             continue  # committed without checkpoints: nothing to evaluate here
         algo, cfg, ckpt = load_policy(run)
@@ -60,8 +74,10 @@ def main() -> None:
             "step": ckpt["step"],
             "logged_last": (summary.get("last") or {}).get("eval/score_mean"),
         }
-        for scale in scales:
-            algo.cfg.act = dataclasses.replace(act, noise_scale=scale)
+        for key, scale, candidates in settings:
+            if candidates > 1 and not getattr(algo, "critic", None):
+                continue  # nothing to rank candidates by (BC)
+            algo.cfg.act = dataclasses.replace(act, noise_scale=scale, candidates=candidates)
             algo.seed_acting(cfg.train.eval_seed)
             res = evaluate(
                 algo.act,
@@ -70,31 +86,42 @@ def main() -> None:
                 cfg.train.eval_seed,
                 ckpt.get("dataset") or ckpt["env_id"],
             )
-            row[f"score@{scale:g}"] = res.score_mean
+            row[f"score@{key}"] = res.score_mean
+            if res.success_rate is not None:
+                row[f"success@{key}"] = res.success_rate
         rows.append(row)
         print(json.dumps(row))
     groups: dict[tuple[str, str], dict[str, list[float]]] = {}
     for r in rows:
         g = groups.setdefault((r["dataset"], r["group"]), {})
-        for s in scales:
-            g.setdefault(f"score@{s:g}", []).append(r[f"score@{s:g}"])
+        for k in r:
+            if k.startswith(("score@", "success@")):
+                g.setdefault(k, []).append(r[k])
     table = [
         {
             "dataset": ds,
             "group": grp,
-            "seeds": len(v[f"score@{scales[0]:g}"]),
+            "seeds": len(v[f"score@{settings[0][0]}"]),
             **{k: statistics.fmean(x) for k, x in v.items()},
         }
         for (ds, grp), v in sorted(groups.items())
     ]
     Path(args.out).write_text(
-        json.dumps({"scales": scales, "runs": rows, "groups": table}, indent=2)
+        json.dumps(
+            {"scales": scales, "settings": settings, "runs": rows, "groups": table}, indent=2
+        )
     )
-    head = "| dataset | group | seeds | " + " | ".join(f"noise {s:g}" for s in scales) + " |"
-    print(head)
-    print("|" + " --- |" * (3 + len(scales)))
+    names = [k for k, _, _ in settings]
+    print("| dataset | group | seeds | " + " | ".join(names) + " |")
+    print("|" + " --- |" * (3 + len(names)))
     for t in table:
-        cells = " | ".join(f"{t[f'score@{s:g}']:.1f}" for s in scales)
+        cells = " | ".join(
+            f"{t[f'score@{k}']:.1f}"
+            + (f" ({t[f'success@{k}']:.2f})" if f"success@{k}" in t else "")
+            if f"score@{k}" in t
+            else "—"
+            for k in names
+        )
         print(f"| {t['dataset']} | {t['group']} | {t['seeds']} | {cells} |")
 
 
