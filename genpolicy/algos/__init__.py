@@ -56,10 +56,9 @@ def build_algorithm(
     algo_cfg: Any, model_cfg: Any, critic_cfg: Any, obs_dim: int, act_dim: int, device: str
 ) -> Algorithm:
     """The algorithm that ``algo_cfg.name`` names, with freshly initialised networks."""
-    cls: Any = algorithm_class(algo_cfg)  # every subclass takes these six arguments
+    cls = algorithm_class(algo_cfg)
     check_model(algo_cfg, model_cfg)
-    algo: Algorithm = cls(algo_cfg, model_cfg, critic_cfg, obs_dim, act_dim, device)
-    return algo
+    return cls(algo_cfg, model_cfg, critic_cfg, obs_dim, act_dim, device)  # Algorithm.__init__
 
 
 __all__ = [

@@ -27,7 +27,7 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -35,6 +35,10 @@ from torch import Tensor, nn
 
 from genpolicy.errors import GenpolicyError, unknown_name
 from genpolicy.optim import clip_and_step, optimizer_step  # noqa: F401  (re-exported)
+
+if TYPE_CHECKING:
+    from genpolicy.critics import CriticConfig
+    from genpolicy.models import ModelConfig
 
 LR_SCHEDULES = ("constant", "cosine", "linear")
 WEIGHTINGS = ("exp", "std_positive")
@@ -219,11 +223,15 @@ def check_min_ess(min_ess: float) -> None:
 
 
 class Algorithm(nn.Module):
-    """Base class; subclasses set ``name``, build networks and implement the two hooks.
+    """Base class; subclasses set ``name``, make their networks in ``build`` and implement
+    the hooks below.
 
-    Subclasses with a generative policy call ``init_policy_ema(decay)`` once the policy
-    exists and ``update_policy_ema()`` after each policy step; ``acting_policy()`` is the
-    EMA copy when there is one.
+    Every algorithm is constructed as ``cls(cfg, model_cfg, critic_cfg, obs_dim, act_dim,
+    device)``: the shared state first, then ``build(model_cfg, critic_cfg)``, then
+    everything moves to ``device``. Subclasses with a generative policy call
+    ``init_policy_ema(decay)`` in ``build`` once the policy exists and
+    ``update_policy_ema()`` after each policy step; ``acting_policy()`` is the EMA copy
+    when there is one.
     """
 
     name: ClassVar[str] = ""
@@ -235,7 +243,15 @@ class Algorithm(nn.Module):
     policy_ema: Any  # a frozen copy of ``policy`` (nn.Module) or None
     behaviour: Any  # a behaviour model mu, where the algorithm has one (init_behaviour)
 
-    def __init__(self, obs_dim: int, act_dim: int, cfg: AlgoConfig, device: str) -> None:
+    def __init__(
+        self,
+        cfg: AlgoConfig,
+        model_cfg: ModelConfig,
+        critic_cfg: CriticConfig,
+        obs_dim: int,
+        act_dim: int,
+        device: str = "cpu",
+    ) -> None:
         super().__init__()
         self.obs_dim = obs_dim
         self.act_dim = act_dim
@@ -250,8 +266,18 @@ class Algorithm(nn.Module):
         self.register_buffer("obs_shift", torch.zeros(obs_dim))
         self.register_buffer("obs_scale", torch.ones(obs_dim))
         self.act_generator = torch.Generator(device=self.device)
+        self.build(model_cfg, critic_cfg)
+        self.to(self.device)
 
     # ---- hooks for subclasses -------------------------------------------------------
+    def build(self, model_cfg: ModelConfig, critic_cfg: CriticConfig) -> None:
+        """Make the networks, critic, optimisers and EMA copy (``self.cfg``, ``obs_dim`` and
+        ``act_dim`` are set; the constructor moves them to the device afterwards).
+
+        The order in which modules are created draws their initial weights from the global
+        RNG and fixes the state-dict keys: keep it when editing an algorithm."""
+        raise NotImplementedError
+
     @classmethod
     def for_config(cls, cfg: Any) -> type[Algorithm]:
         """The class that builds ``cfg`` (a registered name may dispatch to variants)."""

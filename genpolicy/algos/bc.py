@@ -74,23 +74,12 @@ class BC(Algorithm):
             raise unknown_name("BC policy", cfg.policy, POLICIES)
         return GenerativeBC if cfg.policy == "generative" else GaussianBC
 
-    def __init__(
-        self,
-        cfg: BCConfig,
-        model_cfg: ModelConfig,
-        critic_cfg: CriticConfig,
-        obs_dim: int,
-        act_dim: int,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(obs_dim, act_dim, cfg, device)
-        self.cfg = cfg
-        self.policy = self.make_policy(cfg, model_cfg)
-        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, foreach=True)
-        self.init_policy_ema(cfg.ema)
-        self.to(self.device)
+    def build(self, model_cfg: ModelConfig, critic_cfg: CriticConfig) -> None:
+        self.policy = self.make_policy(model_cfg)
+        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=self.cfg.lr, foreach=True)
+        self.init_policy_ema(self.cfg.ema)
 
-    def make_policy(self, cfg: BCConfig, model_cfg: ModelConfig) -> Any:
+    def make_policy(self, model_cfg: ModelConfig) -> Any:
         raise NotImplementedError
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -116,7 +105,7 @@ class GenerativeBC(BC):
 
     requires = ("sample",)
 
-    def make_policy(self, cfg: BCConfig, model_cfg: ModelConfig) -> Any:
+    def make_policy(self, model_cfg: ModelConfig) -> Any:
         return build_model(model_cfg, action_dim=self.act_dim, state_dim=self.obs_dim)
 
     def loss(self, obs: Tensor, act: Tensor) -> Tensor:
@@ -133,8 +122,8 @@ class GaussianBC(BC):
     """``gaussian``: L = -E log N(a; tanh(m(s)), sigma^2); ``deterministic``:
     L = E || tanh(m(s)) - a ||^2. Both act with tanh(m(s))."""
 
-    def make_policy(self, cfg: BCConfig, model_cfg: ModelConfig) -> Any:
-        return GaussianPolicy(self.obs_dim, self.act_dim, cfg.hidden, cfg.depth)
+    def make_policy(self, model_cfg: ModelConfig) -> Any:
+        return GaussianPolicy(self.obs_dim, self.act_dim, self.cfg.hidden, self.cfg.depth)
 
     def loss(self, obs: Tensor, act: Tensor) -> Tensor:
         if self.cfg.policy == "gaussian":

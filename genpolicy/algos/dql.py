@@ -96,28 +96,18 @@ class DQL(Algorithm):
     cfg: DQLConfig
     critic: TDCritic
 
-    def __init__(
-        self,
-        cfg: DQLConfig,
-        model_cfg: ModelConfig,
-        critic_cfg: CriticConfig,
-        obs_dim: int,
-        act_dim: int,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(obs_dim, act_dim, cfg, device)
-        self.cfg = cfg
+    def build(self, model_cfg: ModelConfig, critic_cfg: CriticConfig) -> None:
+        c, obs_dim, act_dim = self.cfg, self.obs_dim, self.act_dim
         self.policy: Any = build_model(model_cfg, action_dim=act_dim, state_dim=obs_dim)
         # (steps, solver) of the differentiable sampler; a solver the model lacks fails here
-        self.grad_sampler = self.policy.resolve_sampler(model_cfg, cfg.grad_steps, cfg.grad_solver)
-        self.init_policy_ema(cfg.ema)
+        self.grad_sampler = self.policy.resolve_sampler(model_cfg, c.grad_steps, c.grad_solver)
+        self.init_policy_ema(c.ema)
         critic = make_critic(
-            "td", obs_dim, act_dim, critic_cfg, self.target_actions, cfg.backup_samples
+            "td", obs_dim, act_dim, critic_cfg, self.target_actions, c.backup_samples
         )
         assert isinstance(critic, TDCritic)
         self.critic = critic
-        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, foreach=True)
-        self.to(self.device)
+        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=c.lr, foreach=True)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"policy": self.policy_opt, "critic": self.critic.optimizer}

@@ -120,32 +120,20 @@ class FQL(Algorithm):
     cfg: FQLConfig
     policy: OneStepPolicy
 
-    def __init__(
-        self,
-        cfg: FQLConfig,
-        model_cfg: ModelConfig,
-        critic_cfg: CriticConfig,
-        obs_dim: int,
-        act_dim: int,
-        device: str = "cpu",
-    ) -> None:
-        cfg.validate()  # also when built without a RunConfig
-        super().__init__(obs_dim, act_dim, cfg, device)
-        self.cfg = cfg
+    def build(self, model_cfg: ModelConfig, critic_cfg: CriticConfig) -> None:
+        c, obs_dim, act_dim = self.cfg, self.obs_dim, self.act_dim
+        c.validate()  # also when built without a RunConfig
         self.flow = build_model(model_cfg, action_dim=act_dim, state_dim=obs_dim)
         # the teacher's sampler; a solver the model cannot use fails here, in one line
-        self.flow_sampler = type(self.flow).resolve_sampler(
-            model_cfg, cfg.flow_steps, cfg.flow_solver
-        )
+        self.flow_sampler = type(self.flow).resolve_sampler(model_cfg, c.flow_steps, c.flow_solver)
         std = self.flow.prior_std()
-        self.policy = OneStepPolicy(obs_dim, act_dim, cfg.hidden, cfg.depth, std)
+        self.policy = OneStepPolicy(obs_dim, act_dim, c.hidden, c.depth, std)
         self.critic = cast(
             TDCritic,
-            make_critic("td", obs_dim, act_dim, critic_cfg, self.onestep_actions, q_agg=cfg.q_agg),
+            make_critic("td", obs_dim, act_dim, critic_cfg, self.onestep_actions, q_agg=c.q_agg),
         )
         params = [*self.flow.parameters(), *self.policy.parameters()]
-        self.policy_opt = torch.optim.Adam(params, lr=cfg.lr, foreach=True)
-        self.to(self.device)
+        self.policy_opt = torch.optim.Adam(params, lr=c.lr, foreach=True)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"policy": self.policy_opt, "critic": self.critic.optimizer}

@@ -112,25 +112,15 @@ class GMPG(Algorithm):
     requires = ("log_prob",)
     cfg: GMPGConfig
 
-    def __init__(
-        self,
-        cfg: GMPGConfig,
-        model_cfg: ModelConfig,
-        critic_cfg: CriticConfig,
-        obs_dim: int,
-        act_dim: int,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(obs_dim, act_dim, cfg, device)
-        self.cfg = cfg
-        self.init_behaviour(model_cfg, cfg.behaviour_lr)
-        self.policy: Any = build_model(model_cfg, action_dim=act_dim, state_dim=obs_dim)
-        self.critic = IQLCritic(obs_dim, act_dim, critic_cfg)
-        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, foreach=True)
-        self.init_policy_ema(cfg.ema)
-        if cfg.pretrain_steps == 0:
+    def build(self, model_cfg: ModelConfig, critic_cfg: CriticConfig) -> None:
+        c = self.cfg
+        self.init_behaviour(model_cfg, c.behaviour_lr)
+        self.policy: Any = build_model(model_cfg, action_dim=self.act_dim, state_dim=self.obs_dim)
+        self.critic = IQLCritic(self.obs_dim, self.act_dim, critic_cfg)
+        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=c.lr, foreach=True)
+        self.init_policy_ema(c.ema)
+        if c.pretrain_steps == 0:
             self.start_policy()
-        self.to(self.device)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         opts = (self.behaviour_opt, self.policy_opt, self.critic.optimizer)

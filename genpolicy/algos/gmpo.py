@@ -70,22 +70,11 @@ class GMPO(Algorithm):
     requires = ("sample",)
     cfg: GMPOConfig
 
-    def __init__(
-        self,
-        cfg: GMPOConfig,
-        model_cfg: ModelConfig,
-        critic_cfg: CriticConfig,
-        obs_dim: int,
-        act_dim: int,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(obs_dim, act_dim, cfg, device)
-        self.cfg = cfg
-        self.policy = build_model(model_cfg, action_dim=act_dim, state_dim=obs_dim)
-        self.critic = IQLCritic(obs_dim, act_dim, critic_cfg)
-        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, foreach=True)
-        self.init_policy_ema(cfg.ema)
-        self.to(self.device)
+    def build(self, model_cfg: ModelConfig, critic_cfg: CriticConfig) -> None:
+        self.policy = build_model(model_cfg, action_dim=self.act_dim, state_dim=self.obs_dim)
+        self.critic = IQLCritic(self.obs_dim, self.act_dim, critic_cfg)
+        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=self.cfg.lr, foreach=True)
+        self.init_policy_ema(self.cfg.ema)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"policy": self.policy_opt, "critic": self.critic.optimizer}

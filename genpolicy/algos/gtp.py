@@ -102,29 +102,19 @@ class GTP(Algorithm):
     cfg: GTPConfig
     policy: FlowMap
 
-    def __init__(
-        self,
-        cfg: GTPConfig,
-        model_cfg: ModelConfig,
-        critic_cfg: CriticConfig,
-        obs_dim: int,
-        act_dim: int,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(obs_dim, act_dim, cfg, device)
-        cfg.validate()
-        if cfg.anchored is not None:
-            model_cfg = dataclasses.replace(model_cfg, anchored=cfg.anchored)
-        self.cfg = cfg
+    def build(self, model_cfg: ModelConfig, critic_cfg: CriticConfig) -> None:
+        c, obs_dim, act_dim = self.cfg, self.obs_dim, self.act_dim
+        c.validate()
+        if c.anchored is not None:
+            model_cfg = dataclasses.replace(model_cfg, anchored=c.anchored)
         # the "flow_map" capability (checked by genpolicy.algos.check_model): a FlowMap
         self.policy = cast(FlowMap, build_model(model_cfg, action_dim=act_dim, state_dim=obs_dim))
-        self.init_policy_ema(cfg.ema)
+        self.init_policy_ema(c.ema)
         self.critic: IQLCritic | TDCritic = make_critic(
-            cfg.critic, obs_dim, act_dim, critic_cfg, actor=self.ema_actions
+            c.critic, obs_dim, act_dim, critic_cfg, actor=self.ema_actions
         )
-        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, foreach=True)
+        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=c.lr, foreach=True)
         self.register_load_state_dict_pre_hook(_rename_legacy_ema_keys)
-        self.to(self.device)
 
     @property
     def actor_ema(self) -> FlowMap:

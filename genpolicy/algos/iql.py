@@ -14,7 +14,6 @@ Acting uses the mean tanh(m_phi(s)), which already lies in [-1, 1]. The weight c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -32,6 +31,7 @@ from genpolicy.algos.base import (
 )
 from genpolicy.critics import CriticConfig, IQLCritic
 from genpolicy.errors import GenpolicyError
+from genpolicy.models import ModelConfig
 from genpolicy.nets import LOG_STD_MAX, LOG_STD_MIN, GaussianPolicy
 
 __all__ = ["IQL", "LOG_STD_MAX", "LOG_STD_MIN", "GaussianPolicy", "IQLConfig"]
@@ -62,21 +62,11 @@ class IQL(Algorithm):
     name = "iql"
     cfg: IQLConfig
 
-    def __init__(
-        self,
-        cfg: IQLConfig,
-        model_cfg: Any,
-        critic_cfg: CriticConfig,
-        obs_dim: int,
-        act_dim: int,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(obs_dim, act_dim, cfg, device)
-        self.cfg = cfg
-        self.policy = GaussianPolicy(obs_dim, act_dim, cfg.hidden, cfg.depth)
-        self.critic = IQLCritic(obs_dim, act_dim, critic_cfg)
-        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, foreach=True)
-        self.to(self.device)
+    def build(self, model_cfg: ModelConfig, critic_cfg: CriticConfig) -> None:
+        c = self.cfg  # a Gaussian policy: no generative model
+        self.policy = GaussianPolicy(self.obs_dim, self.act_dim, c.hidden, c.depth)
+        self.critic = IQLCritic(self.obs_dim, self.act_dim, critic_cfg)
+        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=c.lr, foreach=True)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"policy": self.policy_opt, "critic": self.critic.optimizer}

@@ -112,30 +112,20 @@ class QGPO(Algorithm):
     requires = ("score",)
     cfg: QGPOConfig
 
-    def __init__(
-        self,
-        cfg: QGPOConfig,
-        model_cfg: ModelConfig,
-        critic_cfg: CriticConfig,
-        obs_dim: int,
-        act_dim: int,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(obs_dim, act_dim, cfg, device)
-        self.cfg = cfg
-        self.init_behaviour(model_cfg, cfg.behaviour_lr)
+    def build(self, model_cfg: ModelConfig, critic_cfg: CriticConfig) -> None:
+        c = self.cfg
+        self.init_behaviour(model_cfg, c.behaviour_lr)
         self.energy = ConditionalMLP(
-            act_dim,
-            obs_dim,
+            self.act_dim,
+            self.obs_dim,
             1,
-            hidden=cfg.energy_hidden,
-            depth=cfg.energy_depth,
+            hidden=c.energy_hidden,
+            depth=c.energy_depth,
             time_dim=model_cfg.time_dim,
             activation="silu",
         )
-        self.critic = make_critic("td", obs_dim, act_dim, critic_cfg)
-        self.energy_opt = torch.optim.Adam(self.energy.parameters(), lr=cfg.lr, foreach=True)
-        self.to(self.device)
+        self.critic = make_critic("td", self.obs_dim, self.act_dim, critic_cfg)
+        self.energy_opt = torch.optim.Adam(self.energy.parameters(), lr=c.lr, foreach=True)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         opts = {"behaviour": self.behaviour_opt, "energy": self.energy_opt}

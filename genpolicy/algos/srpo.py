@@ -85,22 +85,12 @@ class SRPO(Algorithm):
     requires = ("score",)
     cfg: SRPOConfig
 
-    def __init__(
-        self,
-        cfg: SRPOConfig,
-        model_cfg: ModelConfig,
-        critic_cfg: CriticConfig,
-        obs_dim: int,
-        act_dim: int,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(obs_dim, act_dim, cfg, device)
-        self.cfg = cfg
-        self.policy = mlp(obs_dim, act_dim, cfg.hidden, cfg.depth)  # m_theta; acts as tanh(m)
-        self.init_behaviour(model_cfg, cfg.behaviour_lr)
+    def build(self, model_cfg: ModelConfig, critic_cfg: CriticConfig) -> None:
+        c, obs_dim, act_dim = self.cfg, self.obs_dim, self.act_dim
+        self.policy = mlp(obs_dim, act_dim, c.hidden, c.depth)  # m_theta; acts as tanh(m)
+        self.init_behaviour(model_cfg, c.behaviour_lr)
         self.critic = make_critic("iql", obs_dim, act_dim, critic_cfg)
-        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, foreach=True)
-        self.to(self.device)
+        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=c.lr, foreach=True)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         opts = {"policy": self.policy_opt, "critic": self.critic.optimizer}
