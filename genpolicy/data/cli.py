@@ -164,24 +164,32 @@ def run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split(arg: str) -> list[str]:
+    return [x.strip() for x in arg.split(",") if x.strip()]
+
+
+def _report_made(args: argparse.Namespace, records: list[dict[str, Any]], seconds: float) -> int:
+    """Append the datasets' records to ``--record`` (a JSON list) and print the total."""
+    if args.record:
+        rec = Path(args.record)
+        old = json.loads(rec.read_text()) if rec.is_file() else []
+        rec.write_text(json.dumps(old + records, indent=1))
+    print(f"made {len(records)} datasets in {seconds:.1f} s")
+    return 0
+
+
 def run_make_maze_suite(args: argparse.Namespace) -> int:
     from genpolicy.data.suite import make_maze_suite
 
     start = time.time()
     records = make_maze_suite(
         args.out,
-        sizes=[s.strip() for s in args.sizes.split(",") if s.strip()],
+        sizes=_split(args.sizes),
         scale=args.scale,
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )
-    total = time.time() - start
-    if args.record:
-        rec = Path(args.record)
-        old = json.loads(rec.read_text()) if rec.is_file() else []
-        rec.write_text(json.dumps(old + records, indent=1))
-    print(f"made {len(records)} datasets in {total:.1f} s")
-    return 0
+    return _report_made(args, records, time.time() - start)
 
 
 def run_make_suite(args: argparse.Namespace) -> int:
@@ -196,16 +204,10 @@ def run_make_suite(args: argparse.Namespace) -> int:
         args.agents,
         args.out,
         args.size,
-        tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
-        kinds=[k.strip() for k in args.kinds.split(",") if k.strip()],
+        tasks=_split(args.tasks),
+        kinds=_split(args.kinds),
         buffers=args.buffers,
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )
-    total = time.time() - start
-    if args.record:
-        rec = Path(args.record)
-        old = json.loads(rec.read_text()) if rec.is_file() else []
-        rec.write_text(json.dumps(old + records, indent=1))
-    print(f"made {len(records)} datasets in {total:.1f} s")
-    return 0
+    return _report_made(args, records, time.time() - start)
