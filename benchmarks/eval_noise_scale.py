@@ -46,7 +46,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/eval_noise_scale.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    scales = [float(s) for s in args.scales.split(",")]
+    scales = [float(s) for s in args.scales.split(",") if s.strip()]
     # (key, noise scale, candidates)
     settings: list[tuple[str, float, int]] = [(f"{s:g}", s, 1) for s in scales]
     if args.candidates > 1:
