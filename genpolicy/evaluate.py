@@ -7,9 +7,11 @@ Seeds come from the evaluation seed only, so evaluating never changes training.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -147,3 +149,65 @@ def evaluate(
         seconds=time.perf_counter() - t0,
         success_rate=None if wins is None else float(wins.mean()),
     )
+
+
+@dataclass
+class Actor:
+    """A checkpoint's policy as ``genpolicy evaluate`` runs it (see :func:`load_actor`)."""
+
+    algo: Any  # the algorithm, in eval mode, with its acting (e.g. EMA) weights loaded
+    cfg: Any  # its RunConfig
+    ckpt: dict[str, Any]  # the checkpoint dict
+    act_cfg: Any  # the ActConfig acting uses (None: a policy without one)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Actions for raw observations, exactly as evaluation calls the policy."""
+        out: np.ndarray = self.algo.act(obs, act_cfg=self.act_cfg)
+        return out
+
+    def act_settings(self) -> dict[str, Any] | None:
+        """``act_cfg`` as acting resolves it: the sampler's steps and solver filled in from
+        the model's defaults where the policy samples, None where they do not apply; None
+        for a policy without act settings."""
+        if self.act_cfg is None:
+            return None
+        out = asdict(self.act_cfg)
+        if self.cfg.algo.samples_actions():
+            from genpolicy.models import model_class
+
+            out["steps"], out["solver"] = model_class(self.cfg.model.kind).resolve_sampler(
+                self.cfg.model, self.act_cfg.steps, self.act_cfg.solver
+            )
+        else:
+            out["steps"] = out["solver"] = None
+        return out
+
+
+def load_actor(
+    path: str | Path,
+    device: str = "cpu",
+    *,
+    candidates: int | None = None,
+    steps: int | None = None,
+    noise_scale: float | None = None,
+) -> Actor:
+    """The policy of checkpoint ``path`` (a run directory: its last checkpoint) acting with
+    the run's act settings, or with ``candidates``/``steps``/``noise_scale`` changed for
+    this actor only (the algorithm's config stays as it is)."""
+    from genpolicy.checkpoint import load_policy
+
+    algo, cfg, ckpt = load_policy(path, device)
+    act_cfg = getattr(cfg.algo, "act", None)
+    changes = {
+        k: v
+        for k, v in (("candidates", candidates), ("steps", steps), ("noise_scale", noise_scale))
+        if v is not None
+    }
+    if act_cfg is not None:  # a new act config for this actor; the algorithm's stays
+        act_cfg = dataclasses.replace(act_cfg, **changes)
+        dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, act=act_cfg)).validate()
+    elif changes:
+        raise GenpolicyError(
+            f"--candidates/--steps/--noise-scale need a generative policy; this is {cfg.algo.name}"
+        )
+    return Actor(algo, cfg, ckpt, act_cfg)

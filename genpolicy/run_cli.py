@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import json
 import sys
 from typing import Any
@@ -97,35 +96,24 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from genpolicy.checkpoint import load_policy
     from genpolicy.errors import GenpolicyError
-    from genpolicy.evaluate import evaluate, score_task
+    from genpolicy.evaluate import evaluate, load_actor, score_task
 
-    algo, cfg, ckpt = load_policy(args.checkpoint, args.device)
-    act_cfg = getattr(cfg.algo, "act", None)
-    changes = {
-        k: v
-        for k, v in (
-            ("candidates", args.candidates),
-            ("steps", args.steps),
-            ("noise_scale", args.noise_scale),
-        )
-        if v is not None
-    }
-    if act_cfg is not None:  # a new act config for this evaluation; the algorithm's stays
-        act_cfg = dataclasses.replace(act_cfg, **changes)
-        dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, act=act_cfg)).validate()
-    elif changes:
-        raise GenpolicyError(
-            f"--candidates/--steps/--noise-scale need a generative policy; this is {cfg.algo.name}"
-        )
+    actor = load_actor(
+        args.checkpoint,
+        args.device,
+        candidates=args.candidates,
+        steps=args.steps,
+        noise_scale=args.noise_scale,
+    )
+    cfg, ckpt, act_cfg = actor.cfg, actor.ckpt, actor.act_cfg
     env_id = ckpt.get("env_id")
     if not env_id:
         raise GenpolicyError("the checkpoint names no environment; it cannot be evaluated")
     seed = cfg.train.eval_seed if args.seed is None else args.seed
-    algo.seed_acting(seed)
+    actor.algo.seed_acting(seed)
     task = score_task(env_id, ckpt.get("dataset"))
-    res = evaluate(functools.partial(algo.act, act_cfg=act_cfg), env_id, args.episodes, seed, task)
+    res = evaluate(actor.act, env_id, args.episodes, seed, task)
     out = {
         "checkpoint": str(args.checkpoint),
         "step": ckpt["step"],

@@ -7,6 +7,15 @@
 Rows are groups (one configuration, all its seeds), columns are datasets x update counts:
 mean +- sample std over seeds, with the number of seeds. With ``--update FILE`` the table
 replaces the text between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in FILE.
+
+Given a folder of run folders instead, the table compares algorithms (issue 13): one row per
+algorithm, the last evaluation's score of each dataset from the run summaries, and
+actions/s at batch 1 from ``benchmarks/act_speed.py``'s JSON (``--act-speed``):
+
+    python scripts/results_tables.py benchmarks/results/baselines-medium-replay/runs \
+        --act-speed benchmarks/results/act_speed_baselines.json \
+        --groups qgpo,idql,srpo,dql,fql,gmpo,gtp,iql \
+        --datasets hopper-medium-replay-v5,halfcheetah-medium-replay-v5
 """
 
 from __future__ import annotations
@@ -14,8 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
+import sys
 from pathlib import Path
 from typing import Any
+
+from genpolicy.sweep.report import collect_runs, stat
+
+ALGO_NAMES = {"dql": "Diffusion-QL"}  # a group's name in tables: else its upper-cased name
 
 
 def cell(st: dict[str, Any] | None) -> str:
@@ -37,7 +52,7 @@ def table(results: list[dict[str, Any]], steps: list[int] | None, datasets: list
     cols: list[tuple[str, int | None]] = [
         (ds, s)
         for ds in ds_list
-        for s in (steps or [None])  # None: the last evaluation
+        for s in (steps if steps else [None])  # None: the last evaluation
     ]
     head = ["group"] + [
         f"{ds} @ {s // 1000}k" if s is not None and s % 1000 == 0 else f"{ds} @ {s or 'last'}"
@@ -60,6 +75,13 @@ def table(results: list[dict[str, Any]], steps: list[int] | None, datasets: list
     return "\n".join(lines)
 
 
+def rate(x: float | None) -> str:
+    """A speed: thousands separators from 100 on, three significant digits below."""
+    if x is None:
+        return "—"
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
 def speed_table(result: dict[str, Any]) -> str:
     """The table of benchmarks/speed_before_after.py's JSON."""
     lines = [
@@ -72,10 +94,8 @@ def speed_table(result: dict[str, Any]) -> str:
         act = [r.get(f"{t}/actions_per_s") for t in ("before", "after")]
 
         def f(x: float | None, p: float | None) -> str:
-            if x is None:
-                return "—"
-            v = f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
-            return v + (f" (pretraining {p:.3g})" if p is not None else "")
+            pretrain = f" (pretraining {p:.3g})" if x is not None and p is not None else ""
+            return rate(x) + pretrain
 
         lines.append(
             f"| {name} | {f(ups[0], pre[0])} | {f(ups[1], pre[1])} | "
@@ -136,6 +156,75 @@ def pg_phase_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def comparison_table(
+    runs_dir: str,
+    speed: dict[str, Any] | None,
+    speed_path: str,
+    datasets: list[str],
+    groups: list[str],
+) -> str:
+    """Algorithms side by side: the last evaluation's score per dataset (mean ± std over the
+    finished runs' summaries), their budget, and actions/s at batch 1 (act_speed.py JSON)."""
+    runs = [r for r in collect_runs(runs_dir) if r.finished and r.summary]
+    scores: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    steps: dict[str, set[int]] = {}
+    minutes: dict[str, list[float]] = {}
+    episodes: set[int] = set()
+    for r in runs:
+        assert r.summary is not None
+        last = r.summary.get("last") or {}
+        if last.get("eval/score_mean") is not None:
+            scores.setdefault((r.group, r.dataset), []).append((r.seed, last["eval/score_mean"]))
+            episodes.add(int(last.get("eval/episodes", 0)))
+        steps.setdefault(r.group, set()).add(int(r.summary.get("steps", 0)))
+        if r.summary.get("train_seconds") is not None:
+            minutes.setdefault(r.group, []).append(r.summary["train_seconds"] / 60)
+    timings = (speed or {}).get("timings", [])
+    ds_list = datasets or sorted({r.dataset for r in runs})
+    rows = groups or sorted({r.group for r in runs} | {t["group"] for t in timings})
+    head = ["algorithm", *ds_list, "updates", "train min/run", "acting", "actions/s at batch 1"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for g in rows:
+        mine = [t for t in timings if t["group"] == g]
+        aps = [t["actions_per_s"] for t in mine]
+        row = [ALGO_NAMES.get(g, g.upper())]
+        row += [cell(stat(scores[(g, ds)]) if (g, ds) in scores else None) for ds in ds_list]
+        row.append(" / ".join(f"{s:,}" for s in sorted(steps.get(g, ()))) or "—")
+        row.append(f"{statistics.fmean(minutes[g]):.0f}" if g in minutes else "—")
+        row.append("; ".join(dict.fromkeys(t["acting"] for t in mine)) or "—")
+        row.append(f"{rate(statistics.fmean(aps))} ({len(aps)})" if aps else "—")
+        lines.append("| " + " | ".join(row) + " |")
+    eps = " / ".join(str(e) for e in sorted(episodes)) or "?"
+    sweep = Path("benchmarks/sweeps") / f"{Path(runs_dir).resolve().parent.name}.yaml"
+    made = f" (`genpolicy sweep {sweep} --report`)" if sweep.is_file() else ""
+    text = (
+        f"\n\n*Generated by `scripts/results_tables.py` from the run summaries in `{runs_dir}`"
+        f"{made} and `{speed_path}`. Scores: D4RL-normalised return of each run's last "
+        f"evaluation (summary.json `last` eval/score_mean: the final checkpoint, {eps} "
+        "episodes, acting with the run's own act settings and acting weights), mean ± std "
+        "over seeds (number of seeds); — where no run finished. Each algorithm trains at its "
+        "own CPU budget (updates; mean training minutes per finished run). "
+    )
+    if speed is None:
+        return "\n".join(lines) + text + f"Actions/s: not measured yet (no `{speed_path}`).*"
+    m = speed.get("meta", {})
+    loads = sorted(t["load_average"][0] for t in timings if t.get("load_average"))
+    load = f"{loads[0]:.1f}" if loads else "?"
+    load += f"–{loads[-1]:.1f}" if loads and f"{loads[-1]:.1f}" != load else ""
+    threads = "/".join(str(n) for n in sorted({t["torch_threads"] for t in timings})) or "?"
+    text += (
+        f"Actions/s: `{m.get('command', 'python benchmarks/act_speed.py ...')}`: the last "
+        "checkpoint loaded as `genpolicy evaluate` loads it and acting as its evaluation does "
+        "(column acting: sampler steps and solver, candidates per action, weights) on one "
+        f"observation per call, {threads} torch thread, at least {m.get('seconds', '?')} s "
+        "per run after a warm-up; mean over the algorithm's timed runs (number of runs). "
+        f"Machine: {m.get('cpu', '?')}, {m.get('cpu_count', '?')} cores, torch "
+        f"{m.get('torch', '?')}, 1-minute load average {load} at the start of the timings; "
+        f"measured {m.get('created', '?')}.*"
+    )
+    return "\n".join(lines) + text
+
+
 def update(path: Path, name: str, text: str) -> None:
     body = path.read_text()
     start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
@@ -145,16 +234,51 @@ def update(path: Path, name: str, text: str) -> None:
     path.write_text(pattern.sub(lambda _: f"{start}\n{text}\n{end}", body))
 
 
+def comparison(args: argparse.Namespace) -> str:
+    """The algorithm comparison of a folder of run folders (``--act-speed`` for speeds)."""
+    if len(args.results) != 1:
+        raise SystemExit("the algorithm comparison takes one folder of run folders")
+    speed = None
+    if args.act_speed and Path(args.act_speed).is_file():
+        speed = json.loads(Path(args.act_speed).read_text())
+    elif args.act_speed:
+        print(f"warning: no {args.act_speed}; actions/s left empty", file=sys.stderr)
+    return comparison_table(
+        args.results[0],
+        speed,
+        args.act_speed or "benchmarks/act_speed.py's JSON (--act-speed)",
+        [d for d in args.datasets.split(",") if d],
+        [g for g in args.groups.split(",") if g],
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("results", nargs="+", help="results.json files written by genpolicy report")
+    ap.add_argument(
+        "results",
+        nargs="+",
+        help="results.json files written by genpolicy report, or one folder of run folders "
+        "(the algorithm comparison)",
+    )
     ap.add_argument(
         "--steps", default="", help="update counts, e.g. 5000,10000,20000 (default: last)"
     )
     ap.add_argument("--datasets", default="", help="comma-separated datasets (default: all)")
+    ap.add_argument(
+        "--groups", default="", help="comparison rows, comma-separated (default: every group)"
+    )
+    ap.add_argument("--act-speed", default="", help="comparison: benchmarks/act_speed.py's JSON")
     ap.add_argument("--name", default="", help="block name for --update")
     ap.add_argument("--update", nargs="*", default=[], help="files whose block to replace")
     args = ap.parse_args()
+    if args.update and not args.name:
+        raise SystemExit("--update needs --name")
+    if Path(args.results[0]).is_dir():
+        text = comparison(args)
+        for f in args.update:
+            update(Path(f), args.name, text)
+        print(text)
+        return
     results = [json.loads(Path(p).read_text()) for p in args.results]
     if {"rows", "scales", "settings", "pairs"} & set(results[0]):  # the other benchmarks'
         r0 = results[0]
@@ -178,11 +302,8 @@ def main() -> None:
     text += (
         f"\n\n*Generated by `scripts/results_tables.py` from {sources}; cells: mean ± std (seeds).*"
     )
-    if args.update:
-        if not args.name:
-            raise SystemExit("--update needs --name")
-        for f in args.update:
-            update(Path(f), args.name, text)
+    for f in args.update:
+        update(Path(f), args.name, text)
     print(text)
 
 

@@ -1,0 +1,126 @@
+"""benchmarks/act_speed.py (actions/s at batch 1 of trained runs) and the comparison table
+that scripts/results_tables.py builds from run summaries and its JSON."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from genpolicy.algos.base import ActConfig, Algorithm
+from genpolicy.config import create
+from genpolicy.train import fit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def script(rel: str) -> ModuleType:
+    path = ROOT / rel
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = mod  # dataclasses and typing look their module up by name
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two finished tiny runs (GMPO acting with an EMA copy, 3 steps of the model's solver
+    and 2 candidates; IQL, no sampler) and an unfinished one (no summary.json)."""
+    root = tmp_path_factory.mktemp("runs")
+    over: dict[str, Any] = {
+        "model.hidden": 16,
+        "model.depth": 1,
+        "model.time_dim": 8,
+        "critic.hidden": 16,
+        "algo.batch_size": 32,
+        "train.steps": 2,
+        "train.eval_every": 0,
+        "train.eval_episodes": 2,
+        "train.progress": False,
+        "train.tensorboard": False,
+        "train.out_dir": str(root),
+    }
+    gmpo = {"algo.act.steps": 3, "algo.act.candidates": 2, "algo.ema": 0.9, "model.solver": "heun"}
+    done = fit(create("toy-gmpo", {**over, **gmpo, "train.run_name": "gmpo-s0"})).run_dir
+    fit(create("toy-iql", {**over, "train.run_name": "iql-s0"}))
+    unfinished = shutil.copytree(done, root / "gmpo-s1")
+    (unfinished / "summary.json").unlink()
+    return root
+
+
+def test_act_speed_times_each_finished_run_as_it_evaluates(
+    runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    act_speed = script("benchmarks/act_speed.py")
+    calls: list[tuple[str, tuple[int, ...], Any]] = []
+    real_act = Algorithm.act
+
+    def act(self: Algorithm, obs: Any, act_cfg: ActConfig | None = None) -> Any:
+        calls.append((self.name, obs.shape, act_cfg))
+        return real_act(self, obs, act_cfg)
+
+    monkeypatch.setattr(Algorithm, "act", act)
+    out = tmp_path / "speed.json"
+    assert (
+        act_speed.main([str(runs), str(runs / "gmpo-s0"), "--out", str(out), "--seconds", "0.1"])
+        == 0
+    )
+    res = json.loads(out.read_text())
+    recs = {r["run"]: r for r in res["timings"]}
+    assert sorted(recs) == ["gmpo-s0", "iql-s0"]  # each run once, the unfinished one skipped
+    assert res["skipped"] == [
+        {"run": "gmpo-s1", "path": str(runs / "gmpo-s1"), "reason": "unfinished (no summary.json)"}
+    ]
+    g, i = recs["gmpo-s0"], recs["iql-s0"]
+    assert g["act"] == {"steps": 3, "solver": "heun", "candidates": 2, "noise_scale": 1.0}
+    assert g["acting_weights"] == "ema" and g["acting"] == "3-step heun, 2 candidates, ema weights"
+    assert (g["algo"], g["group"], g["seed"], g["step"], g["checkpoint"]) == (
+        "gmpo", "gmpo", 0, 2, "last"
+    )  # fmt: skip
+    assert i["act"] is None and i["acting"] == "no sampler, online weights"
+    for rec in (g, i):
+        assert rec["actions_per_s"] > 0 and rec["torch_threads"] == 1
+        assert len(rec["load_average"]) == 3 and rec["dataset"] == "toy-bandit"
+    # every timed call: one raw observation, (1, obs_dim), with the run's own act settings
+    gmpo_calls = [c for c in calls if c[0] == "gmpo"]
+    assert gmpo_calls and {c[1] for c in calls} == {(1, 2)}
+    assert all(c[2] == ActConfig(steps=3, candidates=2) for c in gmpo_calls)
+    assert all(c[2] is None for c in calls if c[0] == "iql")
+    # at least --seconds of calls: the count matches the rate (plus the warm-up calls)
+    assert len(gmpo_calls) >= 0.1 * g["actions_per_s"]
+    printed = capsys.readouterr().out
+    assert f"skip {runs / 'gmpo-s1'}: unfinished" in printed
+    assert "gmpo-s0: gmpo toy-bandit s0 step 2:" in printed and "2 timed, 1 skipped" in printed
+
+
+def test_comparison_table(runs: Path) -> None:
+    tables = script("scripts/results_tables.py")
+    summary = json.loads((runs / "gmpo-s0" / "summary.json").read_text())
+    speed = {
+        "meta": {"command": "python benchmarks/act_speed.py RUNS", "seconds": 2.0},
+        "timings": [
+            {"group": "gmpo", "actions_per_s": a, "acting": "3-step euler, ema weights",
+             "torch_threads": 1, "load_average": [0.5, 0.5, 0.5]}
+            for a in (100.0, 300.0)
+        ],
+    }  # fmt: skip
+    text = tables.comparison_table(str(runs), speed, "speed.json", [], ["gmpo", "iql", "fql"])
+    lines = text.splitlines()
+    assert lines[0].startswith("| algorithm | toy-bandit | updates |")
+    score = summary["last"]["eval/score_mean"]
+    assert lines[2] == (
+        f"| GMPO | {score:.1f} (1) | 2 | 0 | 3-step euler, ema weights | 200 (2) |"
+    )  # the unfinished seed is left out; actions/s: the mean over the timed runs
+    assert lines[3].startswith("| IQL | ") and lines[3].endswith(" | — | — |")
+    assert lines[4] == "| FQL | — | — | — | — | — |"
+    assert "python benchmarks/act_speed.py RUNS" in text
+    missing = tables.comparison_table(str(runs), None, "speed.json", [], ["gmpo"])
+    assert "not measured yet" in missing and missing.splitlines()[2].endswith(" | — | — |")
