@@ -116,7 +116,10 @@ def main() -> None:
                         "algo.batch_size": 4096,
                         "algo.pretrain_steps": 500_000,
                         "algo.policy_batch": 256,
-                        "algo.grad_steps": 10,
+                        # 20 RK4 steps on a quadratic time grid: log-likelihoods within
+                        # 0.01 nats of a 1000-step reference (docs/rl.md, issue 12)
+                        "algo.grad_steps": 20,
+                        "model.grid_power": 2.0,
                         "algo.q_normalize": False,
                         "algo.grad_clip": 1.0,
                         "train.steps": 520_000,
@@ -246,7 +249,8 @@ def maze_main() -> int:
                 "algo.batch_size": 4096,
                 "algo.pretrain_steps": 500_000,
                 "algo.policy_batch": 256,
-                "algo.grad_steps": 10,
+                "algo.grad_steps": 20,
+                "model.grid_power": 2.0,
                 "algo.grad_clip": 1.0,
                 "train.steps": 520_000,
                 **common,

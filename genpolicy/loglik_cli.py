@@ -10,6 +10,7 @@ sampled from the model, the configured integration is compared with a fine refer
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from typing import Any
@@ -29,6 +30,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--steps", type=int, default=None, help="default: algo.grad_steps")
     p.add_argument("--solver", default=None, help="default: algo.grad_solver, else rk4")
     p.add_argument("--divergence", default=None, help="exact | hutchinson (default: the run's)")
+    p.add_argument(
+        "--grid-power",
+        type=float,
+        default=None,
+        help="time grid of the configured integration (default: model.grid_power; the "
+        "reference always uses equally spaced times)",
+    )
     p.add_argument("--reference-steps", type=int, default=1000)
     p.add_argument("--model", choices=("policy", "behaviour"), default="policy")
     p.add_argument("--seed", type=int, default=0)
@@ -43,14 +51,23 @@ def loglik_error(
     divergence: str | None,
     reference_steps: int,
     generator: torch.Generator,
+    grid_power: float | None = None,
 ) -> dict[str, float]:
-    """Errors of ``steps`` x ``solver`` against ``reference_steps`` RK4 steps (exact)."""
+    """Errors of ``steps`` x ``solver`` (on a time grid of ``grid_power``, default the
+    model's) against ``reference_steps`` RK4 steps (exact divergence, equally spaced)."""
+    own = model.cfg
     with torch.no_grad():
         actions = model.sample(states, generator=generator).clamp(-1.0, 1.0)
-        t0 = time.perf_counter()
-        approx = model.log_prob(actions, states, steps, solver, divergence, generator)
-        t1 = time.perf_counter()
-        ref = model.log_prob(actions, states, reference_steps, "rk4", "exact")
+        try:
+            if grid_power is not None:
+                model.cfg = dataclasses.replace(own, grid_power=grid_power)
+            t0 = time.perf_counter()
+            approx = model.log_prob(actions, states, steps, solver, divergence, generator)
+            t1 = time.perf_counter()
+            model.cfg = dataclasses.replace(own, grid_power=1.0)
+            ref = model.log_prob(actions, states, reference_steps, "rk4", "exact")
+        finally:
+            model.cfg = own
     err = (approx - ref).abs()
     return {
         "mean_abs_error_nats": float(err.mean()),
@@ -75,6 +92,9 @@ def _run(args: argparse.Namespace) -> int:
         )
     if args.states < 1 or args.reference_steps < 1:
         raise GenpolicyError("--states and --reference-steps must be >= 1")
+    if args.grid_power is not None and not args.grid_power > 0:
+        raise GenpolicyError(f"--grid-power must be > 0, got {args.grid_power}")
+    power = model.cfg.grid_power if args.grid_power is None else args.grid_power
     steps = args.steps or int(getattr(cfg.algo, "grad_steps", 10))
     solver = args.solver or str(getattr(cfg.algo, "grad_solver", "rk4"))
     divergence = args.divergence or getattr(cfg.algo, "divergence", None)
@@ -86,9 +106,19 @@ def _run(args: argparse.Namespace) -> int:
         "step": ckpt["step"],
         "model": args.model,
         "states": args.states,
-        "configured": {"steps": steps, "solver": solver, "divergence": divergence},
-        "reference": {"steps": args.reference_steps, "solver": "rk4", "divergence": "exact"},
-        **loglik_error(model, states, steps, solver, divergence, args.reference_steps, gen),
+        "configured": {
+            "steps": steps,
+            "solver": solver,
+            "divergence": divergence,
+            "grid_power": power,
+        },
+        "reference": {
+            "steps": args.reference_steps,
+            "solver": "rk4",
+            "divergence": "exact",
+            "grid_power": 1.0,
+        },
+        **loglik_error(model, states, steps, solver, divergence, args.reference_steps, gen, power),
     }
     print(json.dumps(out, indent=2))
     return 0

@@ -131,14 +131,25 @@ class Path(ABC):
         raise unknown_name("prediction", dest, PREDICTIONS)
 
     def time_grid(
-        self, steps: int, t_min: float | None = None, t_max: float | None = None
+        self,
+        steps: int,
+        t_min: float | None = None,
+        t_max: float | None = None,
+        power: float = 1.0,
     ) -> Tensor:
-        """steps + 1 equally spaced times from t_max (noise) down to t_min (data)."""
+        """steps + 1 times from t_max (noise) down to t_min (data): t_min + (t_max - t_min)
+        u^power for u equally spaced from 1 to 0 (power 1: equally spaced times; power > 1:
+        finer steps near the data end)."""
         if steps < 1:
             raise GenpolicyError(f"steps must be >= 1, got {steps}")
         lo = self.t_min if t_min is None else t_min
         hi = self.t_max if t_max is None else t_max
-        return torch.linspace(hi, lo, steps + 1)
+        if power == 1.0:
+            return torch.linspace(hi, lo, steps + 1)
+        u = torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64)
+        grid = (lo + (hi - lo) * u**power).float()
+        grid[0], grid[-1] = hi, lo  # exact end points
+        return grid
 
 
 class VPSDE(Path):

@@ -34,9 +34,23 @@ def test_loglik_error_reports_the_solver_error(
     coarse = json.loads(capsys.readouterr().out)
     assert main([*args, "--steps", "32"]) == 0
     fine = json.loads(capsys.readouterr().out)
-    assert coarse["configured"] == {"steps": 2, "solver": "euler", "divergence": "exact"}
+    assert coarse["configured"] == {
+        "steps": 2,
+        "solver": "euler",
+        "divergence": "exact",
+        "grid_power": 1.0,
+    }
     assert fine["mean_abs_error_nats"] < coarse["mean_abs_error_nats"]
     assert fine["mean_abs_error_nats"] < 0.05
+    # another time grid for the configured integration only: its error changes, the
+    # reference (equally spaced) does not
+    assert main([*args, "--steps", "2", "--solver", "euler", "--grid-power", "2"]) == 0
+    quad = json.loads(capsys.readouterr().out)
+    assert quad["configured"]["grid_power"] == 2.0
+    assert quad["reference_logp_mean"] == pytest.approx(coarse["reference_logp_mean"], abs=1e-5)
+    assert quad["mean_abs_error_nats"] != pytest.approx(coarse["mean_abs_error_nats"])
+    assert main([*args, "--grid-power", "0"]) == 2
+    assert "--grid-power must be > 0" in capsys.readouterr().err
     overrides = {k: v for k, v in cfg.train.__dict__.items() if k in ("progress", "tensorboard")}
     iql = create("toy-iql", {"train.steps": 5, "train.out_dir": str(tmp_path / "iql")})
     iql.train.progress, iql.train.tensorboard = overrides["progress"], overrides["tensorboard"]

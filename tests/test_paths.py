@@ -92,6 +92,9 @@ def test_time_grid_and_ve_prior():
     assert VE(t_max=3.0).prior_std == pytest.approx(3.0)
     grid = GVP().time_grid(4).tolist()
     assert grid == pytest.approx([1.0, 0.75, 0.5, 0.25, 0.0])
+    quad = VPSDE().time_grid(4, power=2.0).tolist()  # t_min + (1 - t_min) u^2
+    assert quad == pytest.approx([1e-3 + 0.999 * u**2 for u in (1.0, 0.75, 0.5, 0.25, 0.0)])
+    assert quad[0] == 1.0 and quad[-1] == pytest.approx(1e-3, rel=1e-6)
 
 
 def test_bad_path_input():

@@ -49,6 +49,10 @@ class ModelConfig:
     # Acting takes ``algo.act.steps`` / ``algo.act.solver`` first (the place to set them).
     steps: int | None = None
     solver: str | None = None  # euler | heun | midpoint | rk4 | sde (diffusion) | jump (flow map)
+    # diffusion and flow: the ODE's time grid, t_i = t_min + (t_max - t_min) u_i^grid_power
+    # for u_i equally spaced from 1 to 0 (1: uniform; 2: steps shrink towards the data end,
+    # where the vp path's field is stiff), for sampling and log-likelihoods alike
+    grid_power: float = 1.0
     # flow map only
     ema: float = 0.95
     consistency_weight: float = 1.0
@@ -89,6 +93,10 @@ class GenerativeModel(nn.Module):
         if action_dim < 1 or state_dim < 0:
             raise GenpolicyError(
                 f"action_dim must be >= 1 and state_dim >= 0, got {action_dim}, {state_dim}"
+            )
+        if not cfg.grid_power > 0:
+            raise GenpolicyError(
+                f"model.grid_power must be > 0 (1: uniform time grid), got {cfg.grid_power}"
             )
         self.cfg = cfg
         self._sampler_cache: dict[tuple[Any, ...], tuple[tuple[int, ...], Any]] = {}

@@ -67,7 +67,7 @@ class ODEModel(GenerativeModel):
             return ts, self.time_cache(stage_times(ts, solver), like)
 
         check_solver(solver)
-        return self.cached(("plan", steps, solver, reverse), like, build)
+        return self.cached(("plan", steps, solver, reverse, self.cfg.grid_power), like, build)
 
     def velocity_field(
         self,
@@ -111,7 +111,7 @@ class ODEModel(GenerativeModel):
         return self.path.convert(out, x, t, self.prediction, "noise")
 
     def sample_grid(self, steps: int) -> list[float]:
-        return self.path.time_grid(steps, self.t_min, self.t_max).tolist()
+        return self.path.time_grid(steps, self.t_min, self.t_max, self.cfg.grid_power).tolist()
 
     def sample(
         self,
