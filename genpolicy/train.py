@@ -148,7 +148,8 @@ class Trainer:
         self.step = 0
         self.best: dict[str, Any] | None = None
         self.evals: list[dict[str, Any]] = []
-        self.elapsed = 0.0
+        self.elapsed = 0.0  # training seconds of earlier segments (resumes)
+        self._segment_start: float | None = None  # perf_counter() when run() started
         if resume:
             self._restore(ckpt_io.load(self.ckpt_dir / "last", t.device))
         elif t.init_from:
@@ -173,7 +174,7 @@ class Trainer:
             "normalizer": self.dataset.normalizer_state(),
             "algo": self.algo.training_state(),
             "rng": ckpt_io.rng_state(self.batch_gen),
-            "progress": {"best": self.best, "evals": self.evals, "elapsed": self.elapsed},
+            "progress": {"best": self.best, "evals": self.evals, "elapsed": self.live_elapsed()},
         }
 
     def save(self, name: str = "last") -> Path:
@@ -302,6 +303,13 @@ class Trainer:
             )
         return means
 
+    def live_elapsed(self) -> float:
+        """Training seconds so far, this segment included: what a checkpoint saves, so a
+        run resumed after a kill counts the time up to its last checkpoint."""
+        if self._segment_start is None:
+            return self.elapsed
+        return self.elapsed + time.perf_counter() - self._segment_start
+
     def request_stop(self) -> None:
         self._stop_requested = True
 
@@ -312,6 +320,7 @@ class Trainer:
         previous = _install_sigint(self)
         interrupted = False
         t_start, step_start = time.perf_counter(), self.step
+        self._segment_start = t_start
         last_log_t, last_log_step = t_start, self.step
         try:
             while self.step < t.steps:
@@ -343,7 +352,7 @@ class Trainer:
                     if self.step < t.steps:
                         interrupted = True
                         break
-            self.elapsed += time.perf_counter() - t_start
+            self.elapsed, self._segment_start = self.live_elapsed(), None
             evaluated = bool(self.evals) and self.evals[-1]["step"] == self.step
             if not interrupted and not evaluated:  # a run resumed after its final checkpoint
                 self.evaluate()  # was evaluated already

@@ -181,4 +181,6 @@ def test_bad_grid_power():
     from genpolicy.models import build_model
 
     with pytest.raises(GenpolicyError, match="model.grid_power must be > 0"):
-        build_model(ModelConfig(kind="diffusion", path="vp", grid_power=0.0), action_dim=2, state_dim=1)
+        build_model(
+            ModelConfig(kind="diffusion", path="vp", grid_power=0.0), action_dim=2, state_dim=1
+        )

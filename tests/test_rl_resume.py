@@ -165,3 +165,26 @@ def test_init_from_refuses_what_does_not_fit(tmp_path: Path) -> None:
         trainer._init_from(src)
     with pytest.raises(GenpolicyError, match="^train.init_from=.*: no checkpoint at"):
         Trainer(tiny("gmpo", tmp_path / "e", **{"train.init_from": str(tmp_path / "nothing")}))
+
+
+def test_training_seconds_survive_a_kill(tmp_path: Path) -> None:
+    """A run killed after a checkpoint (no final save) and resumed counts the training time
+    up to that checkpoint in its summary's train_seconds."""
+    import time
+
+    class Killed(Exception):
+        pass
+
+    def slow_then_killed(step: int, trainer: Any) -> bool:
+        if step == 2:
+            time.sleep(0.5)  # before the checkpoint at step 3
+        if step == 4:
+            raise Killed  # after it: nothing more is saved
+        return False
+
+    cfg = tiny("gmpo", tmp_path, **{"train.eval_every": 0, "train.eval_episodes": 1})
+    with pytest.raises(Killed):
+        fit(cfg, on_step=slow_then_killed)
+    assert load(tmp_path / cfg.run_name)["step"] == 3
+    resumed = fit(cfg, resume=True)
+    assert resumed.summary["train_seconds"] >= 0.5
