@@ -42,6 +42,8 @@ def make_grid(kind: str, steps: int, path: Any, lo: float, hi: float) -> torch.T
     elif kind.startswith("pow"):
         t = lo + (hi - lo) * u ** float(kind[3:])
     elif kind == "logt":
+        if lo <= 0:
+            raise SystemExit(f"the logt grid needs t_min > 0; this path's t_min is {lo}")
         t = torch.exp(np.log(lo) + (np.log(hi) - np.log(lo)) * u)
     else:  # on the noise-to-signal ratio, inverted by interpolation on a dense grid
         dense = torch.linspace(lo, hi, 200_001, dtype=torch.float64)

@@ -16,6 +16,8 @@ python scripts/results_tables.py $R/eval_noise_scale.json --name noise \
   --update docs/learning.md > /dev/null
 python scripts/results_tables.py $R/gmpg_memory.json --name gmpg-memory \
   --update docs/rl.md > /dev/null
+python scripts/results_tables.py $R/loglik_time_grids_vp.json $R/loglik_time_grids_linear.json \
+  --name loglik-grids --update docs/rl.md > /dev/null
 python scripts/results_tables.py $R/gmpg_pg_phase.json --name gmpg-pg-phase \
   --update docs/rl.md README.md > /dev/null
 python scripts/results_tables.py $R/pointmaze-medium/report/results.json \
