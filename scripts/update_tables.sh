@@ -24,6 +24,8 @@ python scripts/results_tables.py $R/pointmaze-medium/report/results.json \
   --name pointmaze-score --update docs/mazes.md > /dev/null
 python scripts/results_tables.py $R/pointmaze-medium/report-success/results.json \
   --name pointmaze-success --update docs/mazes.md README.md > /dev/null
+python scripts/results_tables.py $R/eval_pointmaze_candidates.json --name pointmaze-candidates \
+  --update docs/mazes.md README.md > /dev/null
 python scripts/results_tables.py $R/baselines-medium-replay/runs \
   --act-speed $R/act_speed_baselines.json --groups qgpo,idql,srpo,dql,fql,gmpo,gtp,iql \
   --datasets hopper-medium-replay-v5,halfcheetah-medium-replay-v5 \
