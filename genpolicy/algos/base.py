@@ -119,11 +119,14 @@ def check_ema(ema: float) -> None:
         )
 
 
-def check_weighting(weighting: str, weight_clamp: float) -> None:
+def check_weighting(weighting: str, weight_clamp: float, min_ess: float) -> None:
+    """The advantage-weight settings every weighted algorithm shares (``advantage_weights``)."""
     if weighting not in WEIGHTINGS:
         raise unknown_name("algo.weighting", weighting, WEIGHTINGS)
     if not weight_clamp > 0:
         raise GenpolicyError(f"algo.weight_clamp must be > 0, got {weight_clamp}")
+    if not 0.0 <= min_ess <= 1.0:
+        raise GenpolicyError(f"algo.min_ess must be in [0, 1] (0: off), got {min_ess}")
 
 
 def scheduled_lr(
@@ -215,11 +218,6 @@ def advantage_weights(
     if self_normalize:
         w = w / w.mean()
     return w
-
-
-def check_min_ess(min_ess: float) -> None:
-    if not 0.0 <= min_ess <= 1.0:
-        raise GenpolicyError(f"algo.min_ess must be in [0, 1] (0: off), got {min_ess}")
 
 
 class Algorithm(nn.Module):

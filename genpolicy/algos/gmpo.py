@@ -32,7 +32,6 @@ from genpolicy.algos.base import (
     advantage_weights,
     check_act_config,
     check_ema,
-    check_min_ess,
     check_weighting,
     optimizer_step,
     weight_stats,
@@ -59,8 +58,7 @@ class GMPOConfig(AlgoConfig):
         super().validate()
         if self.beta < 0:
             raise GenpolicyError(f"algo.beta must be >= 0, got {self.beta}")
-        check_weighting(self.weighting, self.weight_clamp)
-        check_min_ess(self.min_ess)
+        check_weighting(self.weighting, self.weight_clamp, self.min_ess)
         check_ema(self.ema)
         check_act_config(self.act, has_critic=True)
 

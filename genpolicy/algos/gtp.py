@@ -46,7 +46,6 @@ from genpolicy.algos.base import (
     advantage_weights,
     check_act_config,
     check_ema,
-    check_min_ess,
     check_weighting,
     optimizer_step,
     weight_stats,
@@ -84,8 +83,7 @@ class GTPConfig(AlgoConfig):
                 f"algo.eps must be > 0 and algo.weight_clamp >= 1, "
                 f"got {self.eps} and {self.weight_clamp}"
             )
-        check_weighting(self.weighting, self.weight_clamp)
-        check_min_ess(self.min_ess)
+        check_weighting(self.weighting, self.weight_clamp, self.min_ess)
         if self.critic not in CRITICS:
             raise GenpolicyError(
                 f"algo.critic must be one of {tuple(CRITICS)}, got {self.critic!r}"

@@ -24,7 +24,6 @@ from genpolicy.algos.base import (
     Algorithm,
     BatchLike,
     advantage_weights,
-    check_min_ess,
     check_weighting,
     optimizer_step,
     weight_stats,
@@ -54,8 +53,7 @@ class IQLConfig(AlgoConfig):
         super().validate()
         if self.beta < 0:
             raise GenpolicyError(f"algo.beta must be >= 0, got {self.beta}")
-        check_weighting(self.weighting, self.weight_clamp)
-        check_min_ess(self.min_ess)
+        check_weighting(self.weighting, self.weight_clamp, self.min_ess)
 
 
 class IQL(Algorithm):
