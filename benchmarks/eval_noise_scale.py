@@ -43,6 +43,11 @@ def main() -> None:
     ap.add_argument("--scales", default="1,0")
     ap.add_argument("--candidates", type=int, default=0, help="also N candidates by Q (0: no)")
     ap.add_argument("--only", default="", help="comma-separated run names to evaluate")
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the --out file's rows of runs not evaluated now (same settings)",
+    )
     ap.add_argument("--out", default="benchmarks/results/eval_noise_scale.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -90,6 +95,10 @@ def main() -> None:
             if res.success_rate is not None:
                 row[f"success@{key}"] = res.success_rate
         rows.append(row)
+    if args.merge and Path(args.out).is_file():
+        done = {r["run"] for r in rows}
+        kept = json.loads(Path(args.out).read_text())["runs"]
+        rows = sorted([r for r in kept if r["run"] not in done] + rows, key=lambda r: r["run"])
         print(json.dumps(row))
     groups: dict[tuple[str, str], dict[str, list[float]]] = {}
     for r in rows:
