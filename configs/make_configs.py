@@ -61,6 +61,13 @@ GTP_MODEL = {
     "steps": 2,
 }
 TRAIN = {"eval_every": 50_000, "eval_episodes": 10, "checkpoint_every": 50_000, "log_every": 1000}
+# what every CPU-budget medium-replay config (FQL, QGPO, SRPO, IDQL, Diffusion-QL) sets
+CPU_MEDIUM_REPLAY = {
+    "train.eval_episodes": 10,
+    "train.log_every": 500,
+    "train.progress": False,
+    "train.threads": 1,
+}
 
 
 def dataset(task: str, kind: str) -> str:
@@ -426,12 +433,9 @@ def fql_main() -> int:
                 "data.dataset": ds,
                 "train.steps": FQL_CPU_STEPS,
                 "train.eval_every": 2500,
-                "train.eval_episodes": 10,
                 "train.checkpoint_every": 2500,
-                "train.log_every": 500,
                 "train.out_dir": f"runs/cpu-{task}",
-                "train.progress": False,
-                "train.threads": 1,
+                **CPU_MEDIUM_REPLAY,
                 **{f"model.{k}": v for k, v in {**FQL_MODEL, **small}.items()},
             },
             f"CPU budget: FQL, {FQL_CPU_STEPS} steps at batch 256 (~11 min on one thread: the "
@@ -532,12 +536,6 @@ def qgpo_srpo_main() -> int:
                 f"{SRPO_BETA[task][kind]} from its temperature_coefficients)",
             )
             n += 2
-    cpu = {
-        "train.eval_episodes": 10,
-        "train.log_every": 500,
-        "train.progress": False,
-        "train.threads": 1,
-    }
     for task in ("hopper", "halfcheetah"):
         ds = dataset(task, "medium-replay")
         q_steps = QGPO_CPU["pretrain"] + QGPO_CPU["guidance"]
@@ -557,7 +555,7 @@ def qgpo_srpo_main() -> int:
                 "train.eval_every": QGPO_CPU["pretrain"],
                 "train.checkpoint_every": QGPO_CPU["pretrain"],
                 "train.out_dir": f"runs/cpu-{task}",
-                **cpu,
+                **CPU_MEDIUM_REPLAY,
                 **VP_MODEL,
             },
             f"CPU budget (~440 s on one thread at the measured 49 / 12.8 updates/s, about the "
@@ -579,7 +577,7 @@ def qgpo_srpo_main() -> int:
                 "train.eval_every": SRPO_CPU["pretrain"],
                 "train.checkpoint_every": SRPO_CPU["pretrain"],
                 "train.out_dir": f"runs/cpu-{task}",
-                **cpu,
+                **CPU_MEDIUM_REPLAY,
                 **VP_MODEL,
             },
             f"CPU budget (~455 s on one thread at the measured 30 / 83 updates/s, about the "
@@ -714,12 +712,6 @@ def idql_dql_main() -> int:
             "r - 1)",
         )
         n += 2
-    cpu = {
-        "train.eval_episodes": 10,
-        "train.log_every": 500,
-        "train.progress": False,
-        "train.threads": 1,
-    }
     for task in ("hopper", "halfcheetah"):
         ds = dataset(task, "medium-replay")
         steps = IDQL_DQL_CPU["idql"]
@@ -735,7 +727,7 @@ def idql_dql_main() -> int:
                 "train.eval_every": steps // 2,
                 "train.checkpoint_every": steps // 2,
                 "train.out_dir": f"runs/cpu-{task}",
-                **cpu,
+                **CPU_MEDIUM_REPLAY,
                 **VP_MODEL,
             },
             f"CPU budget (about the wall-clock of configs/cpu/hopper-medium-gmpo.yaml's 10k "
@@ -760,7 +752,7 @@ def idql_dql_main() -> int:
                 "train.eval_every": steps // 2,
                 "train.checkpoint_every": steps // 2,
                 "train.out_dir": f"runs/cpu-{task}",
-                **cpu,
+                **CPU_MEDIUM_REPLAY,
                 **DQL_MODEL,
             },
             f"CPU budget (about the wall-clock of configs/cpu/hopper-medium-gmpo.yaml's 10k "
