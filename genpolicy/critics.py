@@ -1,7 +1,7 @@
 """Critics: one interface (``Critic``), the IQL critic and a clipped double-Q TD critic.
 
-Both keep twin Q networks as one module with stacked weights (``EnsembleMLP``: both
-members in a single batched matmul per layer) and a Polyak-averaged target copy Qbar.
+Both keep twin Q networks as one module with stacked weights (``EnsembleMLP``) and a
+Polyak-averaged target copy Qbar.
 
 IQL (Kostrikov et al., 2021) never queries Q at actions outside the data:
 

@@ -11,6 +11,7 @@ from genpolicy.critics import (
     IQLCritic,
     expectile_loss,
 )
+from genpolicy.nets import upgrade_optimizer_states
 
 
 def test_expectile_loss_matches_closed_form() -> None:
@@ -46,10 +47,57 @@ def test_ensemble_equals_separate_mlps() -> None:
         h = x
         for j, layer in enumerate(ens.layers):
             assert isinstance(layer, EnsembleLinear)
-            h = h @ layer.weight[i] + layer.bias[i]
+            h = h @ layer.weight[i].T + layer.bias[i]
             if j < len(ens.layers) - 1:
                 h = torch.relu(h)
         torch.testing.assert_close(out[i], h)
+    # per-member inputs (n, B, d) and EnsembleLinear alone agree with the same sums
+    xs = torch.randn(3, 7, 5)
+    layer = ens.layers[0]
+    torch.testing.assert_close(layer(xs)[1], xs[1] @ layer.weight[1].T + layer.bias[1])
+    torch.testing.assert_close(ens(xs)[2], ens(xs[2])[2])
+
+
+def _old_layout(t: torch.Tensor, is_bias: bool) -> torch.Tensor:
+    """A weight (n, d_out, d_in) or bias (n, d_out) as the earlier batched-matmul layout
+    stored it: (n, d_in, d_out) and (n, 1, d_out)."""
+    return (t.unsqueeze(1) if is_bias else t.transpose(1, 2)).clone()  # no aliasing
+
+
+def test_old_layout_checkpoint_resumes_exactly() -> None:
+    # a square hidden layer (8 x 8) is the case a shape test cannot tell apart
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 8), torch.randn(2, 16, 1)
+
+    def step(net: EnsembleMLP, opt: torch.optim.Optimizer) -> None:
+        opt.zero_grad()
+        (net(x) - y).square().mean().backward()
+        opt.step()
+
+    net = EnsembleMLP(2, 8, 1, hidden=8, depth=2)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(3):
+        step(net, opt)
+    old_modules = {k: _old_layout(v, k.endswith("bias")) for k, v in net.state_dict().items()}
+    old_opt = opt.state_dict()
+    names = [k for k, _ in net.named_parameters()]
+    old_opt["state"] = {
+        i: {
+            k: (_old_layout(v, names[i].endswith("bias")) if v.dim() > 0 else v.clone())
+            for k, v in st.items()
+        }
+        for i, st in old_opt["state"].items()
+    }
+    assert old_modules["layers.1.weight"].shape == (2, 8, 8)
+    resumed = EnsembleMLP(2, 8, 1, hidden=8, depth=2)
+    resumed_opt = torch.optim.Adam(resumed.parameters(), lr=1e-2)
+    resumed.load_state_dict(old_modules)
+    resumed_opt.load_state_dict(old_opt)
+    upgrade_optimizer_states(resumed, [resumed_opt])
+    step(net, opt)
+    step(resumed, resumed_opt)
+    for a, b in zip(net.parameters(), resumed.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
 
 
 def test_td_target_and_polyak() -> None:

@@ -178,6 +178,12 @@ def test_cli_errors_and_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "--backend ray" in capsys.readouterr().err
     assert main(["sweep", str(tmp_path / "missing.yaml")]) == 2
     assert "not found" in capsys.readouterr().err
+    # --only keeps the trials whose id matches a pattern, and says so when none does
+    assert main(["sweep", str(path), "--dry-run", "--only", "*-s1", "--only", "gmpo-s0"]) == 0
+    out = capsys.readouterr().out
+    assert "3 trial(s)" in out and "gmpo-s0" in out and "iql-s0" not in out
+    assert main(["sweep", str(path), "--only", "sac-*"]) == 2
+    assert "matches none of the 4 trial ids" in capsys.readouterr().err
 
 
 # -- running --------------------------------------------------------------------------------

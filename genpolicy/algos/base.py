@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from genpolicy.errors import GenpolicyError, unknown_name
+from genpolicy.nets import upgrade_optimizer_states
 from genpolicy.optim import clip_and_step, optimizer_step  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
@@ -450,7 +451,11 @@ class Algorithm(nn.Module):
         """
         if act_cfg is None:
             act_cfg = getattr(self.cfg, "act", None)
-        x = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        fast = isinstance(obs, np.ndarray) and obs.dtype == np.float32 and obs.flags.writeable
+        if fast and self.device.type == "cpu":
+            x = torch.from_numpy(obs)  # no copy or dtype dispatch: the batch-1 fast path
+        else:
+            x = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
         single = x.dim() == 1
         if single:
             x = x.unsqueeze(0)
@@ -459,7 +464,7 @@ class Algorithm(nn.Module):
                 f"observation has {x.shape[-1]} features but the policy expects {self.obs_dim}"
             )
         a = self.act_normalized((x - self.obs_shift) / self.obs_scale, act_cfg).clamp_(-1.0, 1.0)
-        out = a.cpu().numpy()
+        out = (a if a.device.type == "cpu" else a.cpu()).numpy()
         return out[0] if single else out
 
     def get_extra_state(self) -> Any:
@@ -479,6 +484,7 @@ class Algorithm(nn.Module):
         for k, opt in self.optimizers().items():
             if k in state.get("optimizers", {}):
                 opt.load_state_dict(state["optimizers"][k])
+        upgrade_optimizer_states(self, self.optimizers().values())
 
 
 Selector = Callable[[Tensor, torch.Generator | None], Tensor]  # scores (B, N) -> index (B,)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import sys
 from typing import Any
@@ -28,6 +29,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads per trial")
     p.add_argument("--dry-run", action="store_true", help="list the trials and exit")
     p.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="run only trials whose id matches this shell pattern (repeatable; e.g. "
+        "'*-min-ess-s1'); the others stay as they are",
+    )
+    p.add_argument(
         "--status-every", type=float, default=30.0, help="seconds between status lines (local)"
     )
     p.add_argument("--address", default=None, help="Ray cluster address (ray backend)")
@@ -48,6 +57,21 @@ def add_parser(sub: Any) -> None:
     add_report(sub)
 
 
+def select_trials(trials: list[Any], patterns: list[str]) -> list[Any]:
+    """The trials whose id matches one of the shell ``patterns`` (all when none given)."""
+    if not patterns:
+        return trials
+    from genpolicy.errors import GenpolicyError
+
+    chosen = [t for t in trials if any(fnmatch.fnmatchcase(t.id, p) for p in patterns)]
+    if not chosen:
+        raise GenpolicyError(
+            f"--only {' '.join(patterns)} matches none of the {len(trials)} trial ids "
+            "(list them with --dry-run)"
+        )
+    return chosen
+
+
 def _sweep(args: argparse.Namespace) -> int:
     from genpolicy.errors import GenpolicyError
     from genpolicy.sweep.spec import expand, load_spec
@@ -55,7 +79,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.threads < 1 or (args.workers is not None and args.workers < 1):
         raise GenpolicyError("--threads and --workers must be >= 1")
     spec = load_spec(args.spec, out=args.out)
-    trials = expand(spec)
+    trials = select_trials(expand(spec), args.only)
     if spec.search is not None and args.backend != "ray":
         raise GenpolicyError("a spec with 'search' runs on Ray Tune: add --backend ray")
     if args.dry_run:
