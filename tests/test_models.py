@@ -143,6 +143,29 @@ def test_bad_input_messages():
         build_model(small("flowmap", "ve"), 2, 3).sample(torch.zeros(1, 3), steps=0)
     with pytest.raises(GenpolicyError, match="max_gap"):
         build_model(small("flowmap", "ve", max_gap=0.0), 2, 3)
+    with pytest.raises(GenpolicyError, match="unknown model.time_sampling 'beta'"):
+        build_model(small("flow", "linear", time_sampling="beta"), 2, 3)
+    with pytest.raises(GenpolicyError, match="time_scale must be > 0"):
+        build_model(small("flow", "linear", time_sampling="logit_normal", time_scale=0.0), 2, 3)
+
+
+@pytest.mark.parametrize(("kind", "path"), [("flow", "linear"), ("diffusion", "vp")])
+def test_matching_loss_time_distributions(kind, path):
+    """uniform: t_min + (t_max - t_min) U(0, 1) from the generator's stream, as before;
+    logit_normal: the CDF of u = (t - t_min) / (t_max - t_min) is Phi((logit u - m) / s)."""
+    model = build_model(small(kind, path), 2, 3)
+    lo, hi = model.t_min, model.t_max
+    t = model.draw_times(5, torch.device("cpu"), torch.Generator().manual_seed(3))
+    u = torch.rand(5, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(t, lo + (hi - lo) * u)
+    cfg = small(kind, path, time_sampling="logit_normal", time_loc=1.0, time_scale=0.5)
+    model = build_model(cfg, 2, 3)
+    t = model.draw_times(40_000, torch.device("cpu"), torch.Generator().manual_seed(0))
+    u = (t - lo) / (hi - lo)
+    assert 0 < u.min() and u.max() < 1
+    for z in (-1.0, 0.0, 1.0):  # P(u < sigmoid(m + s z)) = Phi(z)
+        share = (u < torch.sigmoid(torch.tensor(1.0 + 0.5 * z))).float().mean().item()
+        assert abs(share - 0.5 * (1 + math.erf(z / math.sqrt(2)))) < 0.01
 
 
 def test_residual_backbone_fits_a_fixed_batch():

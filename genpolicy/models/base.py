@@ -14,13 +14,14 @@ from typing import Any, ClassVar, TypeVar
 import torch
 from torch import Tensor, nn
 
-from genpolicy.errors import GenpolicyError
+from genpolicy.errors import GenpolicyError, unknown_name
 from genpolicy.nets import ConditionalMLP
 from genpolicy.paths import Path, make_path
 
 T = TypeVar("T")
 
 MODEL_KINDS = ("diffusion", "flow", "flowmap")
+TIME_SAMPLINGS = ("uniform", "logit_normal")  # the matching loss's time distribution
 
 # What an algorithm may require of a model, and what each capability provides.
 CAPABILITIES: dict[str, str] = {
@@ -53,6 +54,13 @@ class ModelConfig:
     # for u_i equally spaced from 1 to 0 (1: uniform; 2: steps shrink towards the data end,
     # where the vp path's field is stiff), for sampling and log-likelihoods alike
     grid_power: float = 1.0
+    # diffusion and flow: the matching loss's time t = t_min + (t_max - t_min) u, with
+    # u ~ U(0, 1) ("uniform") or u = sigmoid(N(time_loc, time_scale^2)) ("logit_normal",
+    # Esser et al. 2024), which puts more of the loss on the middle of the path. Either way
+    # the loss's minimiser is the same field; only how the net's capacity is spent changes.
+    time_sampling: str = "uniform"
+    time_loc: float = 0.0
+    time_scale: float = 1.0
     # flow map only
     ema: float = 0.95
     consistency_weight: float = 1.0
@@ -98,6 +106,10 @@ class GenerativeModel(nn.Module):
             raise GenpolicyError(
                 f"model.grid_power must be > 0 (1: uniform time grid), got {cfg.grid_power}"
             )
+        if cfg.time_sampling not in TIME_SAMPLINGS:
+            raise unknown_name("model.time_sampling", cfg.time_sampling, TIME_SAMPLINGS)
+        if not cfg.time_scale > 0:
+            raise GenpolicyError(f"model.time_scale must be > 0, got {cfg.time_scale}")
         self.cfg = cfg
         self._sampler_cache: dict[tuple[Any, ...], tuple[tuple[int, ...], Any]] = {}
         self._prior_std: float | None = None
@@ -128,7 +140,11 @@ class GenerativeModel(nn.Module):
         return t / self.path.t_max
 
     def draw_times(self, n: int, device: torch.device, generator: torch.Generator | None = None):
-        u = torch.rand(n, device=device, generator=generator)
+        if self.cfg.time_sampling == "logit_normal":
+            z = torch.randn(n, device=device, generator=generator)
+            u = torch.sigmoid(z.mul_(self.cfg.time_scale).add_(self.cfg.time_loc))
+        else:
+            u = torch.rand(n, device=device, generator=generator)
         return self.t_min + (self.t_max - self.t_min) * u
 
     def prior_std(self) -> float:
