@@ -86,6 +86,37 @@ def test_flow_map_ve_form_is_ctm():
     torch.testing.assert_close(model.flow_map(x, t, s, st), r * x + (1 - r) * phi)
 
 
+@pytest.mark.parametrize("path", ["ve", "linear"])
+def test_flow_map_preconditioning(path):
+    """phi = c_skip x + c_out F(c_in x): closed-form coefficients, the identity at t -> 0,
+    and the fast jump sampler equal to composing Phi(x, t_i, t_i+1) by hand."""
+    cfg = small("flowmap", path, precondition=True, sigma_data=0.5)
+    model = build_model(cfg, 2, 1)
+    t = torch.tensor([1e-6, 0.3, 1.0 if path == "linear" else 4.0], dtype=torch.float64)
+    c_in, c_skip, c_out = model.preconditioning(t)
+    a, s = model.path.alpha(t), model.path.sigma(t)
+    v = a**2 * 0.25 + s**2
+    torch.testing.assert_close(c_in, 1 / v.sqrt())
+    torch.testing.assert_close(c_skip, a * 0.25 / v)
+    torch.testing.assert_close(c_out, s * 0.5 / v.sqrt())
+    if path == "ve":  # EDM's: c_skip = sd^2 / (t^2 + sd^2)
+        torch.testing.assert_close(c_skip, 0.25 / (t**2 + 0.25))
+    x, st = torch.randn(4, 2), torch.randn(4, 1)
+    tiny, zero = torch.full((4,), 1e-7), torch.zeros(4)
+    torch.testing.assert_close(model.data_prediction(x, tiny, zero, st), x, atol=1e-5, rtol=0)
+    t = torch.full((4,), 0.7)
+    torch.testing.assert_close(model.flow_map(x, t, t, st), x)  # Phi(x, t, t) = x still
+    noise = torch.randn(4, 2)
+    fast = model.sample(st, steps=3, noise=noise.clone())
+    grid, y = model.jump_grid(3), noise.clone()
+    for t0, t1 in zip(grid[:-1], grid[1:], strict=True):
+        y = model.flow_map(y, torch.full((4,), t0), torch.full((4,), t1), st)
+    torch.testing.assert_close(fast, y, atol=1e-5, rtol=1e-5)
+    unconditioned = build_model(small("flowmap", path), 2, 1)
+    unconditioned.load_state_dict(model.state_dict())  # same weights, another function
+    assert not torch.allclose(unconditioned.sample(st, steps=3, noise=noise), fast)
+
+
 def test_flow_map_ema_target_moves_toward_online():
     model = build_model(small("flowmap", "ve", ema=0.5), 2, 1)
     with torch.no_grad():
@@ -143,6 +174,8 @@ def test_bad_input_messages():
         build_model(small("flowmap", "ve"), 2, 3).sample(torch.zeros(1, 3), steps=0)
     with pytest.raises(GenpolicyError, match="max_gap"):
         build_model(small("flowmap", "ve", max_gap=0.0), 2, 3)
+    with pytest.raises(GenpolicyError, match="sigma_data must be > 0"):
+        build_model(small("flowmap", "ve", precondition=True, sigma_data=0.0), 2, 3)
     with pytest.raises(GenpolicyError, match="unknown model.time_sampling 'beta'"):
         build_model(small("flow", "linear", time_sampling="beta"), 2, 3)
     with pytest.raises(GenpolicyError, match="time_scale must be > 0"):

@@ -69,6 +69,12 @@ class ModelConfig:
     target_steps: int = 2  # ODE steps for the non-anchored target
     max_gap: float = 0.1  # largest (t - u) / (t - tau) on the warped time scale
     rho: float = 7.0  # time-warp exponent of the flow map's time sampling and jump grid
+    # EDM-style preconditioning of the flow map's data prediction (Karras et al. 2022):
+    # phi = c_skip(t) x_t + c_out(t) F(c_in(t) x_t, ...), so the net sees unit-variance inputs
+    # and predicts a unit-variance correction instead of learning the identity at small t;
+    # sigma_data: the assumed std of the (normalised) actions
+    precondition: bool = False
+    sigma_data: float = 0.5
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -65,6 +65,8 @@ class FlowMap(GenerativeModel):
             raise GenpolicyError(f"flow map max_gap must lie in (0, 1], got {cfg.max_gap}")
         if not 0.0 <= cfg.ema < 1.0:
             raise GenpolicyError(f"flow map ema decay must lie in [0, 1), got {cfg.ema}")
+        if not cfg.sigma_data > 0:
+            raise GenpolicyError(f"model.sigma_data must be > 0, got {cfg.sigma_data}")
         self.target = copy.deepcopy(self.net).requires_grad_(False)
 
     # -- time scale ---------------------------------------------------------------------------
@@ -88,12 +90,25 @@ class FlowMap(GenerativeModel):
         ratio = p.sigma(s) / p.sigma(t)
         return ratio, p.alpha(s) - ratio * p.alpha(t)
 
+    def preconditioning(self, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(c_in, c_skip, c_out) at time t for x_t = alpha a + sigma z and actions of std
+        sigma_data: with v = alpha^2 sigma_data^2 + sigma^2 (the variance of x_t),
+        c_in = 1 / sqrt(v), c_skip = alpha sigma_data^2 / v (the linear part of E[a | x_t]),
+        c_out = sigma sigma_data / sqrt(v) (the std of what is left). On the VE path
+        (alpha 1, sigma t) these are EDM's."""
+        alpha, sigma, sd = self.path.alpha(t), self.path.sigma(t), self.cfg.sigma_data
+        v = alpha**2 * sd**2 + sigma**2
+        return v.rsqrt(), alpha * sd**2 / v, sigma * sd * v.rsqrt()
+
     def data_prediction(
         self, x: Tensor, t: Tensor, s: Tensor, states: Tensor, net: ConditionalMLP | None = None
     ) -> Tensor:
         net = self.net if net is None else net
         times = torch.stack([t, s], dim=-1) / self.path.t_max
-        return net(x, times, states)
+        if not self.cfg.precondition:
+            return net(x, times, states)
+        c_in, c_skip, c_out = self.preconditioning(t.unsqueeze(-1))
+        return c_skip * x + c_out * net(c_in * x, times, states)
 
     def flow_map(
         self, x: Tensor, t: Tensor, s: Tensor, states: Tensor, net: ConditionalMLP | None = None
@@ -175,17 +190,25 @@ class FlowMap(GenerativeModel):
         x = self.draw_prior(states, generator) if noise is None else noise
         ts, t_feat, coef = self.cached(("jumps", steps), x, lambda: self._jump_plan(steps, x))
         s_feat = self.net.state_features(states)
-        for i, (cx, cd) in enumerate(coef):
-            phi = self.net.head(x, s_feat + t_feat[i])
+        for i, (cx, cd, c_in, c_skip, c_out) in enumerate(coef):
+            if self.cfg.precondition:
+                out = self.net.head(x * c_in, s_feat + t_feat[i])
+                phi = torch.add(out * c_out, x, alpha=c_skip)
+            else:
+                phi = self.net.head(x, s_feat + t_feat[i])
             x = phi if cx == 0.0 and cd == 1.0 else torch.add(phi * cd, x, alpha=cx)
         return x
 
     def _jump_plan(
         self, steps: int, like: Tensor
-    ) -> tuple[list[float], Tensor, list[tuple[float, float]]]:
-        """Jump grid, time features of each (t, s) pair and the map's coefficients."""
+    ) -> tuple[list[float], Tensor, list[tuple[float, ...]]]:
+        """Jump grid, time features of each (t, s) pair, the map's coefficients and the
+        preconditioning's (c_in, c_skip, c_out) at each jump's start."""
         ts = self.jump_grid(steps)
         pairs = torch.tensor([ts[:-1], ts[1:]], dtype=like.dtype, device=like.device).T
         t_feat = self.net.time_features(pairs / self.path.t_max)  # (K, hidden)
-        cx, cd = self.coefficients(pairs[:, 0].double(), pairs[:, 1].double())
-        return ts, t_feat, list(zip(cx.tolist(), cd.tolist(), strict=True))
+        start = pairs[:, 0].double()
+        cx, cd = self.coefficients(start, pairs[:, 1].double())
+        c_in, c_skip, c_out = self.preconditioning(start)
+        cols = (cx, cd, c_in, c_skip, c_out)
+        return ts, t_feat, list(zip(*(c.tolist() for c in cols), strict=True))
