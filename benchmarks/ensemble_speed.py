@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import time
 from pathlib import Path
@@ -117,7 +118,8 @@ def main() -> None:
             "threads": 1,
             "hidden": 256,
             "depth": 2,
-            "rows": rows,
+            "load_average": round(os.getloadavg()[0], 2),
+            "ensemble": rows,
         }
         Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
 

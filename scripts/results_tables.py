@@ -104,6 +104,29 @@ def speed_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def ensemble_table(result: dict[str, Any]) -> str:
+    """The table of benchmarks/ensemble_speed.py's JSON (ms per training step)."""
+    lines = [
+        "| members | batch | genpolicy (member by member) | one batched matmul per layer "
+        "| separate nn.Sequential MLPs | batched / genpolicy |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in result["ensemble"]:
+        ms = r["ms_per_step"]
+        lines.append(
+            f"| {r['members']} | {r['batch']:,} | {ms['genpolicy']:.2f} ms | "
+            f"{ms['batched_matmul']:.2f} ms | {ms['separate_mlps']:.2f} ms | "
+            f"{r['speedup_vs_batched_matmul']:.2f}x |"
+        )
+    return (
+        "\n".join(lines)
+        + f"\n\n*`{result['command']}`, torch {result['torch']}, "
+        + (
+            f"{result['threads']} thread, load average {result['load_average']}; median of the rounds.*"
+        )
+    )
+
+
 def memory_table(result: dict[str, Any]) -> str:
     """The table of benchmarks/gmpg_memory.py's JSON (one policy-gradient step)."""
     lines = [
@@ -319,9 +342,11 @@ def main() -> None:
             update(Path(f), args.name, text)
         print(text)
         return
-    if {"rows", "scales", "settings", "pairs"} & set(results[0]):  # the other benchmarks'
+    if {"rows", "scales", "settings", "pairs", "ensemble"} & set(results[0]):  # the others'
         r0 = results[0]
-        if "pairs" in r0:
+        if "ensemble" in r0:
+            text = ensemble_table(r0)
+        elif "pairs" in r0:
             text = pg_phase_table(r0)
         elif "rows" in r0:
             text = speed_table(r0)

@@ -30,4 +30,6 @@ python scripts/results_tables.py $R/baselines-medium-replay/runs \
   --act-speed $R/act_speed_baselines.json --groups qgpo,idql,srpo,dql,fql,gmpo,gtp,iql \
   --datasets hopper-medium-replay-v5,halfcheetah-medium-replay-v5 \
   --name baselines-medium-replay --update docs/rl.md > /dev/null
+python scripts/results_tables.py $R/ensemble_speed.json --name ensemble-speed \
+  --update docs/rl.md > /dev/null
 echo "tables updated"
