@@ -118,13 +118,11 @@ def ensemble_table(result: dict[str, Any]) -> str:
             f"{ms['batched_matmul']:.2f} ms | {ms['separate_mlps']:.2f} ms | "
             f"{r['speedup_vs_batched_matmul']:.2f}x |"
         )
-    return (
-        "\n".join(lines)
-        + f"\n\n*`{result['command']}`, torch {result['torch']}, "
-        + (
-            f"{result['threads']} thread, load average {result['load_average']}; median of the rounds.*"
-        )
+    note = (
+        f"*`{result['command']}`, torch {result['torch']}, {result['threads']} thread, "
+        f"load average {result['load_average']}; median of the rounds.*"
     )
+    return "\n".join(lines) + "\n\n" + note
 
 
 def memory_table(result: dict[str, Any]) -> str:
