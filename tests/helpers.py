@@ -21,3 +21,16 @@ def assert_same(a: Any, b: Any, where: str = "") -> None:
             assert_same(x, y, f"{where}[{i}]")
     else:
         assert a == b, where
+
+
+def quiet_run(out_dir: Any, steps: int) -> dict[str, Any]:
+    """Overrides for a short run: ``steps`` updates into ``out_dir``, no evaluation during
+    training (4 episodes if one is asked for), no progress bar, no TensorBoard."""
+    return {
+        "train.steps": steps,
+        "train.eval_every": 0,
+        "train.eval_episodes": 4,
+        "train.progress": False,
+        "train.tensorboard": False,
+        "train.out_dir": str(out_dir),
+    }

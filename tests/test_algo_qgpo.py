@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from helpers import assert_same
+from helpers import assert_same, quiet_run
 from test_rl_toy import fractions, train
 
 from genpolicy import toy_bandit as tb
@@ -82,12 +82,7 @@ def test_checkpoint_round_trip_and_acting_shapes(tmp_path: Path) -> None:
         "algo.support": 4,
         "algo.pretrain_steps": 3,
         "algo.act.steps": 3,
-        "train.steps": 6,
-        "train.eval_every": 0,
-        "train.eval_episodes": 4,
-        "train.progress": False,
-        "train.tensorboard": False,
-        "train.out_dir": str(tmp_path),
+        **quiet_run(tmp_path, steps=6),
     }
     res = fit(create("toy-qgpo", over))
     algo, cfg, _ = load_policy(res.run_dir)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from helpers import assert_same
+from helpers import assert_same, quiet_run
 from test_rl_toy import fractions
 
 from genpolicy import toy_bandit as tb
@@ -80,12 +80,7 @@ def test_checkpoint_round_trip_and_acting_shapes(tmp_path: Path) -> None:
         "algo.critic_batch": 16,
         "algo.policy_batch": 16,
         "algo.pretrain_steps": 3,
-        "train.steps": 6,
-        "train.eval_every": 0,
-        "train.eval_episodes": 4,
-        "train.progress": False,
-        "train.tensorboard": False,
-        "train.out_dir": str(tmp_path),
+        **quiet_run(tmp_path, steps=6),
     }
     res = fit(create("toy-srpo", over))
     algo, _, _ = load_policy(res.run_dir)
