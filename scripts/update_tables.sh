@@ -30,6 +30,8 @@ python scripts/results_tables.py $R/baselines-medium-replay/runs \
   --act-speed $R/act_speed_baselines.json --groups qgpo,idql,srpo,dql,fql,gmpo,gtp,iql \
   --datasets hopper-medium-replay-v5,halfcheetah-medium-replay-v5 \
   --name baselines-medium-replay --update docs/rl.md > /dev/null
+python scripts/results_tables.py $R/eval_pointmaze_noise0.json --name pointmaze-noise0 \
+  --update docs/mazes.md > /dev/null
 python scripts/results_tables.py $R/ensemble_speed.json --name ensemble-speed \
   --update docs/rl.md > /dev/null
 echo "tables updated"
