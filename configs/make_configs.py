@@ -59,6 +59,9 @@ GTP_MODEL = {
     "kind": "flowmap",
     "path": "ve",
     "steps": 2,
+    # EDM preconditioning (as CTM, which GTP's map builds on): halves the flow map's cloning
+    # error at 1-5k updates and lifts GTP's early scores (docs/gtp.md, docs/learning.md)
+    "precondition": True,
 }
 TRAIN = {"eval_every": 50_000, "eval_episodes": 10, "checkpoint_every": 50_000, "log_every": 1000}
 # what every CPU-budget medium-replay config (FQL, QGPO, SRPO, IDQL, Diffusion-QL) sets
