@@ -61,7 +61,7 @@ def table(
         for s in (steps if steps else [None])  # None: the last evaluation
     ]
     head = ["group"] + [
-        f"{ds} @ {s // 1000}k" if s is not None and s % 1000 == 0 else f"{ds} @ {s or 'last'}"
+        f"{ds} @ {s / 1000:g}k" if s is not None and s % 100 == 0 else f"{ds} @ {s or 'last'}"
         for ds, s in cols
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
