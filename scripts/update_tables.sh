@@ -29,12 +29,13 @@ python scripts/results_tables.py $R/eval_pointmaze_candidates.json --name pointm
 python scripts/results_tables.py $R/baselines-medium-replay/runs \
   --act-speed $R/act_speed_baselines.json --groups qgpo,idql,srpo,dql,fql,gmpo,gtp,iql \
   --datasets hopper-medium-replay-v5,halfcheetah-medium-replay-v5 \
-  --name baselines-medium-replay --update docs/rl.md > /dev/null
+  --name baselines-medium-replay --update docs/rl.md README.md > /dev/null
 python scripts/results_tables.py $R/eval_pointmaze_noise0.json --name pointmaze-noise0 \
   --update docs/mazes.md > /dev/null
 python scripts/results_tables.py $R/baselines-medium-replay/report/results.json \
   $R/gtp-precond-medium-replay/report/results.json --steps 2500,5000,7500,10000 \
-  --groups gtp,gtp-precond,gmpo,iql --name gtp-precond --update docs/learning.md > /dev/null
+  --groups gtp,gtp-precond,gmpo,iql --name gtp-precond --update docs/learning.md README.md \
+  > /dev/null
 python scripts/results_tables.py $R/ensemble_speed.json --name ensemble-speed \
   --update docs/rl.md > /dev/null
 echo "tables updated"
