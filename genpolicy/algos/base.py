@@ -451,11 +451,7 @@ class Algorithm(nn.Module):
         """
         if act_cfg is None:
             act_cfg = getattr(self.cfg, "act", None)
-        fast = isinstance(obs, np.ndarray) and obs.dtype == np.float32 and obs.flags.writeable
-        if fast and self.device.type == "cpu":
-            x = torch.from_numpy(obs)  # no copy or dtype dispatch: the batch-1 fast path
-        else:
-            x = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        x = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
         single = x.dim() == 1
         if single:
             x = x.unsqueeze(0)
@@ -464,7 +460,7 @@ class Algorithm(nn.Module):
                 f"observation has {x.shape[-1]} features but the policy expects {self.obs_dim}"
             )
         a = self.act_normalized((x - self.obs_shift) / self.obs_scale, act_cfg).clamp_(-1.0, 1.0)
-        out = (a if a.device.type == "cpu" else a.cpu()).numpy()
+        out = a.cpu().numpy()
         return out[0] if single else out
 
     def get_extra_state(self) -> Any:
