@@ -166,31 +166,32 @@ class EnsembleLinear(nn.Module):
         w = torch.empty(n, d_in, d_out).uniform_(-bound, bound)
         self.weight = nn.Parameter(w.transpose(1, 2).contiguous())
         self.bias = nn.Parameter(torch.empty(n, 1, d_out).uniform_(-bound, bound).squeeze(1))
-        self.old_layout_loaded = False
+
+    def member(self, h: Tensor, i: int) -> Tensor:
+        """Member i applied to h (..., d_in) -> (..., d_out)."""
+        return F.linear(h, self.weight[i], self.bias[i])
 
     def forward(self, x: Tensor) -> Tensor:  # x: (B, d_in) or (n, B, d_in) -> (n, B, d_out)
         xs = [x] * len(self.weight) if x.dim() == 2 else x.unbind(0)
-        members = zip(xs, self.weight, self.bias, strict=True)
-        return torch.stack([F.linear(h, w, b) for h, w, b in members])
+        return torch.stack([self.member(h, i) for i, h in enumerate(xs)])
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
         bias = state_dict.get(prefix + "bias")
         if bias is not None and bias.dim() == 3:  # the old layout: (n, 1, d_out)
             state_dict[prefix + "bias"] = bias.squeeze(1)
             state_dict[prefix + "weight"] = state_dict[prefix + "weight"].transpose(1, 2)
-            self.old_layout_loaded = True
         super()._load_from_state_dict(state_dict, prefix, *args)
 
 
 def upgrade_optimizer_states(
     module: nn.Module, optimizers: Iterable[torch.optim.Optimizer]
 ) -> None:
-    """After ``module`` loaded an old-layout checkpoint and ``optimizers`` its optimiser
-    states: bring the moments of every ``EnsembleLinear`` that loaded the old layout into the
-    new one, with the same transposes as its weights. A bias moment of 3 dimensions marks
-    an old optimiser state (a square weight's shape cannot tell)."""
+    """After ``optimizers`` loaded optimiser states written for the old ``EnsembleLinear``
+    layout: bring those moments into the new one, with the same transposes as the weights.
+    A bias moment of 3 dimensions marks an old state (a square weight's shape cannot tell);
+    states already in the new layout are left alone."""
     for m in module.modules():
-        if not (isinstance(m, EnsembleLinear) and m.old_layout_loaded):
+        if not isinstance(m, EnsembleLinear):
             continue
         for opt in optimizers:
             w_state, b_state = opt.state.get(m.weight, {}), opt.state.get(m.bias, {})
@@ -198,7 +199,6 @@ def upgrade_optimizer_states(
             for k in old:
                 b_state[k] = b_state[k].squeeze(1)
                 w_state[k] = w_state[k].transpose(1, 2).contiguous()
-        m.old_layout_loaded = False
 
 
 class EnsembleMLP(nn.Module):
@@ -225,9 +225,9 @@ class EnsembleMLP(nn.Module):
         layers: list[EnsembleLinear] = list(self.layers)  # type: ignore[arg-type]
         last = len(layers) - 1
         outs = []
-        for i, h in enumerate(xs):
+        for i, h in enumerate(xs):  # each member's whole chain, stacked once at the end
             for j, layer in enumerate(layers):
-                h = F.linear(h, layer.weight[i], layer.bias[i])
+                h = layer.member(h, i)
                 if j < last:
                     h = torch.relu(h)
             outs.append(h)
