@@ -6,8 +6,9 @@ matching loss (no critic, every weight 1).
         --updates 2000 --out benchmarks/results/bc_sample_error.json
 
 Variants (``--variants``, comma-separated):
-  flowmap          GTP's flow map as configs/gtp/hopper-medium.yaml builds it;
-  flowmap-precond  the same with ``model.precondition: true``;
+  flowmap          GTP's flow map of configs/gtp/hopper-medium.yaml without preconditioning
+                   (``model.precondition: false``, as the configs shipped before);
+  flowmap-precond  the same with ``model.precondition: true`` (as shipped now);
   flow             GMPO's I-CFM flow of configs/cpu/hopper-medium-gmpo.yaml.
 Each trains from the same seed on the same batches (batch 256, Adam lr 3e-4), and every
 ``--every`` updates samples one action per held-out state (flow maps: K = 1, 2, 5 jumps;
@@ -30,7 +31,7 @@ from genpolicy.models import build_model
 from genpolicy.train import load_data
 
 VARIANTS: dict[str, tuple[str, dict[str, Any], tuple[int, ...]]] = {
-    "flowmap": ("configs/gtp/hopper-medium.yaml", {}, (1, 2, 5)),
+    "flowmap": ("configs/gtp/hopper-medium.yaml", {"precondition": False}, (1, 2, 5)),
     "flowmap-precond": ("configs/gtp/hopper-medium.yaml", {"precondition": True}, (1, 2, 5)),
     "flow": ("configs/cpu/hopper-medium-gmpo.yaml", {}, (8, 32)),
 }

@@ -288,3 +288,21 @@ def test_ray_backend_without_ray_says_how_to_install(
     err = capsys.readouterr().err
     assert "genpolicy[ray]" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out" / "runs").exists()
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    "spec_file", sorted((REPO / "benchmarks" / "sweeps").glob("*.yaml")), ids=lambda p: p.stem
+)
+def test_committed_sweeps_still_match_their_finished_runs(
+    spec_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shipped config that changes under a committed sweep (a new default in
+    configs/make_configs.py) must be pinned in the spec, or rerunning the sweep refuses its
+    finished run folders ("made by a different config")."""
+    monkeypatch.chdir(REPO)  # specs name their configs and output folders from the root
+    spec = load_spec(spec_file)
+    for trial in expand(spec, check=False):
+        assert trial_state(trial_config(spec, trial)) in ("done", "resume", "new")
