@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 import yaml
 
 from genpolicy import checkpoint
@@ -184,6 +185,39 @@ def test_cli_errors_and_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "3 trial(s)" in out and "gmpo-s0" in out and "iql-s0" not in out
     assert main(["sweep", str(path), "--only", "sac-*"]) == 2
     assert "matches none of the 4 trial ids" in capsys.readouterr().err
+
+
+def test_device_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--device places every trial (train.device) and, being a free key, leaves finished
+    runs made on another device done; a device torch cannot use fails before anything runs."""
+    path = write_spec(tmp_path / "s.yaml", toy_spec(tmp_path / "out"))
+    assert main(["sweep", str(path), "--device", "tpu9"]) == 2
+    assert "not a torch device" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["sweep", str(path), "--device", "cuda"]) == 2
+        assert "torch sees no CUDA device" in capsys.readouterr().err
+    assert main(["sweep", str(path), "--device", "cpu", "--backend", "ray"]) == 2
+    assert "--gpus-per-trial" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "runs").exists()
+    spec = load_spec(path)
+    trial = expand(spec)[0]
+    assert trial_config(spec, trial, 1, "cuda:1").train.device == "cuda:1"
+    assert trial_config(spec, trial).train.device == "cpu"  # the spec's own
+    spec.grid = {"algo": ["iql"], "seed": [0]}
+    assert run_local(spec, expand(spec), workers=1, status_every=0, device="cpu").ok
+    assert trial_state(trial_config(spec, expand(spec)[0], 1, "cuda")) == "done"
+
+
+def test_only_needs_just_the_chosen_trials_datasets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = toy_spec(tmp_path / "out")
+    spec["grid"]["dataset"] = {"toy": {}, "gone": {"data.dataset": "no-such-dataset-v9"}}
+    path = write_spec(tmp_path / "s.yaml", spec)
+    assert main(["sweep", str(path), "--dry-run"]) == 2
+    assert "no-such-dataset-v9" in capsys.readouterr().err
+    assert main(["sweep", str(path), "--dry-run", "--only", "*-toy-*"]) == 0
+    assert "4 trial(s)" in capsys.readouterr().out
 
 
 # -- running --------------------------------------------------------------------------------

@@ -27,6 +27,12 @@ def add_parser(sub: Any) -> None:
         "--workers", type=int, default=None, help="trials at a time (default: cores / threads)"
     )
     p.add_argument("--threads", type=int, default=1, help="torch threads per trial")
+    p.add_argument(
+        "--device",
+        default=None,
+        help="torch device for every trial, e.g. cuda (local backend; default: the spec's "
+        "train.device). Trials share the device: on one GPU, --workers trials at a time",
+    )
     p.add_argument("--dry-run", action="store_true", help="list the trials and exit")
     p.add_argument(
         "--only",
@@ -72,14 +78,39 @@ def select_trials(trials: list[Any], patterns: list[str]) -> list[Any]:
     return chosen
 
 
+def check_device(device: str, backend: str) -> None:
+    """Fail early, with the fix, for a ``--device`` no trial could use."""
+    import torch
+
+    from genpolicy.errors import GenpolicyError
+
+    if backend != "local":
+        raise GenpolicyError(
+            "--device is for the local backend; the ray backend places trials on GPUs with "
+            "--gpus-per-trial"
+        )
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise GenpolicyError(
+            f"--device {device!r} is not a torch device (cpu, cuda, cuda:1)"
+        ) from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise GenpolicyError(
+            f"--device {device}: torch sees no CUDA device (this torch is {torch.__version__}); "
+            "leave --device out to run on the CPU"
+        )
+
+
 def _sweep(args: argparse.Namespace) -> int:
     from genpolicy.errors import GenpolicyError
-    from genpolicy.sweep.spec import expand, load_spec
+    from genpolicy.sweep.spec import check_trials, expand, load_spec
 
     if args.threads < 1 or (args.workers is not None and args.workers < 1):
         raise GenpolicyError("--threads and --workers must be >= 1")
     spec = load_spec(args.spec, out=args.out)
-    trials = select_trials(expand(spec), args.only)
+    trials = select_trials(expand(spec, check=False), args.only)
+    check_trials(spec, trials)  # only the chosen trials need their datasets
     if spec.search is not None and args.backend != "ray":
         raise GenpolicyError("a spec with 'search' runs on Ray Tune: add --backend ray")
     if args.dry_run:
@@ -93,6 +124,8 @@ def _sweep(args: argparse.Namespace) -> int:
         if spec.search is not None:
             print(f"  x {spec.search.samples} sample(s) of {sorted(spec.search.space)} each")
         return 0
+    if args.device is not None:
+        check_device(args.device, args.backend)
     if args.backend == "ray":
         from genpolicy.sweep.ray_backend import best_trial, require_ray, run_ray
 
@@ -130,6 +163,7 @@ def _sweep(args: argparse.Namespace) -> int:
             workers=args.workers,
             threads=args.threads,
             status_every=args.status_every,
+            device=args.device,
         )
         ok = outcome.ok
         if outcome.interrupted:

@@ -99,6 +99,7 @@ def run_local(
     threads: int = 1,
     status_every: float = 30.0,
     stream: TextIO | None = None,
+    device: str | None = None,
 ) -> SweepOutcome:
     """Run every unfinished trial; returns which finished, failed or were skipped."""
     out = stream or sys.stdout
@@ -109,7 +110,7 @@ def run_local(
     outcome = SweepOutcome()
     pending: list[tuple[Trial, Any]] = []
     for t in trials:
-        cfg = trial_config(spec, t, threads)
+        cfg = trial_config(spec, t, threads, device)
         if trial_state(cfg) == "done":
             outcome.done.append(t.id)
             outcome.skipped.append(t.id)

@@ -322,12 +322,18 @@ def expand(spec: SweepSpec, check: bool = True) -> list[Trial]:
     if not trials:
         raise GenpolicyError("the sweep expands to zero trials: every grid axis needs a value")
     if check:
-        for t in trials:
-            cfg = trial_config(spec, t)
-            if not t.dataset:
-                t.dataset = cfg.data.dataset
-            check_dataset(cfg.data.dataset, f"trial {t.id}")
+        check_trials(spec, trials)
     return trials
+
+
+def check_trials(spec: SweepSpec, trials: list[Trial]) -> None:
+    """Build each trial's config (unknown keys and algorithms fail here, before anything
+    runs) and locate its dataset."""
+    for t in trials:
+        cfg = trial_config(spec, t)
+        if not t.dataset:
+            t.dataset = cfg.data.dataset
+        check_dataset(cfg.data.dataset, f"trial {t.id}")
 
 
 def _fill_labels(value: Any, fill: dict[str, str]) -> Any:
@@ -339,8 +345,12 @@ def _fill_labels(value: Any, fill: dict[str, str]) -> Any:
     return value
 
 
-def trial_config(spec: SweepSpec, trial: Trial, threads: int = 1) -> RunConfig:
-    """The trial's resolved RunConfig, writing into ``<out>/runs/<id>``."""
+def trial_config(
+    spec: SweepSpec, trial: Trial, threads: int = 1, device: str | None = None
+) -> RunConfig:
+    """The trial's resolved RunConfig, writing into ``<out>/runs/<id>``; ``device`` (when
+    given) replaces the spec's ``train.device`` (a free key: runs made on another device
+    still count as done)."""
     data = copy.deepcopy(resolve(trial.base))
     apply_overrides(data, trial.overrides)
     apply_overrides(
@@ -350,6 +360,7 @@ def trial_config(spec: SweepSpec, trial: Trial, threads: int = 1) -> RunConfig:
             "train.run_name": trial.id,
             "train.progress": False,
             "train.threads": threads,
+            **({"train.device": device} if device else {}),
         },
     )
     try:

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Issue 10's lever ablation (levers-gmpo, levers-gtp) on a borrowed one-GPU machine, in one call
+# of the workplace's device tool, which brings back what the command writes under $OUT:
+#   carry: .whl (gymnasium + mujoco wheels for the machine's Python 3.12; pip is offline there)
+#          .devdata (the suite's hopper- and halfcheetah-medium-v5 files, xz-compressed to fit)
+#   run:   bash scripts/device_levers.sh SECONDS
+# Trials run as ordinary sweep runs (`genpolicy sweep SPEC --only ID --device cuda`), 14 at a
+# time, highest priority first, until SECONDS have passed; scripts/deadline_sweep.py packs the
+# run folders (no checkpoints) and the trials' logs into $OUT/runs.tgz.
+set -u
+SECONDS_FOR_RUNS=${1:-480}
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
+    .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+mkdir -p datasets
+for f in .devdata/*.xz; do
+    python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" \
+        "$f" "datasets/$(basename "$f" .xz)" &
+done
+wait
+export GENPOLICY_DATASETS=$PWD/datasets
+nvidia-smi --query-gpu=name,memory.used,memory.total,driver_version --format=csv,noheader
+# CUDA MPS lets the 14 trials' small kernels share the GPU at once; kept only if a client works
+export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps CUDA_MPS_LOG_DIRECTORY=/tmp/mpslog
+mkdir -p /tmp/mps /tmp/mpslog
+if nvidia-cuda-mps-control -d && timeout 60 python3 -c \
+    "import torch; assert torch.ones(2, device='cuda').sum().item() == 2"; then
+    echo "MPS on"
+else
+    echo quit | nvidia-cuda-mps-control 2>/dev/null
+    echo "MPS off"
+fi
+python3 -c "import torch, gymnasium, mujoco, genpolicy; print('torch', torch.__version__, \
+'cuda', torch.cuda.is_available(), 'gymnasium', gymnasium.__version__, 'mujoco', mujoco.__version__)" \
+    || exit 1
+# preflight: one short GTP run on the GPU with an evaluation, before any trial starts
+timeout 120 python3 -m genpolicy.cli train configs/gtp/hopper-medium.yaml --set train.steps=20 \
+    --set train.eval_every=20 --set train.eval_episodes=1 --set train.device=cuda \
+    --set train.out_dir=/tmp/preflight --set train.tensorboard=false --set train.log_every=10 \
+    --set train.checkpoint_every=20 --set train.progress=false 2>&1 | tail -5
+[ "${PIPESTATUS[0]}" = 0 ] || { echo "preflight failed"; exit 1; }
+G=benchmarks/sweeps/levers-gmpo.yaml
+T=benchmarks/sweeps/levers-gtp.yaml
+python3 scripts/deadline_sweep.py --device cuda --workers 14 --seconds "$SECONDS_FOR_RUNS" \
+    --out "$OUT/runs.tgz" --logs logs/deadline_sweep \
+    "$G:halfcheetah-medium-v5-*-s0" "$G:*-critic-warmup-s1" "$G:*-self-norm-s1" \
+    "$G:*-std-weights-s1" "$G:*-ema-s1" "$G:*-cosine-s1" "$T:*-baseline-*" "$T:*-min-ess-*" \
+    "$G:hopper-medium-v5-*-s0" "$G:*-published-net-s1" "$G:*-plain-net-s1" \
+    "$G:*-logit-normal-t-s1" "$G:*-batch-256-s1" "$G:*-batch-1024-s1" "$T:*" \
+    2>&1 | tee "$OUT/driver.log"
+nvidia-smi --query-gpu=name,memory.used --format=csv,noheader
