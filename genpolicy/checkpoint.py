@@ -23,10 +23,12 @@ which still loads; a new checkpoint beside an old ``.pt`` of the same name wins.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import re
+import sys
 import uuid
 from collections import OrderedDict
 from pathlib import Path
@@ -81,7 +83,17 @@ def set_rng_state(state: dict[str, Any], batch_generator: torch.Generator | None
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
     if batch_generator is not None and "batch" in state:
-        batch_generator.set_state(state["batch"].cpu())
+        saved = state["batch"].cpu()
+        if saved.numel() == batch_generator.get_state().numel():
+            batch_generator.set_state(saved)
+        else:  # saved by a generator on another kind of device (CUDA's Philox, CPU's MT)
+            seed = int.from_bytes(hashlib.sha256(saved.numpy().tobytes()).digest()[:8], "little")
+            batch_generator.manual_seed(seed)
+            print(
+                "note: the checkpoint was trained on another kind of device; batches from "
+                "here on are drawn from a seed derived from its sampler state",
+                file=sys.stderr,
+            )
 
 
 def _tuplify(x: Any) -> Any:

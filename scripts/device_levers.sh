@@ -3,9 +3,9 @@
 # of the workplace's device tool, which brings back what the command writes under $OUT:
 #   carry: .whl (gymnasium + mujoco wheels for the machine's Python 3.12; pip is offline there)
 #          .devdata (the suite's hopper- and halfcheetah-medium-v5 files, xz-compressed to fit)
-#   run:   bash scripts/device_levers.sh SECONDS
-# Trials run as ordinary sweep runs (`genpolicy sweep SPEC --only ID --device cuda`), 14 at a
-# time, highest priority first, until SECONDS have passed; scripts/deadline_sweep.py packs the
+#   run:   bash scripts/device_levers.sh SECONDS [WORKERS [SPEC:GLOB ...]]
+# Trials run as ordinary sweep runs (`genpolicy sweep SPEC --only ID --device cuda`), WORKERS
+# (default 14) at a time, highest priority first, until SECONDS have passed; scripts/deadline_sweep.py packs the
 # run folders (no checkpoints) and the trials' logs into $OUT/runs.tgz.
 set -u
 SECONDS_FOR_RUNS=${1:-480}
@@ -43,11 +43,24 @@ timeout 120 python3 -m genpolicy.cli train configs/gtp/hopper-medium.yaml --set 
 [ "${PIPESTATUS[0]}" = 0 ] || { echo "preflight failed"; exit 1; }
 G=benchmarks/sweeps/levers-gmpo.yaml
 T=benchmarks/sweeps/levers-gtp.yaml
-python3 scripts/deadline_sweep.py --device cuda --workers 14 --seconds "$SECONDS_FOR_RUNS" \
-    --out "$OUT/runs.tgz" --logs logs/deadline_sweep \
-    "$G:halfcheetah-medium-v5-*-s0" "$G:*-critic-warmup-s1" "$G:*-self-norm-s1" \
-    "$G:*-std-weights-s1" "$G:*-ema-s1" "$G:*-cosine-s1" "$T:*-baseline-*" "$T:*-min-ess-*" \
-    "$G:hopper-medium-v5-*-s0" "$G:*-published-net-s1" "$G:*-plain-net-s1" \
-    "$G:*-logit-normal-t-s1" "$G:*-batch-256-s1" "$G:*-batch-1024-s1" "$T:*" \
+WORKERS=${2:-14}
+if [ $# -ge 2 ]; then shift 2; else set --; fi
+if [ $# -eq 0 ]; then  # the ablation, highest priority first
+    set -- "$G:halfcheetah-medium-v5-*-s0" "$G:*-critic-warmup-s1" "$G:*-self-norm-s1" \
+        "$G:*-std-weights-s1" "$G:*-ema-s1" "$G:*-cosine-s1" "$T:*-baseline-*" "$T:*-min-ess-*" \
+        "$G:hopper-medium-v5-*-s0" "$G:*-published-net-s1" "$G:*-plain-net-s1" \
+        "$G:*-logit-normal-t-s1" "$G:*-batch-256-s1" "$G:*-batch-1024-s1" "$T:*"
+fi
+python3 scripts/deadline_sweep.py --device cuda --workers "$WORKERS" \
+    --seconds "$SECONDS_FOR_RUNS" --out "$OUT/runs.tgz" --logs logs/deadline_sweep "$@" \
     2>&1 | tee "$OUT/driver.log"
+# KEEP_CHECKPOINTS=1: also one tarball per started trial with its last checkpoint, so a run
+# stopped at the deadline can be finished elsewhere (about 10 MB each; 7 come back at most;
+# checkpoints never travel to the machine, so every one there was made by this call)
+if [ "${KEEP_CHECKPOINTS:-0}" = 1 ]; then
+    for d in benchmarks/results/*/runs/*/; do
+        [ -e "$d/checkpoints/last.safetensors" ] || continue
+        tar czf "$OUT/$(basename "$d").tgz" --exclude='best.*' "$d"
+    done
+fi
 nvidia-smi --query-gpu=name,memory.used --format=csv,noheader

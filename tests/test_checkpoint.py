@@ -151,6 +151,27 @@ def test_rng_states_round_trip_exactly(tmp_path: Path) -> None:
     assert draw() == expected
 
 
+def test_a_batch_sampler_state_from_another_device_reseeds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A run checkpointed on a GPU resumes on the CPU: CUDA's Philox generator state (16
+    bytes) cannot load into a CPU generator, so the sampler is reseeded from it, the same
+    way every time, and says so."""
+    state = ckpt_io.rng_state(torch.Generator().manual_seed(0))
+    state["batch"] = torch.arange(16, dtype=torch.uint8)  # the size of a CUDA generator's
+    draws = []
+    for _ in range(2):
+        gen = torch.Generator().manual_seed(123)
+        ckpt_io.set_rng_state(state, gen)
+        draws.append(torch.randint(0, 10**6, (4,), generator=gen).tolist())
+    assert draws[0] == draws[1]
+    assert (
+        draws[0]
+        != torch.randint(0, 10**6, (4,), generator=torch.Generator().manual_seed(123)).tolist()
+    )
+    assert "another kind of device" in capsys.readouterr().err
+
+
 # -- atomic writes ------------------------------------------------------------------------------
 def _crash_at_replace(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
     """Make the n-th os.replace (1: the tensors, 2: the JSON) raise, as a kill would."""
