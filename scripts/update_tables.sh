@@ -26,7 +26,7 @@ python scripts/results_tables.py $R/pointmaze-medium/report-success/results.json
   --digits 2 --name pointmaze-success --update docs/mazes.md README.md > /dev/null
 python scripts/results_tables.py $R/pointmaze-medium/report-success/results.json \
   $R/pointmaze-medium-tune/report-success/results.json --digits 2 \
-  --groups bc,iql,gmpo,gmpo-b12,gmpo-b24,gmpo-cw10k,gtp,gtp-e10,gtp-cw10k \
+  --groups bc,iql,gmpo,gmpo-b12,gmpo-b24,gmpo-cw10k,gtp,gtp-e10,gtp-cw10k,gtp-cw10k-precond \
   --name pointmaze-tune-success --update docs/mazes.md README.md > /dev/null
 python scripts/results_tables.py $R/eval_pointmaze_candidates.json --name pointmaze-candidates \
   --update docs/mazes.md README.md > /dev/null
