@@ -220,6 +220,50 @@ def test_only_needs_just_the_chosen_trials_datasets(
     assert "4 trial(s)" in capsys.readouterr().out
 
 
+def test_deadline_sweep_runs_in_priority_order_and_packs(tmp_path: Path) -> None:
+    """scripts/deadline_sweep.py (the borrowed-GPU runner): trials of the given globs, in
+    argument order, as ordinary sweep runs; a tarball of run folders without checkpoints."""
+    import tarfile
+
+    spec = toy_spec(tmp_path / "out", grid={"algo": ["gmpo", "iql"], "seed": [0]})
+    path = write_spec(tmp_path / "s.yaml", spec)
+    tgz, logs = tmp_path / "pack" / "runs.tgz", tmp_path / "logs"
+    cmd = [
+        sys.executable,
+        str(REPO / "scripts" / "deadline_sweep.py"),
+        f"{path}:iql-*",
+        f"{path}:*",
+        "--device",
+        "cpu",
+        "--workers",
+        "1",
+        "--seconds",
+        "300",
+        "--grace",
+        "5",
+        "--every",
+        "60",
+        "--out",
+        str(tgz),
+        "--logs",
+        str(logs),
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    starts = [ln.split()[1] for ln in out.stdout.splitlines() if ln.startswith("start ")]
+    assert starts == ["iql-s0", "gmpo-s0"]  # the first glob's trials first
+    records = json.loads((logs / "deadline_sweep.json").read_text())
+    assert [r["state"] for r in records] == ["done", "done"]
+    with tarfile.open(tgz) as tar:
+        names = tar.getnames()
+    assert any(n.endswith("runs/iql-s0/summary.json") for n in names)
+    assert any(n.endswith("logs/gmpo-s0.log") for n in names)  # the trial's worker log
+    assert not any("checkpoints" in n for n in names)
+    # a second call finds both done and runs nothing
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert again.returncode == 0 and "0 to run" in again.stdout
+
+
 # -- running --------------------------------------------------------------------------------
 def test_local_sweep_skips_finished_trials(tmp_path: Path) -> None:
     spec = parse_spec(toy_spec(tmp_path / "out", grid={"algo": ["iql"], "seed": [0]}))
