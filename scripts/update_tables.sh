@@ -8,6 +8,9 @@ python scripts/results_tables.py $R/levers-reference/report/results.json \
 python scripts/results_tables.py $R/levers-reference/report/results.json \
   $R/levers-gmpo/report/results.json --steps 5000,10000,20000 --name levers-gmpo \
   --update docs/learning.md README.md > /dev/null
+python scripts/results_tables.py $R/levers-reference/report/results.json \
+  $R/levers-gtp/report/results.json --steps 5000,10000,20000 --name levers-gtp \
+  --update docs/learning.md > /dev/null
 python scripts/results_tables.py $R/noisy-expert/report/results.json --steps 1000,3000,5000 \
   --name noisy-expert --update docs/learning.md README.md > /dev/null
 python scripts/results_tables.py $R/speed_before_after.json --name speed \
