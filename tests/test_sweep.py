@@ -328,6 +328,26 @@ def test_kill_9_of_the_driver_then_rerun_matches_an_uninterrupted_sweep(tmp_path
         assert eval_rows(runs / t.id) == eval_rows(tmp_path / "clean" / "runs" / t.id), t.id
 
 
+def test_sigterm_to_the_driver_checkpoints_the_workers(tmp_path: Path) -> None:
+    """`kill PID` of the driver alone (no Ctrl-C reaches the workers): the driver passes each
+    worker one Ctrl-C, they checkpoint and write an interrupted summary, the driver exits
+    130, and a rerun resumes."""
+    spec_set = {**TINY, "train.steps": 100_000, "train.eval_every": 0}
+    grid = {"algo": ["iql"], "seed": [0]}
+    path = write_spec(tmp_path / "t.yaml", toy_spec(tmp_path / "out", grid=grid, set=spec_set))
+    run = tmp_path / "out" / "runs" / "iql-s0"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "genpolicy.cli", "sweep", str(path), "--workers", "1"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    _wait(lambda: checkpoint.exists(run, "last"), 120, "the trial's first checkpoint")
+    os.kill(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out.decode()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["interrupted"] and 0 < summary["steps"] < 100_000
+    assert checkpoint.load(run / "checkpoints" / "last")["step"] == summary["steps"]
+
+
 def _unlocked(lock: Path) -> bool:
     import fcntl
 

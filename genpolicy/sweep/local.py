@@ -4,13 +4,15 @@ Each trial runs in ``python -m genpolicy.sweep.worker`` with ``threads`` torch t
 trials never share an interpreter or a thread pool. The driver starts workers, prints a
 line when a trial starts or ends and a status line (steps done, ETA) every
 ``status_every`` seconds, read from the trials' own ``metrics.jsonl``. Workers end with the
-driver (kill -9 included); rerunning the same command finishes only what is missing.
+driver (kill -9 included); SIGTERM to the driver gives each worker one Ctrl-C, so they
+checkpoint first. Rerunning the same command finishes only what is missing.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -130,6 +132,7 @@ def run_local(
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     n_total = len(pending)
     n_started = 0
+    restore = _stop_on_sigterm(running)
     try:
         while pending or running:
             while pending and len(running) < workers:
@@ -199,9 +202,29 @@ def run_local(
             except subprocess.TimeoutExpired:
                 r.proc.kill()
             r.log.close()
+    finally:
+        if restore is not None:
+            signal.signal(signal.SIGTERM, restore)
     if outcome.interrupted:
         print("sweep: rerun the same command to finish the missing trials", file=out)
     return outcome
+
+
+def _stop_on_sigterm(running: list[_Running]) -> Any:
+    """SIGTERM to the driver alone (``kill PID``, a job scheduler's stop) reaches no worker:
+    pass the workers one Ctrl-C each, so they checkpoint, then stop like a Ctrl-C."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: Any) -> None:
+        for r in running:
+            if r.proc.poll() is None:
+                r.proc.send_signal(signal.SIGINT)
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def _score_text(run_dir: Path) -> str:
