@@ -45,4 +45,10 @@ python scripts/results_tables.py $R/baselines-medium-replay/report/results.json 
   > /dev/null
 python scripts/results_tables.py $R/ensemble_speed.json --name ensemble-speed \
   --update docs/rl.md > /dev/null
+python scripts/results_tables.py $R/curves-medium-replay/report/results.json \
+  --steps 5000,10000,20000,30000,50000 --name curves-medium-replay \
+  --update docs/learning.md > /dev/null
+for f in $R/curves-medium-replay/report/curves_*.png; do  # the learning curves, in docs/
+  cp "$f" "docs/$(basename "$f" | sed 's/^curves_/curves-/')"
+done
 echo "tables updated"
