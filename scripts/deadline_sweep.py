@@ -18,7 +18,6 @@ argument in the spec's own order. Trials already done are skipped.
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
 import os
 import signal
@@ -30,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genpolicy.errors import GenpolicyError
+from genpolicy.sweep.cli import select_trials
 from genpolicy.sweep.local import last_step
 from genpolicy.sweep.spec import expand, load_spec, trial_config
 from genpolicy.sweep.trial import run_dir_of, trial_state
@@ -50,13 +51,18 @@ class Job:
     history: list[tuple[float, int]] = field(default_factory=list)
 
     def rate(self) -> float:
-        """Steps per second over the last minute of this trial (0 until two readings)."""
+        """Steps per second over the last 30 s or more of this trial (0 until two readings)."""
         if len(self.history) < 2:
             return 0.0
         t1, s1 = self.history[-1]
         old = [h for h in self.history if t1 - h[0] >= 30.0]
         t0, s0 = old[-1] if old else self.history[0]
         return (s1 - s0) / max(t1 - t0, 1e-9)
+
+    def average_rate(self) -> float:
+        """Steps per second since the trial started, start-up and evaluations included."""
+        t, step = self.history[-1]
+        return (step - self.start_step) / max(t - self.started, 1e-9)
 
     def record(self) -> dict[str, Any]:
         step = last_step(self.run_dir)
@@ -73,13 +79,21 @@ class Job:
 
 
 def queue_of(args: list[str], device: str) -> list[Job]:
+    """The trials SPEC:GLOB names, in argument order; a glob that matches none is an error."""
     jobs: list[Job] = []
     seen: set[tuple[str, str]] = set()
     for item in args:
         spec_path, _, pattern = item.partition(":")
         spec = load_spec(spec_path)
-        for t in expand(spec, check=False):
-            if not fnmatch.fnmatchcase(t.id, pattern or "*") or (spec_path, t.id) in seen:
+        try:
+            chosen = select_trials(expand(spec, check=False), [pattern or "*"])
+        except GenpolicyError:
+            raise GenpolicyError(
+                f"{item}: no trial id matches {pattern!r} (list them with "
+                f"`genpolicy sweep {spec_path} --dry-run`)"
+            ) from None
+        for t in chosen:
+            if (spec_path, t.id) in seen:
                 continue
             seen.add((spec_path, t.id))
             cfg = trial_config(spec, t, 1, device)
@@ -104,6 +118,11 @@ def start(job: Job, device: str, logs: Path) -> None:
     job.history = [(job.started, job.start_step)]
 
 
+def finish(job: Job, code: int, now: float) -> None:
+    job.ended = now
+    job.state = "done" if code == 0 else ("stopped" if code == 130 else "failed")
+
+
 def stop(job: Job) -> None:
     if job.proc is not None and job.proc.poll() is None:
         os.killpg(job.proc.pid, signal.SIGINT)
@@ -114,10 +133,8 @@ def rate_of(algo: str, jobs: list[Job]) -> float | None:
     the median over all algorithms; None before any reading."""
     seen: dict[str, list[float]] = {}
     for j in jobs:
-        if j.state == "done" and j.ended > j.started:
-            r = (j.steps - j.start_step) / (j.ended - j.started)
-        elif j.state == "running" and time.monotonic() - j.started > 45.0:
-            r = (j.history[-1][1] - j.start_step) / (j.history[-1][0] - j.started)
+        if j.state == "done" or (j.state == "running" and time.monotonic() - j.started > 45.0):
+            r = j.average_rate()
         else:
             continue
         if r > 0:
@@ -136,6 +153,14 @@ def eta(job: Job) -> float | None:
 
 
 def main() -> int:
+    try:
+        return run()
+    except GenpolicyError as exc:
+        print(f"deadline_sweep: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("items", nargs="+", help="SPEC:GLOB, in priority order")
     p.add_argument("--device", default="cuda")
@@ -171,8 +196,7 @@ def main() -> int:
             j.history.append((now, last_step(j.run_dir)))
             code = j.proc.poll()
             if code is not None:
-                j.ended = now
-                j.state = "done" if code == 0 else ("stopped" if code == 130 else "failed")
+                finish(j, code, now)
                 print(
                     f"{j.state} {j.trial_id} (exit {code}) after {now - j.started:.0f} s",
                     flush=True,
@@ -216,11 +240,11 @@ def main() -> int:
     for j in jobs:
         if j.state == "running" and j.proc is not None:
             try:
-                j.proc.wait(timeout=max(5.0, args.grace - 15.0))
+                code = j.proc.wait(timeout=max(5.0, args.grace - 15.0))
             except subprocess.TimeoutExpired:
                 os.killpg(j.proc.pid, signal.SIGKILL)
-            j.ended = time.monotonic()
-            j.state = "stopped"
+                code = 130
+            finish(j, code, time.monotonic())  # one that ended just before the deadline: done
     records = [j.record() for j in jobs]
     Path(logs / "deadline_sweep.json").write_text(json.dumps(records, indent=1))
     out = Path(args.out)

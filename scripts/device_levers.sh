@@ -2,11 +2,17 @@
 # Issue 10's lever ablation (levers-gmpo, levers-gtp) on a borrowed one-GPU machine, in one call
 # of the workplace's device tool, which brings back what the command writes under $OUT:
 #   carry: .whl (gymnasium + mujoco wheels for the machine's Python 3.12; pip is offline there)
-#          .devdata (the suite's hopper- and halfcheetah-medium-v5 files, xz-compressed to fit)
+#          .devdata (the suite's hopper- and halfcheetah-medium-v5 files, xz-compressed to fit
+#          the 64 MiB the tool carries); both folders listed in .git/info/exclude, made with
+#            pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#              --implementation cp --platform manylinux_2_28_x86_64 -d .whl gymnasium==1.4.0 \
+#              mujoco==4.0.0 mujoco-core==4.0.0 farama-notifications glfw==2.11.0
+#            xz -6 -c datasets/NAME.hdf5 > .devdata/NAME.hdf5.xz   # for each dataset
 #   run:   bash scripts/device_levers.sh SECONDS [WORKERS [SPEC:GLOB ...]]
 # Trials run as ordinary sweep runs (`genpolicy sweep SPEC --only ID --device cuda`), WORKERS
-# (default 14) at a time, highest priority first, until SECONDS have passed; scripts/deadline_sweep.py packs the
-# run folders (no checkpoints) and the trials' logs into $OUT/runs.tgz.
+# (default 14) at a time, highest priority first, until SECONDS have passed;
+# scripts/deadline_sweep.py packs the run folders (no checkpoints) and the trials' logs into
+# $OUT/runs.tgz.
 set -u
 SECONDS_FOR_RUNS=${1:-480}
 OUT=${OUT:-/tmp/out}

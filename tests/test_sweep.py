@@ -262,6 +262,11 @@ def test_deadline_sweep_runs_in_priority_order_and_packs(tmp_path: Path) -> None
     # a second call finds both done and runs nothing
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert again.returncode == 0 and "0 to run" in again.stdout
+    # a glob that matches no trial: one line naming it, exit 2
+    bad = [*cmd[:2], f"{path}:sac-*", *cmd[4:]]
+    out = subprocess.run(bad, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 2 and "no trial id matches 'sac-*'" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 # -- running --------------------------------------------------------------------------------

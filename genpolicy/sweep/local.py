@@ -193,7 +193,7 @@ def run_local(
                     file=out,
                     flush=True,
                 )
-    except KeyboardInterrupt:  # the workers got the same Ctrl-C: let them checkpoint
+    except KeyboardInterrupt:  # the workers got a Ctrl-C too (or one from SIGTERM's handler)
         outcome.interrupted = True
         print("sweep: interrupted; waiting for the workers to save checkpoints", file=out)
         for r in running:
