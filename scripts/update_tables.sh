@@ -48,6 +48,9 @@ python scripts/results_tables.py $R/ensemble_speed.json --name ensemble-speed \
 python scripts/results_tables.py $R/curves-medium-replay/report/results.json \
   --steps 5000,10000,20000,30000,50000 --name curves-medium-replay \
   --update docs/learning.md > /dev/null
+python scripts/results_tables.py $R/curves-medium-replay/report/results.json \
+  --steps 20000,50000 --target iql --name curves-target --update docs/learning.md README.md \
+  > /dev/null
 for f in $R/curves-medium-replay/report/curves_*.png; do  # the learning curves, in docs/
   cp "$f" "docs/$(basename "$f" | sed 's/^curves_/curves-/')"
 done

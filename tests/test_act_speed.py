@@ -124,3 +124,28 @@ def test_comparison_table(runs: Path) -> None:
     assert "python benchmarks/act_speed.py RUNS" in text
     missing = tables.comparison_table(str(runs), None, "speed.json", [], ["gmpo"])
     assert "not measured yet" in missing and missing.splitlines()[2].endswith(" | — | — |")
+
+
+def test_target_table_averages_datasets_and_compares_with_the_reference() -> None:
+    tables = script("scripts/results_tables.py")
+
+    def group(*cells: tuple[int, float, int]) -> dict[str, Any]:
+        return {"at_steps": [{"step": s, "mean": m, "n": n} for s, m, n in cells]}
+
+    results = [
+        {
+            "datasets": {
+                "a": {"groups": {"iql": group((20000, 10.0, 2)), "gmpo": group((20000, 16.0, 2))}},
+                "b": {
+                    "groups": {
+                        "iql": group((20000, 30.0, 2), (50000, 40.0, 1)),
+                        "gmpo": group((20000, 20.0, 1), (50000, 50.0, 1)),
+                    }
+                },
+            }
+        }
+    ]
+    lines = tables.target_table(results, [20000, 50000], [], "iql").splitlines()
+    assert lines[0] == "| group | mean @ 20k | vs iql @ 20k | mean @ 50k | vs iql @ 50k |"
+    assert lines[2] == "| iql | 20.0 (4 runs) | — | — (1/2 datasets) | — |"  # reference first
+    assert lines[3] == "| gmpo | 18.0 (3 runs) | -2.0 | — (1/2 datasets) | — |"
