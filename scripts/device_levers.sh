@@ -9,6 +9,11 @@
 #              mujoco==4.0.0 mujoco-core==4.0.0 farama-notifications glfw==2.11.0
 #            xz -6 -c datasets/NAME.hdf5 > .devdata/NAME.hdf5.xz   # for each dataset
 #   run:   bash scripts/device_levers.sh SECONDS [WORKERS [SPEC:GLOB ...]]
+#   DEVDATA=DIR takes the compressed datasets from DIR instead of .devdata, e.g. the learning
+#   curves on the medium-replay data (.devdata-mr: the three medium-replay files, made the
+#   same way), 7 trials at a time so that each one's checkpoint comes back:
+#     DEVDATA=.devdata-mr KEEP_CHECKPOINTS=1 bash scripts/device_levers.sh 470 7 \
+#       benchmarks/sweeps/curves-medium-replay.yaml:'*-gmpo-s1' ...
 # Trials run as ordinary sweep runs (`genpolicy sweep SPEC --only ID --device cuda`), WORKERS
 # (default 14) at a time, highest priority first, until SECONDS have passed;
 # scripts/deadline_sweep.py packs the run folders (no checkpoints) and the trials' logs into
@@ -21,7 +26,9 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --tar
     .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 mkdir -p datasets
-for f in .devdata/*.xz; do
+DEVDATA=${DEVDATA:-.devdata}
+ls "$DEVDATA"/*.xz > /dev/null || { echo "no $DEVDATA/*.xz: carry the folder"; exit 1; }
+for f in "$DEVDATA"/*.xz; do
     python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" \
         "$f" "datasets/$(basename "$f" .xz)" &
 done
@@ -42,7 +49,9 @@ python3 -c "import torch, gymnasium, mujoco, genpolicy; print('torch', torch.__v
 'cuda', torch.cuda.is_available(), 'gymnasium', gymnasium.__version__, 'mujoco', mujoco.__version__)" \
     || exit 1
 # preflight: one short GTP run on the GPU with an evaluation, before any trial starts
+FIRST=$(basename "$(ls "$DEVDATA"/*.xz | head -1)" .hdf5.xz)  # a dataset that is there
 timeout 120 python3 -m genpolicy.cli train configs/gtp/hopper-medium.yaml --set train.steps=20 \
+    --set data.dataset="$FIRST" \
     --set train.eval_every=20 --set train.eval_episodes=1 --set train.device=cuda \
     --set train.out_dir=/tmp/preflight --set train.tensorboard=false --set train.log_every=10 \
     --set train.checkpoint_every=20 --set train.progress=false 2>&1 | tail -5
