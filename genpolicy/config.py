@@ -59,6 +59,9 @@ class TrainConfig:
     threads: int = 0  # torch.set_num_threads; 0 leaves the default
     # at each evaluation, also evaluate with algo.act.steps = k for each k (eval_k{k}/* keys)
     eval_act_steps: list[int] = field(default_factory=list)
+    # likewise with algo.act.candidates = n: the best of n sampled actions by the critic's Q
+    # (eval_c{n}/* keys; algorithms with a critic)
+    eval_act_candidates: list[int] = field(default_factory=list)
     # start from another run's checkpoint (a run dir or checkpoint file): its weights,
     # optimiser states and step; the evaluations, the best checkpoint and the batch RNG start
     # fresh. '' starts from scratch. Example: the policy-gradient phase of GMPG from a
@@ -108,6 +111,25 @@ class RunConfig:
         path.write_text(text)
 
     # -- checks ----------------------------------------------------------------------------
+    def _check_eval_candidates(self, counts: list[int]) -> None:
+        """train.eval_act_candidates: distinct counts >= 2 that the algorithm's act accepts."""
+        act = getattr(self.algo, "act", None)
+        if not self.algo.samples_actions() or act is None:
+            raise GenpolicyError(
+                f"train.eval_act_candidates ranks sampled actions by Q, but {self.algo.name!r} "
+                "acts without a sampler here (no algo.act); set train.eval_act_candidates=[]"
+            )
+        if any(n < 2 for n in counts) or len(set(counts)) != len(counts):
+            raise GenpolicyError(
+                f"train.eval_act_candidates must list distinct counts >= 2, got {counts}"
+            )
+        for n in counts:
+            trial = dataclasses.replace(self.algo, act=dataclasses.replace(act, candidates=n))
+            try:
+                trial.validate()
+            except GenpolicyError as exc:
+                raise GenpolicyError(f"train.eval_act_candidates={counts}: {exc}") from None
+
     def validate(self) -> None:
         self.algo.validate()
         t = self.train
@@ -129,6 +151,8 @@ class RunConfig:
                     "train.eval_act_steps must list distinct step counts >= 1, "
                     f"got {t.eval_act_steps}"
                 )
+        if t.eval_act_candidates:
+            self._check_eval_candidates(t.eval_act_candidates)
         if self.data.reward_convention not in REWARD_CONVENTIONS:
             raise unknown_name(
                 "data.reward_convention", self.data.reward_convention, REWARD_CONVENTIONS

@@ -12,7 +12,8 @@ Ctrl-C), checkpoint ``checkpoints/best`` (best evaluation) and ``summary.json``.
 
 Each evaluation row holds ``eval/*`` (the configured sampler) and, for every k in
 ``train.eval_act_steps``, ``eval_k{k}/*`` from the same weights acting with k sampler
-steps; ``best`` follows ``eval/*`` only.
+steps, and for every n in ``train.eval_act_candidates``, ``eval_c{n}/*`` acting with the
+best of n sampled actions by the critic's Q; ``best`` follows ``eval/*`` only.
 
     from genpolicy.config import create
     from genpolicy.train import fit
@@ -260,22 +261,24 @@ class Trainer:
         finally:
             self.algo.train()
 
-    def _evaluate_with_steps(self, steps: int, episodes: int | None) -> EvalResult:
-        """The same evaluation with a new act config whose step count is ``steps`` (the
-        algorithm's config is left as it is)."""
+    def _evaluate_with(self, episodes: int | None, **act_changes: int) -> EvalResult:
+        """The same evaluation with an act config changed by ``act_changes`` (steps=K or
+        candidates=N; the algorithm's own config is left as it is)."""
         algo_cfg: Any = self.algo.cfg
-        return self._evaluate_once(episodes, dataclasses.replace(algo_cfg.act, steps=steps))
+        return self._evaluate_once(episodes, dataclasses.replace(algo_cfg.act, **act_changes))
 
     def evaluate(self, episodes: int | None = None) -> EvalResult | None:
         if self.env_id is None:
             return None
         res = self._evaluate_once(episodes)
         row = {"step": self.step, **{f"eval/{k}": v for k, v in res.to_dict().items()}}
-        for k in self.cfg.train.eval_act_steps:
-            extra = self._evaluate_with_steps(k, episodes)
-            row[f"eval_k{k}/return_mean"] = extra.return_mean
-            row[f"eval_k{k}/score_mean"] = extra.score_mean
-            row[f"eval_k{k}/score_std"] = extra.score_std
+        extras = [(f"eval_k{k}", {"steps": k}) for k in self.cfg.train.eval_act_steps]
+        extras += [(f"eval_c{n}", {"candidates": n}) for n in self.cfg.train.eval_act_candidates]
+        for prefix, change in extras:
+            extra = self._evaluate_with(episodes, **change)
+            row[f"{prefix}/return_mean"] = extra.return_mean
+            row[f"{prefix}/score_mean"] = extra.score_mean
+            row[f"{prefix}/score_std"] = extra.score_std
         self.evals.append(row)
         key = "eval/score_mean" if res.score_mean is not None else "eval/return_mean"
         if self.best is None or row[key] > self.best[key]:

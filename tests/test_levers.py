@@ -261,6 +261,7 @@ def test_eval_act_steps_logs_each_step_count(tmp_path: Path) -> None:
         "train.tensorboard": False,
         "train.out_dir": str(tmp_path),
         "train.eval_act_steps": "[1, 2]",
+        "train.eval_act_candidates": "[4]",
     }
     res = fit(create("toy-gmpo", over))
     algo: Any = res.algo
@@ -275,10 +276,14 @@ def test_eval_act_steps_logs_each_step_count(tmp_path: Path) -> None:
         # the same seeds with other step counts act differently
         assert len({row["eval/return_mean"], row["eval_k1/return_mean"]}) == 2
         assert len({row["eval_k1/return_mean"], row["eval_k2/return_mean"]}) == 2
+        # the best of 4 samples by Q: its own series, differing from one sample's
+        assert isinstance(row["eval_c4/score_mean"], float)
+        assert row["eval_c4/return_mean"] != row["eval/return_mean"]
     last = json.loads((res.run_dir / "summary.json").read_text())["last"]
     assert last["eval_k1/score_mean"] == evals[-1]["eval_k1/score_mean"]
     assert last["eval_k2/score_mean"] == evals[-1]["eval_k2/score_mean"]
     assert "eval_k3/score_mean" not in last
+    assert algo.cfg.act.candidates == 1  # restored too
 
 
 # -- config errors ----------------------------------------------------------------------------
@@ -300,6 +305,15 @@ def test_eval_act_steps_logs_each_step_count(tmp_path: Path) -> None:
         ("toy-iql", ["train.eval_act_steps=[2]"], "train.eval_act_steps"),
         ("toy-bc", ["algo.policy=gaussian", "train.eval_act_steps=[2]"], "eval_act_steps"),
         ("toy-gmpo", ["train.eval_act_steps=[0]"], "step counts >= 1"),
+        ("toy-gmpo", ["train.eval_act_candidates=[1]"], "distinct counts >= 2"),
+        ("toy-gmpo", ["train.eval_act_candidates=[4, 4]"], "distinct counts >= 2"),
+        ("toy-iql", ["train.eval_act_candidates=[4]"], "train.eval_act_candidates"),
+        ("toy-bc", ["algo.policy=generative", "train.eval_act_candidates=[4]"], "no critic"),
+        (
+            "toy-gmpo",
+            ["algo.act.noise_scale=0", "train.eval_act_candidates=[4]"],
+            "train.eval_act_candidates=[4]: act.noise_scale=0",
+        ),
     ],
 )
 def test_bad_lever_values_are_one_line_errors(

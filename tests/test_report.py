@@ -26,6 +26,7 @@ BASE = {
 }
 BUMP = {1000: 0.0, 2000: 20.0, 2500: 5.0, 3000: 10.0}
 K2_OFFSET = -30.0  # eval_k2/score_mean = score - 30
+C16_OFFSET = 5.0  # eval_c16/score_mean = score + 5 (the best of 16 candidates by Q)
 DATASET_ARG = {"hopper-medium-v2": "/data/d4rl/hopper-medium-v2.hdf5"}
 
 
@@ -72,6 +73,7 @@ def write_run(
         if algo == "gmpo":
             row["eval_k2/score_mean"] = v + K2_OFFSET
             row["eval_k2/return_mean"] = 10 * (v + K2_OFFSET)
+            row["eval_c16/score_mean"] = v + C16_OFFSET
         rows.append(row)
     lines = [json.dumps(r) for r in rows]
     if corrupt_line:
@@ -133,7 +135,12 @@ def test_report_numbers(grid: Path) -> None:
     hop = res["datasets"]["hopper-medium-v2"]
     assert hop["metric"] == "eval/score_mean" and not hop["fallback"]
     assert hop["left_out"] == 1
-    assert list(hop["groups"]) == ["gmpo algo.beta=8", "gmpo algo.beta=8 K=2", "iql"]
+    assert list(hop["groups"]) == [
+        "gmpo algo.beta=8",
+        "gmpo algo.beta=8 K=2",
+        "gmpo algo.beta=8 N=16",
+        "iql",
+    ]  # a base group, then its K (sampler steps) and N (candidates) variants
     for ds in ("hopper-medium-v2", "walker2d-medium-v2"):
         for group in ("iql", "gmpo algo.beta=8"):
             g = res["datasets"][ds]["groups"][group]
@@ -143,6 +150,10 @@ def test_report_numbers(grid: Path) -> None:
         k2 = res["datasets"][ds]["groups"]["gmpo algo.beta=8 K=2"]
         assert k2["base"] == "gmpo algo.beta=8" and k2["k"] == 2
         _close(k2["last"], [score(ds, "gmpo algo.beta=8", s, 3000) + K2_OFFSET for s in (0, 1)])
+        c16 = res["datasets"][ds]["groups"]["gmpo algo.beta=8 N=16"]
+        assert c16["base"] == "gmpo algo.beta=8" and c16["k"] is None
+        assert c16["variant"] == "N=16" and k2["variant"] == "K=2"
+        _close(c16["last"], [score(ds, "gmpo algo.beta=8", s, 3000) + C16_OFFSET for s in (0, 1)])
 
     iql = hop["groups"]["iql"]
     assert math.isclose(iql["last"]["mean"], 52.0) and math.isclose(iql["best"]["mean"], 62.0)

@@ -4,7 +4,8 @@ A run folder is any directory under DIR holding ``config.yaml`` and ``metrics.js
 (``genpolicy train`` writes both). ``summary.json`` marks a finished run; ``trial.json``
 (written by the sweep runner) names its group. Runs are grouped by (dataset, group),
 seeds being the replicates; every extra ``eval_k{K}/...`` series (the same checkpoints
-evaluated with K sampler steps) becomes its own group ``"<group> K=<K>"``.
+evaluated with K sampler steps) becomes its own group ``"<group> K=<K>"``, every
+``eval_c{N}/...`` series (the best of N sampled actions by Q) a group ``"<group> N=<N>"``.
 
     from genpolicy.sweep.report import collect_runs, make_report, summarise
     md = make_report("runs")                  # runs/report/report.md, PNGs, results.json/csv
@@ -39,7 +40,9 @@ DATA_SUFFIXES = (".hdf5", ".h5", ".npz")
 MAX_STEP_COLUMNS = 6  # columns of the fixed-update table in report.md (results.json has all)
 ACTION_STATES = 1000  # states drawn for the toy-bandit action picture
 ACTION_SEED = 0
-_K_KEY = re.compile(r"^eval_k(\d+)/")
+_VARIANT_KEY = re.compile(r"^eval_([kc])(\d+)/")  # eval_k{K}/..., eval_c{N}/...
+VARIANT_LABELS = {"k": "K", "c": "N"}  # "<group> K=5": 5 sampler steps; N=16: 16 candidates
+_VARIANT_ORDER = {"": 0, "k": 1, "c": 2}  # a base group, its K variants, its N variants
 
 Stat = dict[str, Any]  # {"mean", "std" (None below 2 values), "n", "seeds", "values"}
 
@@ -70,14 +73,29 @@ class RunRecord:
     def toy(self) -> bool:
         return self.dataset == TOY_DATASET
 
-    def ks(self) -> list[int]:
-        """Sampler-step counts K of the extra ``eval_k{K}/...`` series in this run."""
-        found = {int(m.group(1)) for row in self.evals for k in row if (m := _K_KEY.match(k))}
+    def variants(self) -> list[tuple[str, int]]:
+        """The extra evaluations of this run: ("k", K) for each ``eval_k{K}/...`` series (K
+        sampler steps), ("c", N) for each ``eval_c{N}/...`` one (N candidates ranked by Q)."""
+        found = {
+            (m.group(1), int(m.group(2)))
+            for row in self.evals
+            for key in row
+            if (m := _VARIANT_KEY.match(key))
+        }
         return sorted(found)
 
-    def series(self, metric: str, k: int | None = None) -> list[tuple[int, float]]:
-        """(step, value) of ``metric`` (or its ``eval_k{K}`` twin) where it is a number."""
-        key = metric if k is None else k_metric(metric, k)
+    def ks(self) -> list[int]:
+        """Sampler-step counts K of the extra ``eval_k{K}/...`` series in this run."""
+        return [n for kind, n in self.variants() if kind == "k"]
+
+    def series(
+        self, metric: str, k: int | None = None, variant: tuple[str, int] | None = None
+    ) -> list[tuple[int, float]]:
+        """(step, value) of ``metric`` (or its ``eval_k{K}`` twin, or a ``variant``'s, e.g.
+        ("c", 16) for ``eval_c16``) where it is a number."""
+        if k is not None:
+            variant = ("k", k)
+        key = metric if variant is None else variant_metric(metric, variant)
         out = []
         for row in self.evals:
             v = _num(row.get(key)) if key else None
@@ -98,7 +116,18 @@ class RunRecord:
 
 def k_metric(metric: str, k: int) -> str | None:
     """``eval/score_mean`` -> ``eval_k{k}/score_mean`` (None for a metric outside eval/)."""
-    return f"eval_k{k}/{metric[len('eval/') :]}" if metric.startswith("eval/") else None
+    return variant_metric(metric, ("k", k))
+
+
+def variant_metric(metric: str, variant: tuple[str, int]) -> str | None:
+    """``eval/score_mean`` -> ``eval_c16/score_mean`` for ("c", 16) (None outside eval/)."""
+    kind, n = variant
+    return f"eval_{kind}{n}/{metric[len('eval/') :]}" if metric.startswith("eval/") else None
+
+
+def variant_label(base: str, variant: tuple[str, int] | None) -> str:
+    """A group's label: ``gtp``, ``gtp K=5`` (5 sampler steps), ``gtp N=16`` (16 candidates)."""
+    return base if variant is None else f"{base} {VARIANT_LABELS[variant[0]]}={variant[1]}"
 
 
 def dataset_label(dataset: str) -> str:
@@ -235,20 +264,26 @@ def stat(pairs: Iterable[tuple[int, float]]) -> Stat:
     }
 
 
+Series = list[tuple[RunRecord, list[tuple[int, float]]]]
+
+
 def _group_series(
     runs: list[RunRecord], metric: str
-) -> dict[str, tuple[str, int | None, list[tuple[RunRecord, list[tuple[int, float]]]]]]:
-    """label -> (base group, K, [(run, series)]) with base groups before their K variants."""
-    keyed: dict[tuple[str, int], list[tuple[RunRecord, list[tuple[int, float]]]]] = {}
+) -> dict[str, tuple[str, tuple[str, int] | None, Series]]:
+    """label -> (base group, variant, [(run, series)]) with base groups before their
+    variants (K sampler steps, then N candidates)."""
+    keyed: dict[tuple[str, tuple[str, int]], Series] = {}
     for r in runs:
-        keyed.setdefault((r.group, -1), []).append((r, r.series(metric)))
-        for k in r.ks():
-            if k_metric(metric, k):
-                keyed.setdefault((r.group, k), []).append((r, r.series(metric, k)))
+        keyed.setdefault((r.group, ("", -1)), []).append((r, r.series(metric)))
+        for v in r.variants():
+            if variant_metric(metric, v):
+                keyed.setdefault((r.group, v), []).append((r, r.series(metric, variant=v)))
     out = {}
-    for (base, k), members in sorted(keyed.items()):
-        label = base if k < 0 else f"{base} K={k}"
-        out[label] = (base, None if k < 0 else k, members)
+    for (base, v), members in sorted(
+        keyed.items(), key=lambda kv: (kv[0][0], _VARIANT_ORDER[kv[0][1][0]], kv[0][1][1])
+    ):
+        variant = None if v[0] == "" else v
+        out[variant_label(base, variant)] = (base, variant, members)
     return out
 
 
@@ -340,7 +375,7 @@ def _summarise_dataset(runs: list[RunRecord], metric: str) -> dict[str, Any]:
     if metric != FALLBACK_METRIC and not any(r.series(metric) for r in runs):
         used = FALLBACK_METRIC
     groups: dict[str, Any] = {}
-    for label, (base, k, members) in _group_series(runs, used).items():
+    for label, (base, variant, members) in _group_series(runs, used).items():
         done = [(r, s) for r, s in members if r.finished and s]
         shared = set.intersection(*({st for st, _ in s} for _, s in done)) if done else set()
         at_steps = [
@@ -349,7 +384,8 @@ def _summarise_dataset(runs: list[RunRecord], metric: str) -> dict[str, Any]:
         group_runs = [r for r, _ in members]
         groups[label] = {
             "base": base,
-            "k": k,
+            "k": variant[1] if variant and variant[0] == "k" else None,  # K sampler steps
+            "variant": variant_label("", variant).strip() or None,  # "K=5", "N=16" or None
             "runs": len(members),
             "seeds": sorted(r.seed for r, _ in done),
             "left_out": {
@@ -365,7 +401,7 @@ def _summarise_dataset(runs: list[RunRecord], metric: str) -> dict[str, Any]:
             "curve_seeds": sorted(r.seed for r, s in members if s),
             "unfinished_in_curve": sum(1 for r, s in members if s and not r.finished),
         }
-        if k is None:
+        if variant is None:
             groups[label]["speed"] = {
                 "steps_per_s": stat(
                     (r.seed, v) for r in group_runs if (v := r.steps_per_s()) is not None
@@ -416,9 +452,12 @@ def _average(datasets: dict[str, Any], metric: str) -> dict[str, Any]:
     return out
 
 
-def _label_key(label: str) -> tuple[str, int]:
-    base, _, k = label.rpartition(" K=")
-    return (base, int(k)) if base and k.isdigit() else (label, -1)
+def _label_key(label: str) -> tuple[str, int, int]:
+    for kind, name in VARIANT_LABELS.items():
+        base, _, n = label.rpartition(f" {name}=")
+        if base and n.isdigit():
+            return (base, _VARIANT_ORDER[kind], int(n))
+    return (label, 0, -1)
 
 
 # -- pictures ---------------------------------------------------------------------------------
@@ -464,9 +503,9 @@ def plot_curves(ds: str, d: dict[str, Any], metric: str, path: Path, title: str 
             continue
         colour = colours.setdefault(g["base"], cmap(bases.index(g["base"]) % cmap.N))
         style = "-"
-        if g["k"] is not None:
-            ks = sorted(x["k"] for x in d["groups"].values() if x["base"] == g["base"] and x["k"])
-            style = styles[ks.index(g["k"]) % len(styles)]
+        if g.get("variant"):
+            mine = [x["variant"] for x in d["groups"].values() if x["base"] == g["base"]]
+            style = styles[[v for v in mine if v].index(g["variant"]) % len(styles)]
         n = len(g["curve_seeds"])
         extra = f", {g['unfinished_in_curve']} unfinished" if g["unfinished_in_curve"] else ""
         ax.plot(
@@ -592,7 +631,8 @@ def render_markdown(results: dict[str, Any], title: str | None = None) -> str:
         "evaluation; a cell is the mean ± the sample standard deviation over seeds "
         "(n - 1 denominator), or the mean and (n=1) for a single seed. Unfinished and "
         "interrupted runs are drawn in the curves but left out of every table. "
-        "`<group> K=<K>` is the same checkpoints evaluated with K sampler steps. "
+        "`<group> K=<K>` is the same checkpoints evaluated with K sampler steps, "
+        "`<group> N=<N>` with the best of N sampled actions by the critic's Q. "
         "Curves: the line is the mean over seeds at each evaluation, the band spans the "
         "minimum to the maximum over seeds (steps that only some runs evaluated are skipped). "
         f"{TOY_DATASET} is left out of the average over datasets.",
