@@ -206,6 +206,14 @@ def test_device_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     spec.grid = {"algo": ["iql"], "seed": [0]}
     assert run_local(spec, expand(spec), workers=1, status_every=0, device="cpu").ok
     assert trial_state(trial_config(spec, expand(spec)[0], 1, "cuda")) == "done"
+    # extra candidate evaluations change no result: asking for them leaves the run done
+    spec.grid = {"algo": ["gmpo"], "seed": [0]}
+    assert run_local(spec, expand(spec), workers=1, status_every=0).ok
+    spec.set["train.eval_act_candidates"] = [4]
+    assert trial_state(trial_config(spec, expand(spec)[0])) == "done"
+    spec.set["train.eval_act_steps"] = [2]  # a key that is not free: a different config
+    with pytest.raises(GenpolicyError, match=r"different config \(train.eval_act_steps\)"):
+        trial_state(trial_config(spec, expand(spec)[0]))
 
 
 def test_only_needs_just_the_chosen_trials_datasets(

@@ -27,8 +27,10 @@ from genpolicy.config import RunConfig
 from genpolicy.errors import GenpolicyError
 
 EvalCallback = Callable[[dict[str, Any]], None]
-# train-section keys that may differ between the runs of one trial (they change no result)
-FREE_TRAIN_KEYS = ("threads", "progress", "device", "tensorboard", "out_dir")
+# train-section keys that may differ between the runs of one trial (they change no result;
+# eval_act_candidates only adds evaluations, which act from their own seeded generator, so a
+# finished run stays done when a spec starts asking for them, and a resumed one adds them)
+FREE_TRAIN_KEYS = ("threads", "progress", "device", "tensorboard", "out_dir", "eval_act_candidates")
 EXIT_BUSY = 75  # a worker's exit code when another process holds the trial
 
 
