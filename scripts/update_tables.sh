@@ -51,6 +51,8 @@ python scripts/results_tables.py $R/curves-medium-replay/report/results.json \
 python scripts/results_tables.py $R/curves-medium-replay/report/results.json \
   --steps 20000,50000 --target iql --name curves-target --update docs/learning.md README.md \
   > /dev/null
+python scripts/results_tables.py $R/eval_candidates_hopper_mr.json --name candidates-hopper-mr \
+  --update docs/learning.md > /dev/null
 for f in $R/curves-medium-replay/report/curves_*.png; do  # the learning curves, in docs/
   cp "$f" "docs/$(basename "$f" | sed 's/^curves_/curves-/')"
 done
