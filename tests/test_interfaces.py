@@ -277,7 +277,7 @@ def test_trainer_evaluates_other_steps_with_a_new_act_config(tmp_path: Path) -> 
         return sample(states, steps=steps, **kw)
 
     policy.sample = spy
-    trainer._evaluate_with_steps(3, 4)
+    trainer._evaluate_with(4, steps=3)
     assert seen and set(seen) == {3}
     assert trainer.algo.cfg.act is act_before and act_before == ActConfig(steps=None)
     assert trainer.cfg.algo.act is act_before
