@@ -89,12 +89,10 @@ class RunRecord:
         return [n for kind, n in self.variants() if kind == "k"]
 
     def series(
-        self, metric: str, k: int | None = None, variant: tuple[str, int] | None = None
+        self, metric: str, variant: tuple[str, int] | None = None
     ) -> list[tuple[int, float]]:
-        """(step, value) of ``metric`` (or its ``eval_k{K}`` twin, or a ``variant``'s, e.g.
-        ("c", 16) for ``eval_c16``) where it is a number."""
-        if k is not None:
-            variant = ("k", k)
+        """(step, value) of ``metric`` (or a ``variant``'s twin, e.g. ("k", 5) for
+        ``eval_k5``, ("c", 16) for ``eval_c16``) where it is a number."""
         key = metric if variant is None else variant_metric(metric, variant)
         out = []
         for row in self.evals:
@@ -112,11 +110,6 @@ class RunRecord:
 
     def train_seconds(self) -> float | None:
         return _num((self.summary or {}).get("train_seconds"))
-
-
-def k_metric(metric: str, k: int) -> str | None:
-    """``eval/score_mean`` -> ``eval_k{k}/score_mean`` (None for a metric outside eval/)."""
-    return variant_metric(metric, ("k", k))
 
 
 def variant_metric(metric: str, variant: tuple[str, int]) -> str | None:
@@ -277,7 +270,7 @@ def _group_series(
         keyed.setdefault((r.group, ("", -1)), []).append((r, r.series(metric)))
         for v in r.variants():
             if variant_metric(metric, v):
-                keyed.setdefault((r.group, v), []).append((r, r.series(metric, variant=v)))
+                keyed.setdefault((r.group, v), []).append((r, r.series(metric, v)))
     out = {}
     for (base, v), members in sorted(
         keyed.items(), key=lambda kv: (kv[0][0], _VARIANT_ORDER[kv[0][1][0]], kv[0][1][1])
