@@ -42,6 +42,21 @@ def cell(st: dict[str, Any] | None, digits: int = 1) -> str:
     return f"{st['mean']:.{digits}f} ({n})"
 
 
+def by_group(results: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """group -> dataset -> that group's entry in a results.json (later files win)."""
+    groups: dict[str, dict[str, dict[str, Any]]] = {}
+    for res in results:
+        for ds, d in res["datasets"].items():
+            for g, gd in d["groups"].items():
+                groups.setdefault(g, {})[ds] = gd
+    return groups
+
+
+def at_steps(gd: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """A group entry's statistics at fixed update counts, by step."""
+    return {int(a["step"]): a for a in gd.get("at_steps", [])}
+
+
 def table(
     results: list[dict[str, Any]],
     steps: list[int] | None,
@@ -50,11 +65,7 @@ def table(
     digits: int = 1,
 ) -> str:
     """Groups x (dataset, step) cells; ``only``: these groups, in this order."""
-    groups: dict[str, dict[str, dict[str, Any]]] = {}
-    for res in results:
-        for ds, d in res["datasets"].items():
-            for g, gd in d["groups"].items():
-                groups.setdefault(g, {})[ds] = gd
+    groups = by_group(results)
     ds_list = datasets or sorted({ds for g in groups.values() for ds in g})
     cols: list[tuple[str, int | None]] = [
         (ds, s)
@@ -77,8 +88,7 @@ def table(
             elif s is None:
                 row.append(cell(gd.get("last"), digits))
             else:
-                at = {int(a["step"]): a for a in gd.get("at_steps", [])}
-                row.append(cell(at.get(s), digits))
+                row.append(cell(at_steps(gd).get(s), digits))
         if any(c != "—" for c in row[1:]):  # a group with no finished evaluation yet: skip
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
@@ -90,12 +100,9 @@ def target_table(
     """Each group's score averaged over the datasets (the mean of the per-dataset means over
     seeds) at each step, and its difference from the ``reference`` group's; a step where a
     group misses a dataset shows how many datasets it has."""
-    groups: dict[str, dict[str, dict[int, dict[str, Any]]]] = {}
-    for res in results:
-        for ds, d in res["datasets"].items():
-            for g, gd in d["groups"].items():
-                at = {int(a["step"]): a for a in gd.get("at_steps", [])}
-                groups.setdefault(g, {})[ds] = at
+    groups = {
+        g: {ds: at_steps(gd) for ds, gd in per.items()} for g, per in by_group(results).items()
+    }
     ds_list = datasets or sorted({ds for g in groups.values() for ds in g})
 
     def average(g: str, step: int) -> tuple[float | None, int, int]:
@@ -110,11 +117,12 @@ def target_table(
     for s in steps:
         head += [f"mean @ {s / 1000:g}k", f"vs {reference} @ {s / 1000:g}k"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    refs = {s: average(reference, s)[0] if reference in groups else None for s in steps}
     for g in sorted(groups, key=lambda g: (g != reference, g)):
         row, seen = [g], False
         for s in steps:
             mean, n_ds, runs = average(g, s)
-            ref, _, _ = average(reference, s) if reference in groups else (None, 0, 0)
+            ref = refs[s]
             if mean is None:
                 row += [f"— ({n_ds}/{len(ds_list)} datasets)" if n_ds else "—", "—"]
                 continue
