@@ -117,7 +117,7 @@ class ConditionalMLP(nn.Module):
     # -- split first layer ---------------------------------------------------------------
     def time_features(self, t: Tensor) -> Tensor:
         """t: (B,) or (B, n_times) or (n_times,) -> first-layer contribution (..., hidden)."""
-        if self.n_times == 1 and (t.dim() == 0 or t.shape[-1] != 1):
+        if self.n_times == 1 and t.dim() < 2:  # () or (B,); B = 1 is a batch of one time
             t = t.unsqueeze(-1)
         emb = self.time(t).flatten(-2)
         return self.time_mlp(emb)

@@ -220,3 +220,43 @@ def test_residual_backbone_fits_a_fixed_batch():
     assert float(model.loss(a, s).mean().detach()) < 0.8 * first
     with torch.no_grad():
         assert model.sample(s, steps=2).shape == (64, 2)
+
+
+def test_one_euler_step_from_the_prior_mean_reads_out_the_weighted_mean():
+    """On the linear path the loss-optimal velocity at t = 1 is x - E_w[a | s] for any x, so
+    one Euler step lands on the weighted conditional mean of the actions, whatever the start
+    noise; the full ODE from the prior's mean lands in a mode instead. Actions +-1, +1 with
+    weight 3: weighted mean 0.5, weighted median +1."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="flow", path="linear", hidden=64, depth=2), 1, 1)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    s = torch.zeros(512, 1)
+    a = torch.cat([torch.ones(256, 1), -torch.ones(256, 1)])
+    w = torch.cat([torch.full((256,), 1.5), torch.full((256,), 0.5)])  # mean 1
+    for _ in range(800):
+        loss = (w * model.loss(a, s)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    zero = torch.zeros(8, 1)
+    with torch.no_grad():
+        one_step = model.sample(s[:8], steps=1, solver="euler", noise=zero)
+        ode = model.sample(s[:8], steps=64, solver="euler", noise=zero)
+        sampled_start = model.sample(s[:8], steps=1, solver="euler")
+    assert one_step.mean().item() == pytest.approx(0.5, abs=0.1)
+    assert sampled_start.mean().item() == pytest.approx(0.5, abs=0.15)
+    assert ode.mean().item() > 0.8
+
+
+@pytest.mark.parametrize("kind,path", [("flow", "linear"), ("diffusion", "vp")])
+def test_one_euler_step_uses_the_time_features_of_its_one_time(kind, path):
+    """A one-step Euler plan has a single stage time; its cached time features must be the
+    same vector the uncached field computes (they once collapsed to one scalar)."""
+    torch.manual_seed(0)
+    model = build_model(small(kind, path), 2, 3)
+    s, x = torch.randn(5, 3), torch.randn(5, 2)
+    with torch.no_grad():
+        ts = model.sample_grid(1)
+        v = model.velocity_field(s)(x, ts[0])  # no cache: features from the scalar time
+        expected = x + (ts[1] - ts[0]) * v
+        torch.testing.assert_close(model.sample(s, steps=1, solver="euler", noise=x), expected)
