@@ -42,6 +42,12 @@ def main() -> None:
     ap.add_argument("roots", nargs="+", help="folders holding run folders")
     ap.add_argument("--scales", default="1,0")
     ap.add_argument("--candidates", type=int, default=0, help="also N candidates by Q (0: no)")
+    ap.add_argument(
+        "--steps",
+        default="",
+        help="comma-separated ODE step counts / flow-map jumps: each scale again at K steps "
+        "(key '<scale>k<K>'; an ODE model takes Euler steps)",
+    )
     ap.add_argument("--only", default="", help="comma-separated run names to evaluate")
     ap.add_argument(
         "--merge",
@@ -52,10 +58,12 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     scales = [float(s) for s in args.scales.split(",") if s.strip()]
-    # (key, noise scale, candidates)
-    settings: list[tuple[str, float, int]] = [(f"{s:g}", s, 1) for s in scales]
+    # (key, noise scale, candidates, steps: None keeps the run's own)
+    settings: list[tuple[str, float, int, int | None]] = [(f"{s:g}", s, 1, None) for s in scales]
+    for k in (int(x) for x in args.steps.split(",") if x.strip()):
+        settings += [(f"{s:g}k{k}", s, 1, k) for s in scales]
     if args.candidates > 1:
-        settings.append((f"c{args.candidates}", 1.0, args.candidates))
+        settings.append((f"c{args.candidates}", 1.0, args.candidates, None))
     only = set(filter(None, args.only.split(",")))
     rows: list[dict[str, Any]] = []
     for run in run_folders(args.roots):
@@ -79,10 +87,15 @@ def main() -> None:
             "step": ckpt["step"],
             "logged_last": (summary.get("last") or {}).get("eval/score_mean"),
         }
-        for key, scale, candidates in settings:
+        for key, scale, candidates, steps in settings:
             if candidates > 1 and not getattr(algo, "critic", None):
                 continue  # nothing to rank candidates by (BC)
-            algo.cfg.act = dataclasses.replace(act, noise_scale=scale, candidates=candidates)
+            changes: dict[str, Any] = {"noise_scale": scale, "candidates": candidates}
+            if steps is not None:
+                changes["steps"] = steps
+                if act.solver is not None:  # ODE models: plain Euler steps
+                    changes["solver"] = "euler"
+            algo.cfg.act = dataclasses.replace(act, **changes)
             algo.seed_acting(cfg.train.eval_seed)
             res = evaluate(
                 algo.act,
@@ -99,7 +112,6 @@ def main() -> None:
         done = {r["run"] for r in rows}
         kept = json.loads(Path(args.out).read_text())["runs"]
         rows = sorted([r for r in kept if r["run"] not in done] + rows, key=lambda r: r["run"])
-        print(json.dumps(row))
     groups: dict[tuple[str, str], dict[str, list[float]]] = {}
     for r in rows:
         g = groups.setdefault((r["dataset"], r["group"]), {})
@@ -120,7 +132,7 @@ def main() -> None:
             {"scales": scales, "settings": settings, "runs": rows, "groups": table}, indent=2
         )
     )
-    names = [k for k, _, _ in settings]
+    names = [k for k, *_ in settings]
     print("| dataset | group | seeds | " + " | ".join(names) + " |")
     print("|" + " --- |" * (3 + len(names)))
     for t in table:

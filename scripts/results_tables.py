@@ -210,12 +210,21 @@ def memory_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def setting_name(key: str) -> str:
+    """A column name for an eval_noise_scale.py setting key: 'c16' (candidates by Q), '0'
+    (noise scale, the run's own steps) or '0k1' (noise scale at K steps)."""
+    if key.startswith("c"):
+        return f"{int(key[1:])} candidates by Q"
+    scale, _, steps = key.partition("k")
+    return f"noise {scale}" + (f", {steps} step{'s' if steps != '1' else ''}" if steps else "")
+
+
 def noise_table(result: dict[str, Any]) -> str:
     """The table of benchmarks/eval_noise_scale.py's JSON (mean over seeds; the success rate
     in brackets where the environment reports one)."""
-    keys = [k for k, _, _ in result["settings"]] if "settings" in result else None
+    keys = [s[0] for s in result["settings"]] if "settings" in result else None
     keys = keys or [f"{s:g}" for s in result["scales"]]
-    names = [f"{int(k[1:])} candidates by Q" if k.startswith("c") else f"noise {k}" for k in keys]
+    names = [setting_name(k) for k in keys]
     head = ["dataset", "group", "seeds", *names]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for g in result["groups"]:

@@ -149,3 +149,16 @@ def test_target_table_averages_datasets_and_compares_with_the_reference() -> Non
     assert lines[0] == "| group | mean @ 20k | vs iql @ 20k | mean @ 50k | vs iql @ 50k |"
     assert lines[2] == "| iql | 20.0 (4 runs) | — | — (1/2 datasets) | — |"  # reference first
     assert lines[3] == "| gmpo | 18.0 (3 runs) | -2.0 | — (1/2 datasets) | — |"
+
+
+def test_noise_table_names_each_acting_setting() -> None:
+    tables = script("scripts/results_tables.py")
+    result = {
+        "settings": [["1", 1.0, 1, None], ["0k1", 0.0, 1, 1], ["c16", 1.0, 16, None]],
+        "groups": [{"dataset": "d", "group": "g", "seeds": 2, "score@1": 50.0, "score@0k1": 97.44}],
+    }
+    lines = tables.noise_table(result).splitlines()
+    assert (
+        lines[0] == "| dataset | group | seeds | noise 1 | noise 0, 1 step | 16 candidates by Q |"
+    )
+    assert lines[2] == "| d | g | 2 | 50.0 | 97.4 | — |"
