@@ -53,6 +53,8 @@ python scripts/results_tables.py $R/curves-medium-replay/report/results.json \
   > /dev/null
 python scripts/results_tables.py $R/eval_candidates_hopper_mr.json --name candidates-hopper-mr \
   --update docs/learning.md > /dev/null
+python scripts/results_tables.py $R/eval_mean_readout.json --name mean-readout \
+  --update docs/learning.md > /dev/null
 for f in $R/curves-medium-replay/report/curves_*.png; do  # the learning curves, in docs/
   cp "$f" "docs/$(basename "$f" | sed 's/^curves_/curves-/')"
 done
