@@ -93,7 +93,7 @@ def main() -> None:
             changes: dict[str, Any] = {"noise_scale": scale, "candidates": candidates}
             if steps is not None:
                 changes["steps"] = steps
-                if act.solver is not None:  # ODE models: plain Euler steps
+                if cfg.model.kind != "flowmap":  # ODE models: plain Euler steps
                     changes["solver"] = "euler"
             algo.cfg.act = dataclasses.replace(act, **changes)
             algo.seed_acting(cfg.train.eval_seed)
