@@ -29,6 +29,20 @@ from genpolicy.checkpoint import load_policy
 from genpolicy.evaluate import evaluate
 
 
+def csv_of(kind: type) -> Any:
+    """An argparse type for a comma-separated list of ``kind`` (a bad item: one usage line)."""
+
+    def parse(text: str) -> list[Any]:
+        try:
+            return [kind(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated {kind.__name__}s, got {text!r}"
+            ) from None
+
+    return parse
+
+
 def run_folders(roots: list[str]) -> list[Path]:
     out = []
     for root in roots:
@@ -40,10 +54,11 @@ def run_folders(roots: list[str]) -> list[Path]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("roots", nargs="+", help="folders holding run folders")
-    ap.add_argument("--scales", default="1,0")
+    ap.add_argument("--scales", type=csv_of(float), default="1,0")
     ap.add_argument("--candidates", type=int, default=0, help="also N candidates by Q (0: no)")
     ap.add_argument(
         "--steps",
+        type=csv_of(int),
         default="",
         help="comma-separated ODE step counts / flow-map jumps: each scale again at K steps "
         "(key '<scale>k<K>'; an ODE model takes Euler steps)",
@@ -57,10 +72,10 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/eval_noise_scale.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    scales = [float(s) for s in args.scales.split(",") if s.strip()]
+    scales: list[float] = args.scales
     # (key, noise scale, candidates, steps: None keeps the run's own)
     settings: list[tuple[str, float, int, int | None]] = [(f"{s:g}", s, 1, None) for s in scales]
-    for k in (int(x) for x in args.steps.split(",") if x.strip()):
+    for k in args.steps:
         settings += [(f"{s:g}k{k}", s, 1, k) for s in scales]
     if args.candidates > 1:
         settings.append((f"c{args.candidates}", 1.0, args.candidates, None))
