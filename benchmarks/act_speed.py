@@ -11,7 +11,9 @@ sampler steps, solver, candidates and start-noise scale, and its acting weights,
 the algorithm keeps one), the acting generator is seeded with the run's eval seed, and
 ``act`` is called on ONE raw observation at a time, (1, obs_dim) float32 as the evaluation
 loop passes it, cycling over observations from the environment's reset (the dataset's
-first observations where the checkpoint names no environment). One torch thread; after a
+first observations where the checkpoint names no environment). ``--candidates N`` (repeatable)
+times each run again ranking N samples by Q instead of its own count, as ``genpolicy evaluate
+--candidates N`` acts (e.g. the curves' N=16 rows). One torch thread; after a
 warm-up the calls repeat for at least ``--seconds`` (``genpolicy.bench.timeit``). The
 machine's load average is recorded before each run's timing: numbers taken while other
 jobs run are not clean.
@@ -35,6 +37,7 @@ import torch
 from genpolicy import __version__
 from genpolicy.bench import timeit
 from genpolicy.checkpoint import exists
+from genpolicy.errors import GenpolicyError
 from genpolicy.evaluate import Actor, load_actor, make_eval_env
 from genpolicy.sweep.report import RunRecord, collect_runs
 
@@ -62,9 +65,10 @@ def observations(actor: Actor, n: int = OBSERVATIONS) -> tuple[list[np.ndarray],
     return [obs[i : i + 1] for i in range(len(obs))], source
 
 
-def time_run(run: RunRecord, seconds: float) -> dict[str, Any]:
-    """One run's record: actions/s at batch 1 with its evaluation's act settings."""
-    actor = load_actor(run.path / "checkpoints" / CHECKPOINT)
+def time_run(run: RunRecord, seconds: float, candidates: int | None = None) -> dict[str, Any]:
+    """One run's record: actions/s at batch 1 with its evaluation's act settings (ranking
+    ``candidates`` samples by Q instead, when given)."""
+    actor = load_actor(run.path / "checkpoints" / CHECKPOINT, candidates=candidates)
     pool, source = observations(actor)
     actor.algo.seed_acting(actor.cfg.train.eval_seed)
     obs = cycle(pool)
@@ -122,9 +126,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("runs", nargs="+", help="run folders or folders of run folders")
     p.add_argument("--out", required=True, help="JSON file to write")
     p.add_argument("--seconds", type=float, default=2.0, help="timed seconds per run (default 2)")
+    p.add_argument(
+        "--candidates",
+        type=int,
+        action="append",
+        metavar="N",
+        help="also time each run ranking N samples by Q (repeatable; default: the run's own)",
+    )
     args = p.parse_args(argv)
     if not args.seconds > 0:
         p.error(f"--seconds must be > 0, got {args.seconds}")
+    if any(n < 1 for n in args.candidates or []):
+        p.error(f"--candidates must be >= 1, got {args.candidates}")
     torch.set_num_threads(1)
     seen: set[Path] = set()
     timings: list[dict[str, Any]] = []
@@ -139,9 +152,16 @@ def main(argv: list[str] | None = None) -> int:
                 skipped.append({"run": run.path.name, "path": str(run.path), "reason": reason})
                 print(f"skip {run.path}: {reason}", flush=True)
                 continue
-            rec = time_run(run, args.seconds)
-            timings.append(rec)
-            print(describe(rec), flush=True)
+            for n in [None, *(args.candidates or [])]:
+                try:
+                    rec = time_run(run, args.seconds, n)
+                except GenpolicyError as exc:  # --candidates for a policy without a sampler
+                    reason = f"--candidates {n}: {exc}"
+                    skipped.append({"run": run.path.name, "path": str(run.path), "reason": reason})
+                    print(f"skip {run.path}: {reason}", flush=True)
+                    continue
+                timings.append(rec)
+                print(describe(rec), flush=True)
     result = {
         "meta": {
             "created": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),

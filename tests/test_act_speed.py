@@ -101,6 +101,38 @@ def test_act_speed_times_each_finished_run_as_it_evaluates(
     assert "gmpo-s0: gmpo toy-bandit s0 step 2:" in printed and "2 timed, 1 skipped" in printed
 
 
+def test_act_speed_candidates_times_each_run_again_with_that_count(
+    runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    act_speed = script("benchmarks/act_speed.py")
+    seen: list[ActConfig | None] = []
+    real_act = Algorithm.act
+
+    def act(self: Algorithm, obs: Any, act_cfg: ActConfig | None = None) -> Any:
+        seen.append(act_cfg)
+        return real_act(self, obs, act_cfg)
+
+    monkeypatch.setattr(Algorithm, "act", act)
+    out = tmp_path / "speed.json"
+    argv = [str(runs / "gmpo-s0"), str(runs / "iql-s0"), "--out", str(out), "--seconds", "0.05"]
+    assert act_speed.main([*argv, "--candidates", "16"]) == 0
+    res = json.loads(out.read_text())
+    acting = [(r["run"], r["act"] and r["act"]["candidates"]) for r in res["timings"]]
+    assert acting == [("gmpo-s0", 2), ("gmpo-s0", 16), ("iql-s0", None)]
+    assert ActConfig(steps=3, candidates=16) in seen
+    # IQL has no sampler to rank: that timing is skipped with the reason, not a traceback
+    assert res["skipped"] == [
+        {
+            "run": "iql-s0",
+            "path": str(runs / "iql-s0"),
+            "reason": "--candidates 16: --candidates/--steps/--noise-scale need a generative "
+            "policy; this is iql",
+        }
+    ]
+    with pytest.raises(SystemExit):
+        act_speed.main([*argv, "--candidates", "0"])
+
+
 def test_comparison_table(runs: Path) -> None:
     tables = script("scripts/results_tables.py")
     summary = json.loads((runs / "gmpo-s0" / "summary.json").read_text())

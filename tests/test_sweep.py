@@ -17,6 +17,7 @@ import yaml
 
 from genpolicy import checkpoint
 from genpolicy.cli import main
+from genpolicy.config import load as load_config
 from genpolicy.errors import GenpolicyError
 from genpolicy.sweep.local import run_local
 from genpolicy.sweep.ray_backend import ray_available
@@ -417,3 +418,39 @@ def test_committed_sweeps_still_match_their_finished_runs(
     spec = load_spec(spec_file)
     for trial in expand(spec, check=False):
         assert trial_state(trial_config(spec, trial)) in ("done", "resume", "new")
+
+
+CURVE_ROWS = {
+    "bc": "bc-det",
+    "iql": "iql",
+    "gmpo": "gmpo-no-ess",
+    "gmpg": "gmpg",
+    "gtp": "gtp-no-ess",
+}
+
+
+@pytest.mark.parametrize("algo", sorted(CURVE_ROWS))
+@pytest.mark.parametrize("task", ["hopper", "walker2d", "halfcheetah"])
+def test_cpu_medium_replay_configs_are_the_curves_rows(
+    task: str, algo: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """configs/cpu/<task>-medium-replay-<algo>.yaml train what the learning curves measured
+    (the same algo, model, critic, data and budget); only where the run is written differs,
+    and GMPO and GTP act with the 16-candidate ranking that the curves' N=16 rows evaluated."""
+    monkeypatch.chdir(REPO)
+    spec = load_spec(REPO / "benchmarks" / "sweeps" / "curves-medium-replay.yaml")
+    (trial,) = [
+        t
+        for t in expand(spec, check=False)
+        if t.id == f"{task}-medium-replay-{CURVE_ROWS[algo]}-s0"
+    ]
+    curve = trial_config(spec, trial).to_dict()
+    shipped = load_config(REPO / "configs" / "cpu" / f"{task}-medium-replay-{algo}.yaml").to_dict()
+    if algo in ("gmpo", "gtp"):
+        assert curve["train"].pop("eval_act_candidates") == [16]
+        assert shipped["train"].pop("eval_act_candidates") == []
+        assert curve["algo"]["act"].pop("candidates") == 1
+        assert shipped["algo"]["act"].pop("candidates") == 16
+    for key in ("out_dir", "run_name", "tensorboard"):
+        curve["train"].pop(key), shipped["train"].pop(key)
+    assert shipped == curve
