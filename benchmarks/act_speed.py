@@ -142,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     seen: set[Path] = set()
     timings: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
+
+    def skip(run: RunRecord, reason: str) -> None:
+        skipped.append({"run": run.path.name, "path": str(run.path), "reason": reason})
+        print(f"skip {run.path}: {reason}", flush=True)
+
     for root in args.runs:
         for run in collect_runs(root):
             if run.path.resolve() in seen:
@@ -149,16 +154,13 @@ def main(argv: list[str] | None = None) -> int:
             seen.add(run.path.resolve())
             reason = skip_reason(run)
             if reason is not None:
-                skipped.append({"run": run.path.name, "path": str(run.path), "reason": reason})
-                print(f"skip {run.path}: {reason}", flush=True)
+                skip(run, reason)
                 continue
             for n in [None, *(args.candidates or [])]:
                 try:
                     rec = time_run(run, args.seconds, n)
                 except GenpolicyError as exc:  # --candidates for a policy without a sampler
-                    reason = f"--candidates {n}: {exc}"
-                    skipped.append({"run": run.path.name, "path": str(run.path), "reason": reason})
-                    print(f"skip {run.path}: {reason}", flush=True)
+                    skip(run, f"--candidates {n}: {exc}")
                     continue
                 timings.append(rec)
                 print(describe(rec), flush=True)
