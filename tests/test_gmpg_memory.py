@@ -62,8 +62,8 @@ def reference(algo: Any, obs: torch.Tensor, seed: int = 1) -> tuple[list[torch.T
     spread = q.detach() - algo.critic.value(obs).detach()
     scale = (spread if c.q_normalizer == "mean_abs_adv" else q.detach()).abs().mean()
     scale = scale if c.q_normalize else 1.0
-    kl_bits = (log_pi - log_mu) / (2 * math.log(2.0))
-    loss = (-c.beta * q / scale + kl_bits).mean()
+    kl_term = (c.entropy_weight * log_pi - log_mu) / (2 * math.log(2.0))
+    loss = (-c.beta * q / scale + kl_term).mean()
     return list(torch.autograd.grad(loss, params(algo))), loss.detach()
 
 
@@ -98,8 +98,11 @@ def test_microbatches_give_the_full_batch_gradient(kind: str, path: str, q_norma
         )
 
 
-@pytest.mark.parametrize("over", [{"algo.q_normalizer": "mean_abs_adv"}, {"algo.q_clip": True}])
-def test_q_normalizer_and_q_clip_follow_their_formula(over: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "over",
+    [{"algo.q_normalizer": "mean_abs_adv"}, {"algo.q_clip": True}, {"algo.entropy_weight": 0.5}],
+)
+def test_loss_options_follow_their_formula(over: dict[str, Any]) -> None:
     def wide(algo: Any) -> Any:  # push some of the policy's actions outside [-1, 1]
         algo.policy.draw_prior = lambda o, generator=None: 3.0 * torch.randn(o.shape[0], 2)
         return algo
@@ -116,9 +119,38 @@ def test_q_normalizer_and_q_clip_follow_their_formula(over: dict[str, Any]) -> N
     assert not all(torch.allclose(g, w, rtol=1e-3) for g, w in zip(got, plain, strict=True))
 
 
-def test_bad_q_normalizer_is_a_user_error() -> None:
-    with pytest.raises(GenpolicyError, match=r"algo\.q_normalizer must be 'mean_abs_q' or"):
-        create("toy-gmpg", {**SMALL, "algo.q_normalizer": "std"})
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("algo.q_normalizer", "std", r"algo\.q_normalizer must be 'mean_abs_q' or"),
+        ("algo.entropy_weight", -0.5, r"algo\.entropy_weight must be >= 0 \(1: the published"),
+        ("algo.beta", -1.0, r"algo\.beta must be >= 0"),
+    ],
+)
+def test_bad_loss_option_is_a_user_error(key: str, value: object, message: str) -> None:
+    with pytest.raises(GenpolicyError, match=message):
+        create("toy-gmpg", {**SMALL, key: value})
+
+
+def spread(model: Any, obs: torch.Tensor, noise: torch.Tensor) -> float:
+    with torch.no_grad():
+        return float(model.sample(obs, steps=3, solver="rk4", noise=noise).std(0).mean())
+
+
+def test_entropy_weight_below_one_sharpens_the_behaviour_model() -> None:
+    """beta = 0: pi ~ mu^(1/alpha). Near a Gaussian mu, alpha = 0.5 divides the spread by
+    sqrt(2); alpha = 1 keeps mu."""
+    obs = torch.zeros(256, 2)
+    noise = torch.randn(256, 2, generator=torch.Generator().manual_seed(5))
+    widths = {}
+    for alpha in (1.0, 0.5):
+        algo = make({"algo.beta": 0.0, "algo.entropy_weight": alpha, "algo.lr": 3e-3})
+        algo.policy.load_state_dict(algo.behaviour.state_dict())
+        for _ in range(60):
+            algo.policy_update(obs[:64])
+        widths[alpha] = spread(algo.policy, obs, noise) / spread(algo.behaviour, obs, noise)
+    assert abs(widths[1.0] - 1.0) < 0.05, widths
+    assert abs(widths[0.5] - 2**-0.5) < 0.08, widths
 
 
 @pytest.mark.parametrize(("kind", "path"), MODELS)
