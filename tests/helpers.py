@@ -1,10 +1,27 @@
-"""Assertions shared by several test modules (not collected: no test_ prefix)."""
+"""Helpers shared by several test modules (not collected: no test_ prefix)."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def script(rel: str) -> ModuleType:
+    """Import a script of the repository (e.g. ``benchmarks/act_speed.py``) as a module."""
+    path = ROOT / rel
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = mod  # dataclasses and typing look their module up by name
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def assert_same(a: Any, b: Any, where: str = "") -> None:

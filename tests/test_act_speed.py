@@ -3,31 +3,19 @@ that scripts/results_tables.py builds from run summaries and its JSON."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from helpers import script
 
 from genpolicy.algos.base import ActConfig, Algorithm
 from genpolicy.config import create
 from genpolicy.train import fit
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def script(rel: str) -> ModuleType:
-    path = ROOT / rel
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = mod  # dataclasses and typing look their module up by name
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
