@@ -1,11 +1,15 @@
 """Peak memory and time of ONE GMPG policy-gradient step, by policy batch and memory lever.
 
     OMP_NUM_THREADS=1 python benchmarks/gmpg_memory.py [--config PATH] [--out PATH]
-        [--max-seconds 180] [--grad-steps N] [--settings BATCH:MICRO:CKPT,...]
+        [--max-seconds 180] [--grad-steps N] [--net HIDDEN:DEPTH]
+        [--settings BATCH:MICRO:CKPT,...]
 
-``--grad-steps`` overrides the config's ``algo.grad_steps`` (the solver steps of both
-differentiable passes); ``--settings`` replaces the default list of (policy batch,
-micro-batch, checkpointing) settings, e.g. ``256:256:0,1024:256:0``.
+``--net 256:3`` sets the policy's width and depth (default: the config's; the committed
+tables in docs/rl.md used 256:3, the 291k-parameter net the published configs had until
+they took the published 512:4, 1.63M parameters); ``--grad-steps`` overrides the
+config's ``algo.grad_steps`` (the solver steps of both differentiable passes);
+``--settings`` replaces the default list of (policy batch, micro-batch, checkpointing)
+settings, e.g. ``256:256:0,1024:256:0``.
 
 Uses the model and algo settings of a shipped GMPG config (default
 configs/gmpg/vp/halfcheetah-medium.yaml) at halfcheetah sizes (17-D states, 6-D actions),
@@ -60,7 +64,7 @@ MEMORY_HEADROOM_MB = 3000.0  # left free for everything else on the machine
 
 
 def child(
-    config: str, batch: int, micro: int, ckpt: bool, grad_steps: int | None
+    config: str, batch: int, micro: int, ckpt: bool, grad_steps: int | None, net: str = ""
 ) -> dict[str, Any]:
     """Build the algorithm, run one policy-gradient step, report memory and time."""
     import torch
@@ -77,6 +81,9 @@ def child(
     }
     if grad_steps is not None:
         over["algo.grad_steps"] = grad_steps
+    if net:
+        hidden, depth = (int(x) for x in net.split(":"))
+        over.update({"model.hidden": hidden, "model.depth": depth})
     cfg = load(config, over)
     if cfg.algo.batch_size < batch:
         cfg = load(config, {**over, "algo.batch_size": batch})
@@ -133,12 +140,13 @@ def main() -> int:
     ap.add_argument("--out", default="benchmarks/results/gmpg_memory.json")
     ap.add_argument("--max-seconds", type=float, default=180.0)
     ap.add_argument("--grad-steps", type=int, default=None, help="override algo.grad_steps")
+    ap.add_argument("--net", default="", help="HIDDEN:DEPTH of the policy (default: config's)")
     ap.add_argument("--settings", default="", help="BATCH:MICRO:CKPT,... (default: the list)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         batch, micro, ckpt = json.loads(args.child)
-        print(json.dumps(child(args.config, batch, micro, ckpt, args.grad_steps)))
+        print(json.dumps(child(args.config, batch, micro, ckpt, args.grad_steps, args.net)))
         return 0
     settings = SETTINGS
     if args.settings:
@@ -169,6 +177,8 @@ def main() -> int:
             cmd = [sys.executable, __file__, "--config", args.config, "--child", spec]
             if args.grad_steps is not None:
                 cmd += ["--grad-steps", str(args.grad_steps)]
+            if args.net:
+                cmd += ["--net", args.net]
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
@@ -194,6 +204,7 @@ def main() -> int:
             }
     result = {
         "config": args.config,
+        "net": args.net or "config",
         "grad_steps": args.grad_steps,
         "obs_dim": OBS_DIM,
         "act_dim": ACT_DIM,

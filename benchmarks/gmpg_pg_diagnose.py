@@ -105,9 +105,9 @@ def main() -> None:
         gen = torch.Generator(device=trainer.dataset.device).manual_seed(1234)
         batch = trainer.dataset.sample(args.states, generator=gen)
         obs = batch.observations
-        noise = trainer.algo.policy.draw_prior(obs, generator=gen)  # type: ignore[union-attr]
+        noise = trainer.algo.policy.draw_prior(obs, generator=gen)
         rows: list[dict[str, Any]] = []
-        q_data = float(trainer.algo.critic.q_min(obs, batch.actions).mean())  # type: ignore[union-attr]
+        q_data = float(trainer.algo.critic.q_min(obs, batch.actions).mean())  # type: ignore[union-attr,operator]
 
         def record(step: int) -> None:
             row = {"step": step, "q_data": q_data, **probe(trainer, obs, noise)}

@@ -95,3 +95,25 @@ def test_shipped_configs_load() -> None:
     for f in files:
         cfg = load(f)
         assert cfg.algo.name in f.parts or f.stem.endswith(cfg.algo.name)
+
+
+@pytest.mark.skipif(not CONFIGS.is_dir(), reason="configs/ not present")
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("gmpo/vp/halfcheetah-medium", 1_630_790),  # the public GMPO/GMPG code's policy
+        ("gmpg/linear/halfcheetah-medium", 1_630_790),
+        ("gmpo/gvp/antmaze-umaze", None),
+        ("cpu/halfcheetah-medium-replay-gmpo", 291_142),  # the CPU configs' 3 x 256 policy
+        ("cpu/halfcheetah-medium-replay-gmpg", 291_142),
+    ],
+)
+def test_published_configs_have_the_published_network(name: str, params: int | None) -> None:
+    from genpolicy.models import build_model
+
+    cfg = load(CONFIGS / f"{name}.yaml")
+    if params is None:  # AntMaze sizes differ: check the width and depth
+        assert (cfg.model.hidden, cfg.model.depth) == (512, 4)
+        return
+    model = build_model(cfg.model, action_dim=6, state_dim=17)
+    assert sum(p.numel() for p in model.parameters()) == params
