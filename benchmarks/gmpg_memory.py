@@ -63,6 +63,17 @@ SETTINGS: list[tuple[int, int, bool]] = [
 MEMORY_HEADROOM_MB = 3000.0  # left free for everything else on the machine
 
 
+def parse_net(text: str) -> tuple[int, int]:
+    """``--net HIDDEN:DEPTH`` as two positive ints (argparse turns the error into one line)."""
+    try:
+        hidden, depth = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must look like 256:3, got {text!r}") from None
+    if hidden < 1 or depth < 1:
+        raise argparse.ArgumentTypeError(f"width and depth must be >= 1, got {text!r}")
+    return hidden, depth
+
+
 def child(
     config: str, batch: int, micro: int, ckpt: bool, grad_steps: int | None, net: str = ""
 ) -> dict[str, Any]:
@@ -82,7 +93,7 @@ def child(
     if grad_steps is not None:
         over["algo.grad_steps"] = grad_steps
     if net:
-        hidden, depth = (int(x) for x in net.split(":"))
+        hidden, depth = parse_net(net)
         over.update({"model.hidden": hidden, "model.depth": depth})
     cfg = load(config, over)
     if cfg.algo.batch_size < batch:
@@ -140,7 +151,12 @@ def main() -> int:
     ap.add_argument("--out", default="benchmarks/results/gmpg_memory.json")
     ap.add_argument("--max-seconds", type=float, default=180.0)
     ap.add_argument("--grad-steps", type=int, default=None, help="override algo.grad_steps")
-    ap.add_argument("--net", default="", help="HIDDEN:DEPTH of the policy (default: config's)")
+    ap.add_argument(
+        "--net",
+        default="",
+        type=lambda t: parse_net(t) and t,  # checked here, passed on as written
+        help="HIDDEN:DEPTH of the policy (default: config's)",
+    )
     ap.add_argument("--settings", default="", help="BATCH:MICRO:CKPT,... (default: the list)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()

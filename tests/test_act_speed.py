@@ -15,8 +15,6 @@ from genpolicy.algos.base import ActConfig, Algorithm
 from genpolicy.config import create
 from genpolicy.train import fit
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:

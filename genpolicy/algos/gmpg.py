@@ -176,9 +176,7 @@ class GMPG(Algorithm):
         q_term = c.beta * q / (self.q_scale(q, obs) if scale is None else scale)
         bits = self.act_dim * math.log(2.0)
         kl_bits = (log_pi - log_mu) / bits
-        kl_term = (
-            kl_bits if c.entropy_weight == 1.0 else (c.entropy_weight * log_pi - log_mu) / bits
-        )
+        kl_term = (c.entropy_weight * log_pi - log_mu) / bits  # = kl_bits at alpha = 1
         loss = (kl_term - q_term).mean()
         terms = {"q": q, "q_term": q_term, "kl_bits": kl_bits, "log_pi": log_pi, "log_mu": log_mu}
         return {"loss": loss, **{k: v.detach().mean() for k, v in terms.items()}}
