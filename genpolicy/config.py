@@ -67,6 +67,13 @@ class TrainConfig:
     # fresh. '' starts from scratch. Example: the policy-gradient phase of GMPG from a
     # pretrained behaviour model (docs/rl.md).
     init_from: str = ""
+    # with init_from: carry its evaluations up to its step and its training seconds over, so
+    # this run's curve and seconds start at step 0 as if it had trained the shared part
+    # itself (a branch of a longer run; the best checkpoint is still this run's own)
+    init_history: bool = False
+    # also keep checkpoint 'step<N>' at each of these steps (never overwritten): branch points
+    # that other runs start from with init_from (docs/sweeps.md)
+    checkpoint_at: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -139,6 +146,16 @@ class RunConfig:
         for key in ("eval_every", "checkpoint_every", "threads"):
             if getattr(t, key) < 0:
                 raise GenpolicyError(f"train.{key} must be >= 0, got {getattr(t, key)}")
+        if t.init_history and not t.init_from:
+            raise GenpolicyError(
+                "train.init_history carries over the evaluations of train.init_from's run, "
+                "but train.init_from is empty; set it or drop train.init_history"
+            )
+        bad_at = [s for s in t.checkpoint_at if not 1 <= s <= t.steps]
+        if bad_at:
+            raise GenpolicyError(
+                f"train.checkpoint_at must list steps in 1..train.steps={t.steps}, got {bad_at}"
+            )
         if t.eval_act_steps:
             if not self.algo.samples_actions():
                 raise GenpolicyError(

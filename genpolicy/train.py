@@ -8,7 +8,8 @@ and leaves the last good checkpoint in place.
 Run directory ``<train.out_dir>/<run name>/``: ``config.yaml`` (resolved),
 ``metrics.jsonl``/``metrics.csv``/``tb/``, checkpoint ``checkpoints/last``
 (``last.safetensors`` + ``last.json``; every ``checkpoint_every`` steps, at the end and on
-Ctrl-C), checkpoint ``checkpoints/best`` (best evaluation) and ``summary.json``.
+Ctrl-C), checkpoint ``checkpoints/best`` (best evaluation), ``checkpoints/step<N>`` for each
+N in ``train.checkpoint_at`` (branch points for ``train.init_from``) and ``summary.json``.
 
 Each evaluation row holds ``eval/*`` (the configured sampler) and, for every k in
 ``train.eval_act_steps``, ``eval_k{k}/*`` from the same weights acting with k sampler
@@ -159,6 +160,9 @@ class Trainer:
         self.logger = MetricsLogger(
             self.run_dir, t.tensorboard, resume_step=self.step if resume else None
         )
+        if not resume:
+            for row in self.evals:  # init_history: the branch point's curve so far
+                self.logger.log({"kind": "eval", **row})
         self._sums: dict[str, Tensor] = {}
         self._counts: dict[str, int] = {}  # per key: some losses exist only in some phases
         self._count = 0
@@ -199,7 +203,8 @@ class Trainer:
 
     def _init_from(self, path: str) -> None:
         """Start from the checkpoint at ``path``: the algorithm's state (weights, optimiser
-        states, update counter) and the step counter; evaluations and best start empty."""
+        states, update counter) and the step counter; evaluations and best start empty, or
+        with ``train.init_history`` the evaluations and seconds carry over (best does not)."""
         where = f"train.init_from={path!r}"
         try:
             ckpt = ckpt_io.load(Path(path).expanduser(), self.cfg.train.device)
@@ -234,6 +239,10 @@ class Trainer:
                 "and critic sections of the run it came from"
             ) from None
         self.step = int(ckpt["step"])
+        if self.cfg.train.init_history:
+            prog = ckpt.get("progress", {})
+            self.evals = [e for e in prog.get("evals", []) if int(e["step"]) <= self.step]
+            self.elapsed = float(prog.get("elapsed", 0.0))
         if self.step >= self.cfg.train.steps:
             raise GenpolicyError(
                 f"{where} is at step {self.step}, not before train.steps="
@@ -349,6 +358,8 @@ class Trainer:
                     self.evaluate()
                 if t.checkpoint_every and self.step % t.checkpoint_every == 0:
                     self._flush_and_save()
+                if self.step in t.checkpoint_at:
+                    self.save(f"step{self.step}")
                 if bar is not None:
                     bar.update(1)
                 if (on_step is not None and on_step(self.step, self)) or self._stop_requested:

@@ -149,6 +149,41 @@ def test_init_from_starts_at_the_checkpoint_with_a_new_config(tmp_path: Path) ->
     assert any(not torch.equal(after[k], saved["algo"]["modules"][k]) for k in pol)
 
 
+def test_a_branch_from_checkpoint_at_carries_the_curve_with_init_history(tmp_path: Path) -> None:
+    """checkpoint_at keeps 'step<N>' where 'last' moves on; a run started from it with
+    init_history has the parent's evaluations up to N, then its own, and the parent's
+    training seconds; without init_history it starts with none."""
+    parent = fit(tiny("gmpg", tmp_path / "p", **{"train.checkpoint_at": [6]}))
+    branch_point = tmp_path / "p" / parent.run_dir.name / "checkpoints" / "step6"
+    saved = load(branch_point)
+    assert saved["step"] == 6 and load(parent.run_dir)["step"] == 12
+    over = {"train.init_from": str(branch_point), "algo.beta": 3.0}
+    plain = fit(tiny("gmpg", tmp_path / "a", **over))
+    assert [e["step"] for e in plain.evals] == [8, 12]
+    branch = fit(tiny("gmpg", tmp_path / "b", **over, **{"train.init_history": True}))
+    assert [e["step"] for e in branch.evals] == [4, 8, 12]
+    assert branch.evals[0] == parent.evals[0]  # the shared part's evaluation, as it was
+    logged = [json.loads(x) for x in (branch.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logged if r["kind"] == "eval"] == [4, 8, 12]
+    assert branch.summary["train_seconds"] > saved["progress"]["elapsed"] > 0
+    assert branch.summary["best"]["step"] in (8, 12)  # best is the branch's own
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"train.init_history": True}, "train.init_history .* train.init_from is empty"),
+        ({"train.checkpoint_at": [0]}, r"train.checkpoint_at must list steps in 1..train"),
+        ({"train.checkpoint_at": [13]}, r"1..train.steps=12, got \[13\]"),
+    ],
+)
+def test_bad_branch_options_fail_with_one_line(
+    extra: dict[str, Any], message: str, tmp_path: Path
+) -> None:
+    with pytest.raises(GenpolicyError, match=message):
+        tiny("gmpo", tmp_path, **extra)
+
+
 def test_init_from_refuses_what_does_not_fit(tmp_path: Path) -> None:
     pre = fit(tiny("gmpo", tmp_path / "pre", **{"train.steps": 6, "train.eval_every": 0}))
     src = str(pre.run_dir)

@@ -20,7 +20,7 @@ from genpolicy.cli import main
 from genpolicy.config import load as load_config
 from genpolicy.errors import GenpolicyError
 from genpolicy.sweep.local import run_local
-from genpolicy.sweep.ray_backend import ray_available
+from genpolicy.sweep.ray_backend import ray_available, run_ray
 from genpolicy.sweep.spec import expand, load_spec, parse_spec, trial_config
 from genpolicy.sweep.trial import trial_state
 
@@ -299,6 +299,35 @@ def test_local_sweep_skips_finished_trials(tmp_path: Path) -> None:
     other.set["algo.lr"] = 0.01
     with pytest.raises(GenpolicyError, match="different config"):
         trial_state(trial_config(other, expand(other)[0]))
+
+
+def test_a_branch_waits_for_the_run_it_starts_from(tmp_path: Path) -> None:
+    """A trial whose train.init_from lies in another trial's run folder starts after that
+    trial ends, even listed first with a worker free; its curve carries the shared part."""
+    out = tmp_path / "out"
+    point = str(out / "runs" / "long-s0" / "checkpoints" / "step100")
+    spec = parse_spec(
+        toy_spec(
+            out,
+            bases={"branch": "toy-gmpo", "long": "toy-gmpo"},
+            grid={
+                "algo": {
+                    "branch": {"train.init_from": point, "train.init_history": True},
+                    "long": {"train.checkpoint_at": [100]},
+                },
+                "seed": [0],
+            },
+        )
+    )
+    trials = expand(spec)
+    assert [t.id for t in trials] == ["branch-s0", "long-s0"]
+    with pytest.raises(GenpolicyError, match="branch-s0 starts from trial long-s0's run"):
+        run_ray(spec, trials)  # Ray Tune runs trials in no set order
+    outcome = run_local(spec, trials, workers=2, status_every=0)
+    assert outcome.ok and outcome.done == ["long-s0", "branch-s0"]
+    long_rows, branch_rows = (eval_rows(out / "runs" / f"{a}-s0") for a in ("long", "branch"))
+    assert [r["step"] for r in branch_rows] == [100, 200, 300]
+    assert branch_rows[0] == long_rows[0]
 
 
 def _wait(cond: Any, timeout: float, what: str) -> None:

@@ -82,6 +82,21 @@ def last_step(run_dir: Path) -> int:
     return 0
 
 
+def branch_parents(pending: list[tuple[Trial, Any]]) -> dict[str, set[str]]:
+    """Per trial, the other trials whose run folder holds its ``train.init_from``: a
+    branch starts only after the run it branches from has ended."""
+    dirs = {t.id: run_dir_of(cfg).resolve() for t, cfg in pending}
+    out: dict[str, set[str]] = {}
+    for t, cfg in pending:
+        src = Path(cfg.train.init_from).expanduser().resolve() if cfg.train.init_from else None
+        out[t.id] = {
+            other
+            for other, d in dirs.items()
+            if src is not None and other != t.id and src.is_relative_to(d)
+        }
+    return out
+
+
 def _fmt_time(seconds: float) -> str:
     seconds = max(0, int(seconds))
     h, rem = divmod(seconds, 3600)
@@ -126,6 +141,7 @@ def run_local(
         file=out,
         flush=True,
     )
+    parents = branch_parents(pending)
     running: list[_Running] = []
     finished_steps = 0  # steps run by this call in trials that have ended
     t0 = last_status = time.monotonic()
@@ -136,7 +152,18 @@ def run_local(
     try:
         while pending or running:
             while pending and len(running) < workers:
-                trial, cfg = pending.pop(0)
+                waiting = {t.id for t, _ in pending} | {r.trial.id for r in running}
+                ready = [i for i, (t, _) in enumerate(pending) if not parents[t.id] & waiting]
+                if not ready:
+                    if running:
+                        break  # every pending trial branches from one still running
+                    ready = [0]  # a cycle of init_from paths: let the trial say what is wrong
+                trial, cfg = pending.pop(ready[0])
+                failed = sorted(parents[trial.id] & set(outcome.failed))
+                if failed:
+                    outcome.failed[trial.id] = f"train.init_from's trial {failed[0]} failed"
+                    print(f"FAILED {trial.id}: its init_from trial {failed[0]} failed", file=out)
+                    continue
                 n_started += 1
                 path = queue_dir / f"{trial.id}.json"
                 path.write_text(json.dumps({"trial": trial.to_dict(), "config": cfg.to_dict()}))

@@ -119,6 +119,16 @@ def run_ray(
     stream: TextIO | None = None,
 ) -> dict[str, Any]:
     """Run the sweep as a Ray Tune experiment; returns {trial id: last reported metrics}."""
+    from genpolicy.sweep.local import branch_parents
+
+    parents = branch_parents([(t, trial_config(spec, t, threads)) for t in trials])
+    branch = next((t for t, p in parents.items() if p), None)
+    if branch is not None:
+        raise GenpolicyError(
+            f"trial {branch} starts from trial {sorted(parents[branch])[0]}'s run "
+            "(train.init_from), and the ray backend does not order trials; use --backend "
+            "local, or run the runs it starts from first (--only)"
+        )
     ray = require_ray()
     from ray import tune
 

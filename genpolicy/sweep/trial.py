@@ -29,8 +29,17 @@ from genpolicy.errors import GenpolicyError
 EvalCallback = Callable[[dict[str, Any]], None]
 # train-section keys that may differ between the runs of one trial (they change no result;
 # eval_act_candidates only adds evaluations, which act from their own seeded generator, so a
-# finished run stays done when a spec starts asking for them, and a resumed one adds them)
-FREE_TRAIN_KEYS = ("threads", "progress", "device", "tensorboard", "out_dir", "eval_act_candidates")
+# finished run stays done when a spec starts asking for them, and a resumed one adds them;
+# checkpoint_at only keeps more checkpoints)
+FREE_TRAIN_KEYS = (
+    "threads",
+    "progress",
+    "device",
+    "tensorboard",
+    "out_dir",
+    "eval_act_candidates",
+    "checkpoint_at",
+)
 EXIT_BUSY = 75  # a worker's exit code when another process holds the trial
 
 
