@@ -399,6 +399,7 @@ class Trainer:
             "run": self.cfg.run_name,
             "algo": self.cfg.algo.name,
             "dataset": getattr(self.dataset, "name", self.cfg.data.dataset),
+            "dataset_fingerprint": self.dataset.fingerprint(),
             "env_id": self.env_id,
             "seed": self.cfg.train.seed,
             "steps": self.step,

@@ -167,6 +167,7 @@ def test_a_branch_from_checkpoint_at_carries_the_curve_with_init_history(tmp_pat
     assert [r["step"] for r in logged if r["kind"] == "eval"] == [4, 8, 12]
     assert branch.summary["train_seconds"] > saved["progress"]["elapsed"] > 0
     assert branch.summary["best"]["step"] in (8, 12)  # best is the branch's own
+    assert branch.summary["dataset_fingerprint"] == parent.summary["dataset_fingerprint"]
 
 
 @pytest.mark.parametrize(

@@ -141,6 +141,7 @@ def format_info(info: dict[str, Any]) -> str:
         f"timeouts {info['timeouts']})",
         f"return       mean {info['return_mean']:.1f}  std {info['return_std']:.1f}  "
         f"min {info['return_min']:.1f}  max {info['return_max']:.1f}",
+        f"fingerprint  {info['fingerprint']}  (sha256 of the transitions)",
     ]
     if "score_mean" in info:
         lines.append(

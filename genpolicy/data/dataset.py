@@ -8,6 +8,7 @@ their parameters travel into checkpoints through :meth:`OfflineDataset.normalize
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -308,6 +309,16 @@ class OfflineDataset:
             env_id=self.env_id,
             metadata=self.metadata,
         )
+
+    def fingerprint(self) -> str:
+        """sha256 (first 16 hex digits) of the transitions' raw contents, whatever file or
+        format they came from: two runs with the same fingerprint trained on the same data
+        (the suite's rollouts are not bit-reproducible across machines, docs/datasets.md)."""
+        h = hashlib.sha256()
+        for name, a in self.arrays().items():
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()[:16]
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Raw arrays in D4RL layout (float32; terminals and timeouts as bool)."""

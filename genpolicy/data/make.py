@@ -121,6 +121,7 @@ def dataset_summary(ds: OfflineDataset) -> dict[str, Any]:
         "return_std": float(rets.std()),
         "return_min": float(rets.min()),
         "return_max": float(rets.max()),
+        "fingerprint": ds.fingerprint(),
     }
     task = task_for(ds.env_id, ds.name)  # the environment's task first, then the name's
     if task is not None:

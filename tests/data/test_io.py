@@ -151,3 +151,15 @@ def test_missing_minari_id_download_fails(tmp_path, monkeypatch):
     monkeypatch.setattr(minari, "download_dataset", offline)
     with pytest.raises(GenpolicyError, match="could not be downloaded \\(network unreachable\\)"):
         load_dataset("mujoco/hopper/absent-v0")
+
+
+def test_fingerprint_names_the_data_not_the_file(tmp_path, arrays):
+    """The same transitions in hdf5 and npz share a fingerprint; one changed reward does not."""
+    h5 = load_dataset(str(write_d4rl(tmp_path / "a.hdf5", arrays, {"env_id": "Hopper-v5"})))
+    np.savez(tmp_path / "b.npz", **arrays, env_id="Hopper-v5")
+    npz = load_dataset(str(tmp_path / "b.npz"), reward_convention="none")
+    assert h5.fingerprint() == npz.fingerprint() and len(h5.fingerprint()) == 16
+    changed = {**arrays, "rewards": np.asarray(arrays["rewards"]).copy()}
+    changed["rewards"][7] += 1.0
+    other = load_dataset(str(write_d4rl(tmp_path / "c.hdf5", changed, {"env_id": "Hopper-v5"})))
+    assert other.fingerprint() != h5.fingerprint()
