@@ -64,8 +64,8 @@ class TrainConfig:
     eval_act_candidates: list[int] = field(default_factory=list)
     # start from another run's checkpoint (a run dir or checkpoint file): its weights,
     # optimiser states and step; the evaluations (unless init_history), the best checkpoint
-    # and the batch RNG start fresh. '' starts from scratch. Example: the policy-gradient phase of GMPG from a
-    # pretrained behaviour model (docs/rl.md).
+    # and the batch RNG start fresh. '' starts from scratch. Example: the policy-gradient
+    # phase of GMPG from a pretrained behaviour model (docs/rl.md).
     init_from: str = ""
     # with init_from: carry its evaluations up to its step and its training seconds over, so
     # this run's curve and seconds start at step 0 as if it had trained the shared part
