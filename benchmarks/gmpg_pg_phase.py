@@ -45,14 +45,11 @@ def evaluated_score(
         return None
     key = f"{run}@{episodes}"
     if key not in cache:
-        from genpolicy.evaluate import evaluate, load_actor, score_task
+        from genpolicy.evaluate import load_actor
 
-        actor = load_actor(run)
-        actor.algo.seed_acting(actor.cfg.train.eval_seed)
-        env_id = actor.ckpt["env_id"]
-        task = score_task(env_id, actor.ckpt.get("dataset"))
-        res = evaluate(actor.act, env_id, episodes, actor.cfg.train.eval_seed, task)
-        assert res.score_mean is not None, f"{run}: its task has no score normalisation"
+        res = load_actor(run).evaluate(episodes)
+        if res.score_mean is None:
+            raise SystemExit(f"{run}: its task has no D4RL score normalisation")
         cache[key] = float(res.score_mean)
         print(f"{key}: {cache[key]:.1f} ({res.seconds:.0f} s)", flush=True)
         if save is not None:
@@ -86,7 +83,6 @@ def collect(
         before = score(pretrain / "runs" / f"{dataset}-s{seed}")
         if after is None or before is None:
             continue
-        assert after is not None and before is not None
         pairs.append(
             {
                 "dataset": dataset,
@@ -137,7 +133,7 @@ def main() -> None:
         out.write_text(json.dumps({**kept, "evals": cache}, indent=1))
 
     result = collect(Path(args.pretrain), Path(args.pg), args.episodes, args.dataset, cache, save)
-    Path(args.out).write_text(json.dumps(result, indent=1))
+    out.write_text(json.dumps(result, indent=1))
     for row in result["summary"]:
         print(json.dumps(row))
 

@@ -165,6 +165,27 @@ class Actor:
         out: np.ndarray = self.algo.act(obs, act_cfg=self.act_cfg)
         return out
 
+    @property
+    def env_id(self) -> str:
+        """The checkpoint's evaluation environment."""
+        env_id = self.ckpt.get("env_id")
+        if not env_id:
+            raise GenpolicyError("the checkpoint names no environment; it cannot be evaluated")
+        return str(env_id)
+
+    @property
+    def task(self) -> str | None:
+        """The score normalisation of the checkpoint's environment and dataset."""
+        return score_task(self.env_id, self.ckpt.get("dataset"))
+
+    def evaluate(self, episodes: int, seed: int | None = None) -> EvalResult:
+        """``episodes`` episodes on the checkpoint's environment, acting noise and
+        environments seeded by ``seed`` (default: the run's evaluation seed), scored by
+        :attr:`task`: what ``genpolicy evaluate`` reports."""
+        seed = self.cfg.train.eval_seed if seed is None else seed
+        self.algo.seed_acting(seed)
+        return evaluate(self.act, self.env_id, episodes, seed, self.task)
+
     def act_settings(self) -> dict[str, Any] | None:
         """``act_cfg`` as acting resolves it: the sampler's steps and solver filled in from
         the model's defaults where the policy samples, None where they do not apply; None

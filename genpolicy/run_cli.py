@@ -96,8 +96,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from genpolicy.errors import GenpolicyError
-    from genpolicy.evaluate import evaluate, load_actor, score_task
+    from genpolicy.evaluate import load_actor
 
     actor = load_actor(
         args.checkpoint,
@@ -106,19 +105,13 @@ def _evaluate(args: argparse.Namespace) -> int:
         steps=args.steps,
         noise_scale=args.noise_scale,
     )
-    cfg, ckpt, act_cfg = actor.cfg, actor.ckpt, actor.act_cfg
-    env_id = ckpt.get("env_id")
-    if not env_id:
-        raise GenpolicyError("the checkpoint names no environment; it cannot be evaluated")
-    seed = cfg.train.eval_seed if args.seed is None else args.seed
-    actor.algo.seed_acting(seed)
-    task = score_task(env_id, ckpt.get("dataset"))
-    res = evaluate(actor.act, env_id, args.episodes, seed, task)
+    act_cfg = actor.act_cfg
+    res = actor.evaluate(args.episodes, args.seed)
     out = {
         "checkpoint": str(args.checkpoint),
-        "step": ckpt["step"],
-        "env_id": env_id,
-        "task": task,
+        "step": actor.ckpt["step"],
+        "env_id": actor.env_id,
+        "task": actor.task,
         "act": dataclasses.asdict(act_cfg) if act_cfg is not None else None,
         **res.to_dict(),
     }
