@@ -13,8 +13,10 @@ What it writes:
 Run one at a time, one thread::
 
     OMP_NUM_THREADS=1 python scripts/train_medium_sac.py --env Hopper-v5 --target 1200 \
-        --weights genpolicy/assets/sac_medium_hopper-v5.pt \
-        --buffer datasets/sac_buffer_hopper-v5.npz --log logs/sac_hopper.json
+        --weights datasets/sac/sac_medium_hopper-v5.pt \
+        --buffer datasets/sac/sac_buffer_hopper-v5.npz --log logs/sac_hopper.json
+
+Existing ``--weights`` and ``--buffer`` files are kept unless ``--overwrite`` is given.
 """
 
 from __future__ import annotations
@@ -90,11 +92,22 @@ def main() -> None:
     p.add_argument("--buffer", required=True)
     p.add_argument("--log", required=True)
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing --weights/--buffer files (refused otherwise)",
+    )
+    p.add_argument(
         "--stop-file",
         default="logs/STOP_SAC",
         help="stop early (saving weights and buffer) once this file exists",
     )
     args = p.parse_args()
+    for f in (args.weights, args.buffer):
+        if Path(f).exists() and not args.overwrite:
+            raise SystemExit(
+                f"{f} exists: pass --overwrite to replace it, or write elsewhere "
+                "(the committed weights are genpolicy/assets/sac_medium_*.pt)"
+            )
     torch.set_num_threads(1)
     for f in (args.weights, args.buffer, args.log):
         Path(f).parent.mkdir(parents=True, exist_ok=True)
