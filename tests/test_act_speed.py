@@ -180,3 +180,25 @@ def test_noise_table_names_each_acting_setting() -> None:
         lines[0] == "| dataset | group | seeds | noise 1 | noise 0, 1 step | 16 candidates by Q |"
     )
     assert lines[2] == "| d | g | 2 | 50.0 | 97.4 | — |"
+
+
+def test_eval_table_groups_seeds_and_compares_with_the_target(tmp_path: Path) -> None:
+    tables = script("scripts/results_tables.py")
+    for name, score in [("bc-det-s0", 40.0), ("bc-det-s1", 60.0), ("gmpg-s1", 45.0)]:
+        out = {"checkpoint": f"runs/{name}", "episodes": 100, "score_mean": score}
+        (tmp_path / f"{name}.json").write_text(json.dumps(out))
+    assert tables.is_eval_folder(tmp_path)
+    lines = tables.eval_table(tmp_path, "bc-det").splitlines()
+    assert lines[0] == "| group | episodes | score per seed | mean ± std (seeds) | % of bc-det |"
+    assert lines[1] == "| --- | --- | --- | --- | --- |"
+    assert lines[2] == "| bc-det | 100 | 40.0 / 60.0 | 50.0 ± 14.1 (2) | 100% |"
+    assert lines[3] == "| gmpg | 100 | 45.0 | 45.0 (1) | 90% |"
+    with pytest.raises(SystemExit, match="no such group"):
+        tables.eval_table(tmp_path, "iql")
+    (tmp_path / "broken-s0.json").write_text('{"episodes": 10}')
+    with pytest.raises(SystemExit, match="not a 'genpolicy evaluate' output"):
+        tables.eval_table(tmp_path)
+    run = tmp_path / "runs" / "a-s0"
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text("{}")
+    assert not tables.is_eval_folder(tmp_path / "runs")  # a folder of run folders
