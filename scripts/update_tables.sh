@@ -29,6 +29,8 @@ python scripts/results_tables.py $R/gmpg_pg_phase_s10_hopper100.json \
   --name gmpg-pg-phase-s10-100 --update docs/rl.md > /dev/null
 python scripts/results_tables.py $R/noisy-expert-s10/report/results.json --steps 1000,3000,5000 \
   --name noisy-expert-s10 --update docs/learning.md > /dev/null
+python scripts/results_tables.py $R/noisy-expert-s10/eval100 --target bc-det \
+  --name noisy-expert-s10-eval100 --update docs/learning.md > /dev/null
 python scripts/results_tables.py $R/pointmaze-medium/report/results.json \
   --name pointmaze-score --update docs/mazes.md > /dev/null
 python scripts/results_tables.py $R/pointmaze-medium/report-success/results.json \
