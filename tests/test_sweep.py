@@ -330,6 +330,38 @@ def test_a_branch_waits_for_the_run_it_starts_from(tmp_path: Path) -> None:
     assert branch_rows[0] == long_rows[0]
 
 
+def test_a_row_made_a_branch_keeps_its_runs_that_trained_in_full(tmp_path: Path) -> None:
+    """A row that becomes a branch ({out} in its init_from) counts its finished runs that
+    trained from scratch as done; another change, or a checkpoint outside the sweep, is
+    still refused."""
+    out = tmp_path / "out"
+
+    def spec_with(branch: dict[str, Any]) -> Any:
+        grid = {"algo": {"long": {"train.checkpoint_at": [100]}, "branch": branch}, "seed": [0]}
+        return parse_spec(
+            toy_spec(out, bases={"branch": "toy-gmpo", "long": "toy-gmpo"}, grid=grid)
+        )
+
+    before = spec_with({})
+    full = next(t for t in expand(before) if t.id == "branch-s0")
+    run = out / "runs" / "branch-s0"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump(trial_config(before, full).to_dict()))
+    (run / "summary.json").write_text(json.dumps({"steps": 300, "interrupted": False}))
+    point = "{out}/runs/long-s0/checkpoints/step100"
+    after = spec_with({"train.init_from": point, "train.init_history": True})
+    branch = next(t for t in expand(after) if t.id == "branch-s0")
+    cfg = trial_config(after, branch)
+    assert cfg.train.init_from == f"{out}/runs/long-s0/checkpoints/step100"
+    assert trial_state(cfg) == "done"
+    changed = spec_with({"train.init_from": point, "algo.lr": 0.01})
+    with pytest.raises(GenpolicyError, match="different config"):
+        trial_state(trial_config(changed, next(t for t in expand(changed) if t.id == "branch-s0")))
+    outside = spec_with({"train.init_from": str(tmp_path / "elsewhere" / "step100")})
+    with pytest.raises(GenpolicyError, match=r"different config \(train.init_from\)"):
+        trial_state(trial_config(outside, next(t for t in expand(outside) if t.id == "branch-s0")))
+
+
 def _wait(cond: Any, timeout: float, what: str) -> None:
     end = time.monotonic() + timeout
     while not cond():

@@ -9,6 +9,7 @@ A spec is a small YAML file::
     # a base may name the trial's dataset label: configs/gmpo/linear/{dataset}.yaml
     set: {train.steps: 20000}          # overrides applied to every trial; a string value
                                        # may name {seed}, {dataset} and {algo} (the labels)
+                                       # and {out} (the output folder, after --out)
     grid:                              # every axis is a list; the trials are the product
       algo: [gmpo, iql]                # a key of `bases`
       dataset: [hopper-medium-v5, halfcheetah-medium-v5]   # short for data.dataset
@@ -306,7 +307,12 @@ def expand(spec: SweepSpec, check: bool = True) -> list[Trial]:
                     f"base config {base!r}: only {{dataset}} and {{algo}} can be filled in"
                 ) from None
         seed = int(overrides.get("train.seed", 0))
-        fill = {"seed": str(seed), "dataset": ds_label, "algo": str(params.get("algo", ""))}
+        fill = {
+            "seed": str(seed),
+            "dataset": ds_label,
+            "algo": str(params.get("algo", "")),
+            "out": str(spec.out),
+        }
         overrides = {k: _fill_labels(v, fill) for k, v in overrides.items()}
         dataset = str(overrides.get("data.dataset", ""))
         group = " ".join(labels_group) or "default"
@@ -337,7 +343,8 @@ def check_trials(spec: SweepSpec, trials: list[Trial]) -> None:
 
 
 def _fill_labels(value: Any, fill: dict[str, str]) -> Any:
-    """``value`` with ``{seed}``, ``{dataset}`` and ``{algo}`` replaced (strings only)."""
+    """``value`` with ``{seed}``, ``{dataset}``, ``{algo}`` and ``{out}`` (the sweep's output
+    folder) replaced (strings only)."""
     if not isinstance(value, str) or "{" not in value:
         return value
     for key, label in fill.items():

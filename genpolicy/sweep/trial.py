@@ -40,6 +40,9 @@ FREE_TRAIN_KEYS = (
     "eval_act_candidates",
     "checkpoint_at",
 )
+# a row that branches (train.init_from into another trial of the sweep) still counts a
+# finished run of it that trained in full as done: see trained_in_full_for_a_branch
+BRANCH_KEYS = {"train.init_from", "train.init_history"}
 EXIT_BUSY = 75  # a worker's exit code when another process holds the trial
 
 
@@ -78,6 +81,23 @@ def trial_lock(run_dir: Path) -> Iterator[None]:
         f.close()
 
 
+def trained_in_full_for_a_branch(saved: dict[str, Any], cfg: RunConfig) -> bool:
+    """Whether a saved run that trained from scratch stands for ``cfg``'s branch.
+
+    ``cfg`` starts from a checkpoint inside another run folder of the same sweep
+    (``train.init_from`` under ``train.out_dir``): a row made a branch after some of its runs
+    had trained in full. Those runs trained the same first updates as the branch point holds
+    (the rows share them, which is what makes them a branch), and differ from a branch only
+    in the random draws after it, as two branches would; so they stay done instead of being
+    refused. A saved run that itself started from a checkpoint is compared as usual.
+    """
+    if not cfg.train.init_from or (saved.get("train") or {}).get("init_from"):
+        return False
+    src = Path(cfg.train.init_from).expanduser().resolve()
+    runs, own = Path(cfg.train.out_dir).resolve(), run_dir_of(cfg).resolve()
+    return src.is_relative_to(runs) and not src.is_relative_to(own)
+
+
 def trial_state(cfg: RunConfig) -> str:
     """'done', 'resume' or 'new' for the trial whose run folder ``cfg`` names."""
     run_dir = run_dir_of(cfg)
@@ -85,7 +105,10 @@ def trial_state(cfg: RunConfig) -> str:
     if summary.is_file() and saved.is_file():
         from genpolicy.config import config_diff, read_file
 
-        diff = config_diff(read_file(saved), cfg, ignore={"train": FREE_TRAIN_KEYS})
+        old = read_file(saved)
+        diff = config_diff(old, cfg, ignore={"train": FREE_TRAIN_KEYS})
+        if diff and set(diff) <= BRANCH_KEYS and trained_in_full_for_a_branch(old, cfg):
+            diff = []
         if diff:
             raise GenpolicyError(
                 f"{run_dir} was made by a different config ({', '.join(diff)}); "
