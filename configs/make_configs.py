@@ -822,6 +822,7 @@ def curves_cpu_main() -> int:
                     "train.tensorboard": True,  # the sweep turns it off for its many runs
                     "train.progress": False,
                     "train.threads": 1,
+                    "train.checkpoint_at": [],  # the sweep's branch points, not a user's
                     **(CURVES_RANKED if algo in ("gmpo", "gtp") else {}),
                 }
                 acting = ", acting with the best of 16 by Q" if algo in ("gmpo", "gtp") else ""
