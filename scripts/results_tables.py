@@ -373,19 +373,17 @@ def eval_table(folder: Path, target: str = "") -> str:
         raise SystemExit(f"{folder}: no genpolicy evaluate outputs (*.json)")
     if target and target not in rows:
         raise SystemExit(f"--target {target}: no such group in {folder} ({', '.join(rows)})")
-    means = {g: statistics.fmean(d["score"] for d in seeds.values()) for g, seeds in rows.items()}
+    stats = {g: stat((k, d["score"]) for k, d in seeds.items()) for g, seeds in rows.items()}
     head = "| group | episodes | score per seed | mean ± std (seeds) |"
     head += f" % of {target} |" if target else ""
     lines = [head, "| --- " * (head.count("|") - 1) + "|"]
-    for g, seeds in rows.items():
-        scores = [seeds[k]["score"] for k in sorted(seeds)]
-        per_seed = " / ".join(f"{x:.1f}" for x in scores)
-        std = statistics.stdev(scores) if len(scores) >= 2 else None
-        st: dict[str, Any] = {"mean": means[g], "n": len(scores), "std": std}
-        eps = sorted({d["episodes"] for d in seeds.values()})
-        line = f"| {g} | {'/'.join(map(str, eps))} | {per_seed} | {cell(st)} |"
+    for g, st in stats.items():
+        per_seed = " / ".join(f"{x:.1f}" for x in st["values"])
+        eps = sorted({d["episodes"] for d in rows[g].values()})
+        line = f"| {g} | {'/'.join(map(str, eps))} | {per_seed} | {cell(dict(st))} |"
         if target:
-            line += f" {100 * means[g] / means[target]:.0f}% |" if means[target] else " — |"
+            ref = stats[target]["mean"]
+            line += f" {100 * st['mean'] / ref:.0f}% |" if ref else " — |"
         lines.append(line)
     return "\n".join(lines)
 
