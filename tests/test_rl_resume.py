@@ -170,6 +170,36 @@ def test_a_branch_from_checkpoint_at_carries_the_curve_with_init_history(tmp_pat
     assert branch.summary["dataset_fingerprint"] == parent.summary["dataset_fingerprint"]
 
 
+def test_gmpg_branch_that_ends_pretraining_at_the_branch_point_starts_pi_from_mu(
+    tmp_path: Path,
+) -> None:
+    """A checkpoint from the middle of a longer pretraining (pretrain_steps 8, saved at 4),
+    loaded with pretrain_steps 4: the update that would have copied mu to pi never runs in
+    the branch, so the load does it; the first policy-gradient step starts from mu. A
+    checkpoint saved after its own copy (pi trained away from mu since) loads as it is."""
+
+    def gmpg(out: str, pretrain: int, **extra: Any) -> RunConfig:
+        cfg = tiny("gmpg", tmp_path / out, **{"train.steps": 10, **extra})
+        cfg.algo.pretrain_steps = pretrain  # type: ignore[attr-defined]
+        return cfg
+
+    parent = fit(gmpg("p", 8, **{"train.checkpoint_at": [4]}))
+    point = parent.run_dir / "checkpoints" / "step4"
+    assert not load(point)["algo"]["modules"]["_extra_state"]["policy_started"]
+    algo: Any = Trainer(gmpg("b", 4, **{"train.init_from": str(point)})).algo
+    assert not algo.pretraining and algo.policy_started
+    mu, pi = algo.behaviour.state_dict(), algo.policy.state_dict()
+    assert all(torch.equal(mu[k], pi[k]) for k in mu)
+    assert not any(p.requires_grad for p in algo.behaviour.parameters())
+
+    later: Any = Trainer(
+        gmpg("c", 8, **{"train.init_from": str(parent.run_dir), "train.steps": 12})
+    ).algo
+    assert later.policy_started
+    mu, pi = later.behaviour.state_dict(), later.policy.state_dict()
+    assert any(not torch.equal(mu[k], pi[k]) for k in mu if mu[k].is_floating_point())
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -518,3 +518,30 @@ def test_cpu_medium_replay_configs_are_the_curves_rows(
     for key in ("out_dir", "run_name", "tensorboard"):
         curve["train"].pop(key), shipped["train"].pop(key)
     assert shipped == curve
+
+
+@pytest.mark.parametrize("algo", sorted(CURVE_ROWS))
+@pytest.mark.parametrize("task", ["hopper", "walker2d", "halfcheetah"])
+def test_the_second_curves_grid_trains_the_shipped_cpu_configs(
+    task: str, algo: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """benchmarks/sweeps/curves-medium-replay-s12.yaml measures the shipped
+    configs/cpu/<task>-medium-replay-<algo>.yaml: only its bookkeeping differs (GMPO and GTP
+    evaluate one sample and log the shipped best-of-16 as an extra series; GMPG keeps its
+    branch points)."""
+    monkeypatch.chdir(REPO)
+    spec = load_spec(REPO / "benchmarks" / "sweeps" / "curves-medium-replay-s12.yaml")
+    (trial,) = [t for t in expand(spec, check=False) if t.id == f"{task}-medium-replay-{algo}-s0"]
+    curve = trial_config(spec, trial).to_dict()
+    shipped = load_config(REPO / "configs" / "cpu" / f"{task}-medium-replay-{algo}.yaml").to_dict()
+    if algo in ("gmpo", "gtp"):
+        assert curve["train"].pop("eval_act_candidates") == [16]
+        assert shipped["train"].pop("eval_act_candidates") == []
+        assert curve["algo"]["act"].pop("candidates") == 1
+        assert shipped["algo"]["act"].pop("candidates") == 16
+    if algo == "gmpg":
+        assert curve["train"].pop("checkpoint_at") == [19000, 49000]
+        assert shipped["train"].pop("checkpoint_at") == []
+    for key in ("out_dir", "run_name", "tensorboard"):
+        curve["train"].pop(key), shipped["train"].pop(key)
+    assert shipped == curve

@@ -125,6 +125,7 @@ class GMPG(Algorithm):
         self.critic = IQLCritic(self.obs_dim, self.act_dim, critic_cfg)
         self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=c.lr, foreach=True)
         self.init_policy_ema(c.ema)
+        self.policy_started = False  # pi <- mu happens once, when pretraining ends
         if c.pretrain_steps == 0:
             self.start_policy()
 
@@ -137,6 +138,7 @@ class GMPG(Algorithm):
         self.policy.load_state_dict(self.behaviour.state_dict())
         self.reset_policy_ema()
         self.behaviour.requires_grad_(False)
+        self.policy_started = True
 
     def q_scale(self, q: Tensor, obs: Tensor) -> Tensor:
         """c (detached): with ``q_normalize``, mean |Q| or mean |Q - V(s)| over the batch
@@ -220,9 +222,23 @@ class GMPG(Algorithm):
             self.start_policy()
         return out
 
-    def set_extra_state(self, state: object) -> None:
+    def get_extra_state(self) -> Any:
+        return super().get_extra_state() | {"policy_started": self.policy_started}
+
+    def set_extra_state(self, state: Any) -> None:
         super().set_extra_state(state)
+        # checkpoints from before the flag: pi was started exactly when phase 2 had begun
+        self.policy_started = bool(state.get("policy_started", not self.pretraining))
         self.behaviour.requires_grad_(self.pretraining)
+
+    def load_training_state(self, state: dict[str, Any], strict: bool = True) -> None:
+        """As the base class; a checkpoint saved in pretraining and loaded at or past this
+        config's ``pretrain_steps`` (a branch such as ``train.init_from`` of a longer
+        pretraining's ``step19000`` with ``pretrain_steps: 19000``) starts pi from the loaded
+        mu, as the update that ends pretraining would have."""
+        super().load_training_state(state, strict=strict)
+        if not self.pretraining and not self.policy_started:
+            self.start_policy()
 
     def acting_weights(self) -> str:
         return "online" if self.pretraining else super().acting_weights()
