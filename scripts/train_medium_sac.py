@@ -17,12 +17,15 @@ Run one at a time, one thread::
         --buffer datasets/sac/sac_buffer_hopper-v5.npz --log logs/sac_hopper.json
 
 Existing ``--weights`` and ``--buffer`` files are kept unless ``--overwrite`` is given.
+The ``--stop-file`` or a SIGTERM (``kill PID``, the end of a session) stops the run early;
+it still writes weights, buffer and log, with ``"reached_target": false``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -56,11 +59,16 @@ class StopAtTarget(BaseCallback):
         self.history: list[dict[str, float]] = []
         self.start = time.time()
         self.reached = False
+        self.terminated = False  # set by SIGTERM: stop at the next step, keep what there is
 
     def _on_step(self) -> bool:
         a = self.args
+        if self.terminated:
+            print(f"SIGTERM: stopping at step {self.num_timesteps}", flush=True)
+            return False
         if self.num_timesteps % a.eval_every != 0:
             return True
+        assert isinstance(self.model, SAC)
         rets = evaluate(self.model, a.env, a.eval_episodes, seed=10_000 + self.num_timesteps)
         rec = {
             "step": self.num_timesteps,
@@ -115,6 +123,7 @@ def main() -> None:
     env = gym.make(args.env)
     model = SAC("MlpPolicy", env, seed=args.seed, verbose=0, device="cpu")
     cb = StopAtTarget(args)
+    signal.signal(signal.SIGTERM, lambda *_: setattr(cb, "terminated", True))
     model.learn(total_timesteps=args.max_steps, callback=cb)
     steps = model.num_timesteps
 
@@ -122,6 +131,7 @@ def main() -> None:
     torch.save(actor, args.weights)
 
     buf = model.replay_buffer
+    assert buf is not None
     n = buf.buffer_size if buf.full else buf.pos
     dones = buf.dones[:n, 0].astype(bool)
     timeouts = buf.timeouts[:n, 0].astype(bool)
