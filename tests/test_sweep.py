@@ -490,20 +490,29 @@ CURVE_ROWS = {
 }
 
 
+# each curves grid: its row per shipped algorithm, and the branch points its GMPG row keeps
+CURVE_GRIDS = {
+    "curves-medium-replay": (CURVE_ROWS, [49000]),
+    # session 12's grid on a new draw: its rows are the shipped configs themselves
+    "curves-medium-replay-s12": ({a: a for a in CURVE_ROWS}, [19000, 49000]),
+}
+
+
+@pytest.mark.parametrize("grid", sorted(CURVE_GRIDS))
 @pytest.mark.parametrize("algo", sorted(CURVE_ROWS))
 @pytest.mark.parametrize("task", ["hopper", "walker2d", "halfcheetah"])
 def test_cpu_medium_replay_configs_are_the_curves_rows(
-    task: str, algo: str, monkeypatch: pytest.MonkeyPatch
+    grid: str, task: str, algo: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """configs/cpu/<task>-medium-replay-<algo>.yaml train what the learning curves measured
-    (the same algo, model, critic, data and budget); only where the run is written differs,
-    and GMPO and GTP act with the 16-candidate ranking that the curves' N=16 rows evaluated."""
+    """configs/cpu/<task>-medium-replay-<algo>.yaml train what each learning-curves grid
+    measured (the same algo, model, critic, data and budget); only the bookkeeping differs:
+    where the run is written, GMPO and GTP evaluating one sample with the shipped best of 16
+    by Q as an extra series, and GMPG keeping its branch points."""
     monkeypatch.chdir(REPO)
-    spec = load_spec(REPO / "benchmarks" / "sweeps" / "curves-medium-replay.yaml")
+    rows, branch_points = CURVE_GRIDS[grid]
+    spec = load_spec(REPO / "benchmarks" / "sweeps" / f"{grid}.yaml")
     (trial,) = [
-        t
-        for t in expand(spec, check=False)
-        if t.id == f"{task}-medium-replay-{CURVE_ROWS[algo]}-s0"
+        t for t in expand(spec, check=False) if t.id == f"{task}-medium-replay-{rows[algo]}-s0"
     ]
     curve = trial_config(spec, trial).to_dict()
     shipped = load_config(REPO / "configs" / "cpu" / f"{task}-medium-replay-{algo}.yaml").to_dict()
@@ -512,35 +521,8 @@ def test_cpu_medium_replay_configs_are_the_curves_rows(
         assert shipped["train"].pop("eval_act_candidates") == []
         assert curve["algo"]["act"].pop("candidates") == 1
         assert shipped["algo"]["act"].pop("candidates") == 16
-    if algo == "gmpg":  # the sweep keeps its branch point; a user's run need not
-        assert curve["train"].pop("checkpoint_at") == [49000]
-        assert shipped["train"].pop("checkpoint_at") == []
-    for key in ("out_dir", "run_name", "tensorboard"):
-        curve["train"].pop(key), shipped["train"].pop(key)
-    assert shipped == curve
-
-
-@pytest.mark.parametrize("algo", sorted(CURVE_ROWS))
-@pytest.mark.parametrize("task", ["hopper", "walker2d", "halfcheetah"])
-def test_the_second_curves_grid_trains_the_shipped_cpu_configs(
-    task: str, algo: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """benchmarks/sweeps/curves-medium-replay-s12.yaml measures the shipped
-    configs/cpu/<task>-medium-replay-<algo>.yaml: only its bookkeeping differs (GMPO and GTP
-    evaluate one sample and log the shipped best-of-16 as an extra series; GMPG keeps its
-    branch points)."""
-    monkeypatch.chdir(REPO)
-    spec = load_spec(REPO / "benchmarks" / "sweeps" / "curves-medium-replay-s12.yaml")
-    (trial,) = [t for t in expand(spec, check=False) if t.id == f"{task}-medium-replay-{algo}-s0"]
-    curve = trial_config(spec, trial).to_dict()
-    shipped = load_config(REPO / "configs" / "cpu" / f"{task}-medium-replay-{algo}.yaml").to_dict()
-    if algo in ("gmpo", "gtp"):
-        assert curve["train"].pop("eval_act_candidates") == [16]
-        assert shipped["train"].pop("eval_act_candidates") == []
-        assert curve["algo"]["act"].pop("candidates") == 1
-        assert shipped["algo"]["act"].pop("candidates") == 16
-    if algo == "gmpg":
-        assert curve["train"].pop("checkpoint_at") == [19000, 49000]
+    if algo == "gmpg":  # the sweep keeps its branch points; a user's run need not
+        assert curve["train"].pop("checkpoint_at") == branch_points
         assert shipped["train"].pop("checkpoint_at") == []
     for key in ("out_dir", "run_name", "tensorboard"):
         curve["train"].pop(key), shipped["train"].pop(key)
