@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -323,8 +324,11 @@ def test_a_branch_waits_for_the_run_it_starts_from(tmp_path: Path) -> None:
     assert [t.id for t in trials] == ["branch-s0", "long-s0"]
     with pytest.raises(GenpolicyError, match="branch-s0 starts from trial long-s0's run"):
         run_ray(spec, trials)  # Ray Tune runs trials in no set order
-    outcome = run_local(spec, trials, workers=2, status_every=0)
+    log = io.StringIO()
+    outcome = run_local(spec, trials, workers=2, status_every=0, stream=log)
     assert outcome.ok and outcome.done == ["long-s0", "branch-s0"]
+    assert outcome.steps == 300 + 200  # the branch's 100 loaded steps are not counted as run
+    assert "2 trial(s) finished, 0 failed; 500 updates in" in log.getvalue().splitlines()[-1]
     long_rows, branch_rows = (eval_rows(out / "runs" / f"{a}-s0") for a in ("long", "branch"))
     assert [r["step"] for r in branch_rows] == [100, 200, 300]
     assert branch_rows[0] == long_rows[0]

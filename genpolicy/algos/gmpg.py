@@ -218,7 +218,7 @@ class GMPG(Algorithm):
             self.critic.update(s, a, batch.rewards, batch.next_observations, batch.terminals)
         )
         self.num_updates += 1
-        if self.num_updates == self.cfg.pretrain_steps:
+        if not self.pretraining and not self.policy_started:  # the update that ends pretraining
             self.start_policy()
         return out
 

@@ -43,6 +43,7 @@ class SweepOutcome:
     skipped: list[str] = field(default_factory=list)  # already finished before this call
     failed: dict[str, str] = field(default_factory=dict)  # id -> reason
     interrupted: bool = False
+    steps: int = 0  # updates this call ran (a branch's or a resumed run's loaded ones not counted)
 
     @property
     def ok(self) -> bool:
@@ -175,7 +176,9 @@ def run_local(
                     stderr=subprocess.STDOUT,
                     env=env,
                 )
-                start = starts[trial.id]
+                # a branch's init_from checkpoint may exist only now that its parent ran
+                start = _start_step(cfg)
+                total_steps -= start - starts[trial.id]
                 running.append(
                     _Running(trial, proc, run_dir, cfg.train.steps, start, time.monotonic(), log)
                 )
@@ -232,6 +235,14 @@ def run_local(
     finally:
         if restore is not None:
             signal.signal(signal.SIGTERM, restore)
+    outcome.steps = finished_steps
+    ran = len(outcome.done) - len(outcome.skipped)
+    print(
+        f"sweep {spec.name}: {ran} trial(s) finished, {len(outcome.failed)} failed; "
+        f"{finished_steps} updates in {_fmt_time(time.monotonic() - t0)}",
+        file=out,
+        flush=True,
+    )
     if outcome.interrupted:
         print("sweep: rerun the same command to finish the missing trials", file=out)
     return outcome
