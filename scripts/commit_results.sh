@@ -1,12 +1,14 @@
 #!/bin/bash
-# Stage the finished trials of sweeps (run folders with summary.json; checkpoints are ignored)
-# and regenerate their reports: scripts/commit_results.sh NAME [NAME ...], then git commit.
+# Stage the finished trials of sweeps (run folders with a summary.json not marked interrupted;
+# checkpoints are ignored) and regenerate their reports:
+# scripts/commit_results.sh NAME [NAME ...], then git commit.
 set -eu
 cd "$(dirname "$0")/.."
 for name in "$@"; do
   root="benchmarks/results/$name"
   for run in "$root"/runs/*/; do
-    [ -f "$run/summary.json" ] && git add "$run"
+    [ -f "$run/summary.json" ] || continue
+    grep -q '"interrupted": true' "$run/summary.json" || git add "$run"
   done
   genpolicy report "$root/runs" --out "$root/report" > /dev/null
   git add "$root/report"

@@ -59,6 +59,12 @@ python scripts/results_tables.py $R/curves-medium-replay/report/results.json \
 python scripts/results_tables.py $R/curves-medium-replay/report/results.json \
   --steps 20000,50000 --target iql --name curves-target --update docs/learning.md README.md \
   > /dev/null
+python scripts/results_tables.py $R/curves-medium-replay-s12/report/results.json \
+  --steps 5000,10000,20000,30000,50000 --name curves-medium-replay-s12 \
+  --update docs/learning.md > /dev/null
+python scripts/results_tables.py $R/curves-medium-replay-s12/report/results.json \
+  --steps 20000,50000 --target iql --name curves-target-s12 --update docs/learning.md \
+  > /dev/null
 python scripts/results_tables.py $R/eval_candidates_hopper_mr.json --name candidates-hopper-mr \
   --update docs/learning.md > /dev/null
 python scripts/results_tables.py $R/eval_mean_readout.json --name mean-readout \
