@@ -36,6 +36,10 @@ class _Running:
     started: float
     log: Any
 
+    def steps_run(self) -> int:
+        """Updates this call has run in the trial so far (logged steps past its start)."""
+        return max(0, last_step(self.run_dir) - self.start_step)
+
 
 @dataclass
 class SweepOutcome:
@@ -191,7 +195,7 @@ def run_local(
                     continue
                 running.remove(r)
                 r.log.close()
-                finished_steps += max(0, last_step(r.run_dir) - r.start_step)
+                finished_steps += r.steps_run()
                 took = _fmt_time(time.monotonic() - r.started)
                 if code == 0:
                     outcome.done.append(r.trial.id)
@@ -210,7 +214,7 @@ def run_local(
             now = time.monotonic()
             if running and status_every and now - last_status >= status_every:
                 last_status = now
-                live = sum(max(0, last_step(r.run_dir) - r.start_step) for r in running)
+                live = sum(r.steps_run() for r in running)
                 done_steps = finished_steps + live
                 rate = done_steps / max(now - t0, 1e-9)
                 left = total_steps - done_steps
@@ -232,6 +236,7 @@ def run_local(
             except subprocess.TimeoutExpired:
                 r.proc.kill()
             r.log.close()
+            finished_steps += r.steps_run()
     finally:
         if restore is not None:
             signal.signal(signal.SIGTERM, restore)
