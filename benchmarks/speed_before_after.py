@@ -3,6 +3,10 @@
     git worktree add /tmp/gp-before 90289e6        # the code before issue 10
     python benchmarks/speed_before_after.py --before /tmp/gp-before \
         --out benchmarks/results/speed_before_after.json
+    # GMPG's own divergence route (genpolicy/jacobian_trace.py) against the torch.func one:
+    git worktree add /tmp/gp-b28c5b6 b28c5b6
+    python benchmarks/speed_before_after.py --before /tmp/gp-b28c5b6 --only gmpg \
+        --out benchmarks/results/speed_gmpg_divergence.json
 
 For each shipped CPU config, ``genpolicy train CONFIG --speed N`` (one torch thread) runs in a
 fresh process with the *before* checkout first on PYTHONPATH, then with this one, repeated
@@ -25,6 +29,7 @@ CONFIGS = {
     "gmpo (batch 512)": ("configs/cpu/hopper-medium-gmpo.yaml", 40),
     "gtp": ("configs/gtp/hopper-medium.yaml", 100),
     "gmpg (pretraining + policy gradient)": ("configs/cpu/hopper-medium-gmpg.yaml", 5),
+    "gmpg halfcheetah-medium-replay": ("configs/cpu/halfcheetah-medium-replay-gmpg.yaml", 5),
 }
 
 
@@ -43,10 +48,14 @@ def main() -> None:
     ap.add_argument("--before", required=True, help="checkout of the older code")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", default="benchmarks/results/speed_before_after.json")
+    ap.add_argument("--only", default="", help="only the rows whose name contains this")
     args = ap.parse_args()
     before = Path(args.before).resolve()
     rows = {}
-    for name, (config, steps) in CONFIGS.items():
+    configs = {k: v for k, v in CONFIGS.items() if args.only in k}
+    if not configs:
+        ap.error(f"--only {args.only!r} matches none of: {', '.join(CONFIGS)}")
+    for name, (config, steps) in configs.items():
         runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
         for _ in range(args.repeats):
             runs["before"].append(speed(before, config, steps))
@@ -58,7 +67,7 @@ def main() -> None:
                     row[f"{tag}/{key}"] = statistics.median(r[key] for r in rs)
         rows[name] = row
         print(name, json.dumps(row))
-    result = {"repeats": args.repeats, "before": str(before), "configs": CONFIGS, "rows": rows}
+    result = {"repeats": args.repeats, "before": str(before), "configs": configs, "rows": rows}
     Path(args.out).write_text(json.dumps(result, indent=2))
 
 

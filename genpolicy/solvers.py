@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -121,12 +121,36 @@ def odeint(
 
 
 # -- divergence ----------------------------------------------------------------------------
+class FieldWithDivergence(Protocol):
+    """A field that also returns its own divergence: exact, or eps^T J eps with a probe
+    eps (None: it cannot, here; the generic ``torch.func`` route is taken then)."""
+
+    def __call__(self, x: Tensor, t: float) -> Tensor: ...
+
+    def with_divergence(
+        self, x: Tensor, t: float, probe: Tensor | None = None
+    ) -> tuple[Tensor, Tensor] | None: ...
+
+
+def _own_divergence(
+    field: Field, x: Tensor, t: float, probe: Tensor | None = None
+) -> tuple[Tensor, Tensor] | None:
+    own = getattr(field, "with_divergence", None)
+    return None if own is None else own(x, t, probe)
+
+
 def divergence_exact(field: Field, x: Tensor, t: float) -> tuple[Tensor, Tensor]:
     """(field(x, t), div_x field) with the exact trace of the Jacobian.
 
-    One forward-mode JVP per action dimension, batched with ``torch.func.vmap`` over the
-    basis vectors; differentiable w.r.t. the parameters and ``x``.
+    A field with a ``with_divergence`` method (``FieldWithDivergence``; the ODE models'
+    fields, through ``jacobian_trace``) computes both itself. Otherwise one forward-mode
+    JVP per action dimension, batched with ``torch.func.vmap`` over the basis vectors. Both
+    give the same values; only the first differentiates correctly through a LayerNorm
+    (torch 2.13's reverse-over-forward of ``F.layer_norm`` is wrong; ``jacobian_trace``).
     """
+    pair = _own_divergence(field, x, t)
+    if pair is not None:
+        return pair
     d = x.shape[-1]
     basis = torch.eye(d, dtype=x.dtype, device=x.device).unsqueeze(1).expand(d, *x.shape)
 
@@ -141,7 +165,12 @@ def divergence_exact(field: Field, x: Tensor, t: float) -> tuple[Tensor, Tensor]
 
 
 def divergence_hutchinson(field: Field, x: Tensor, t: float, eps: Tensor) -> tuple[Tensor, Tensor]:
-    """(field(x, t), eps^T J eps): an unbiased estimate of the divergence for E[eps eps^T] = I."""
+    """(field(x, t), eps^T J eps): an unbiased estimate of the divergence for E[eps eps^T] = I.
+
+    By the field's own ``with_divergence`` where it has one (see ``divergence_exact``)."""
+    pair = _own_divergence(field, x, t, eps)
+    if pair is not None:
+        return pair
     out, jv = jvp(lambda y: field(y, t), (x,), (eps,))[:2]
     return out, (jv * eps).sum(-1)
 

@@ -9,12 +9,12 @@ import torch
 from torch import Tensor
 
 from genpolicy.errors import GenpolicyError
+from genpolicy.jacobian_trace import head_with_trace
 from genpolicy.models.base import GenerativeModel, ModelConfig
 from genpolicy.solvers import (
     DIVERGENCES,
     EXACT_DIVERGENCE_MAX_DIM,
     ODE_SOLVERS,
-    Field,
     check_solver,
     euler_maruyama,
     gaussian_log_prob,
@@ -28,6 +28,56 @@ ALPHA_MIN = 1e-3  # below this alpha_t, x_t carries no data and guidance is not 
 
 # guidance(x_t, t) -> the extra score d/dx_t log h_t(x_t | s) added to the model's score
 Guidance = Callable[[Tensor, float], Tensor]
+
+
+class VelocityField:
+    """dx/dt of an ODE model for fixed states: ``field(x, t)``, and ``with_divergence(x, t)``
+    = (dx/dt, div_x dx/dt) from the network's own Jacobian trace (``jacobian_trace``),
+    which ``solvers.divergence_exact`` uses instead of ``vmap``/``jvp``."""
+
+    def __init__(
+        self,
+        model: ODEModel,
+        s_feat: Tensor,
+        cache: dict[float, Tensor] | None,
+        guidance: Guidance | None,
+    ) -> None:
+        self.model, self.s_feat, self.guidance = model, s_feat, guidance
+        self.cache = {} if cache is None else cache
+
+    def condition(self, x: Tensor, t: float) -> Tensor:
+        """The first layer's state + time term at t (the time term cached per grid point)."""
+        c = self.cache.get(t)
+        if c is None:
+            net = self.model.net
+            c = net.time_features(
+                self.model.net_time(torch.tensor(t, dtype=x.dtype, device=x.device))
+            )
+        return self.s_feat + c
+
+    def __call__(self, x: Tensor, t: float) -> Tensor:
+        m, guidance = self.model, self.guidance
+        v = m.to_velocity(m.net.head(x, self.condition(x, t)), x, t)
+        k = m.score_gain(t) if guidance is not None else 0.0
+        return v if k == 0.0 or guidance is None else v + k * guidance(x, t)
+
+    def with_divergence(
+        self, x: Tensor, t: float, probe: Tensor | None = None
+    ) -> tuple[Tensor, Tensor] | None:
+        """(v, div_x v), or with a ``probe`` eps (B, d) (v, eps^T (dv/dx) eps); None with
+        guidance or a network ``head_with_trace`` does not know."""
+        if self.guidance is not None:
+            return None
+        pair = head_with_trace(self.model.net, x, self.condition(x, t), probe)
+        if pair is None:
+            return None
+        out, trace = pair
+        cx, cz = self.model.velocity_coefficients(t)
+        v = self.model.to_velocity(out, x, t)
+        if (cx, cz) == (0.0, 1.0):
+            return v, trace
+        identity = x.shape[-1] if probe is None else (probe * probe).sum(-1)  # eps^T I eps
+        return v, cz * trace + cx * identity
 
 
 class ODEModel(GenerativeModel):
@@ -74,24 +124,16 @@ class ODEModel(GenerativeModel):
         states: Tensor,
         cache: dict[float, Tensor] | None = None,
         guidance: Guidance | None = None,
-    ) -> Field:
+    ) -> VelocityField:
         """The ODE field for these states; state features computed once, time ones cached.
 
         ``guidance(x, t)`` adds g to the model's score: v + k(t) g (``score_gain``).
         """
-        s_feat = self.net.state_features(states)
-        cache = {} if cache is None else cache
+        return VelocityField(self, self.net.state_features(states), cache, guidance)
 
-        def field(x: Tensor, t: float) -> Tensor:
-            c = cache.get(t)
-            if c is None:
-                tt = torch.tensor(t, dtype=x.dtype, device=x.device)
-                c = self.net.time_features(self.net_time(tt))
-            v = self.to_velocity(self.net.head(x, s_feat + c), x, t)
-            k = self.score_gain(t) if guidance is not None else 0.0
-            return v if k == 0.0 or guidance is None else v + k * guidance(x, t)
-
-        return field
+    def velocity_coefficients(self, t: float) -> tuple[float, float]:
+        """(c_x, c_out) with ``to_velocity(out, x, t) = c_x x + c_out out`` (it is affine)."""
+        raise NotImplementedError
 
     def score_gain(self, t: float) -> float:
         """k(t) with v = (alpha'/alpha) x + k(t) grad log p_t(x) at fixed x_t (from
@@ -216,6 +258,9 @@ class Flow(ODEModel):
     def to_velocity(self, out: Tensor, x: Tensor, t: float) -> Tensor:
         return out
 
+    def velocity_coefficients(self, t: float) -> tuple[float, float]:
+        return 0.0, 1.0
+
 
 class Diffusion(ODEModel):
     """Denoising diffusion: the network predicts the noise z (epsilon), i.e. the score."""
@@ -262,6 +307,9 @@ class Diffusion(ODEModel):
     def to_velocity(self, out: Tensor, x: Tensor, t: float) -> Tensor:
         cx, cz = self.coefficients(t)
         return cx * x + cz * out
+
+    def velocity_coefficients(self, t: float) -> tuple[float, float]:
+        return self.coefficients(t)
 
     def sample_sde(
         self, states: Tensor, x: Tensor, ts: list[float], generator: torch.Generator | None

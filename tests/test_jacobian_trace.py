@@ -1,0 +1,147 @@
+"""The ODE models' own divergence (jacobian_trace) against the generic vmap/jvp route."""
+
+import pytest
+import torch
+from torch import nn
+
+from genpolicy.jacobian_trace import head_with_trace
+from genpolicy.models import ModelConfig, build_model
+from genpolicy.nets import ACTIVATIONS
+from genpolicy.solvers import divergence_exact, divergence_hutchinson
+
+
+def model_and_field(kind: str, activation: str, residual: bool, d: int = 4, s: int = 5):
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        kind=kind,
+        path="vp" if kind == "diffusion" else "linear",
+        hidden=32,
+        depth=3,
+        residual=residual,
+        activation=activation,
+    )
+    model = build_model(cfg, action_dim=d, state_dim=s).double()
+    states = torch.randn(7, s, dtype=torch.float64)
+    return model, model.velocity_field(states)
+
+
+def generic(field):
+    """The same field as a plain callable, so the solvers take the torch.func route."""
+    return lambda y, tt: field(y, tt)
+
+
+@pytest.mark.parametrize("kind", ["flow", "diffusion"])
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("residual", [True, False])
+def test_own_divergence_has_the_values_of_vmap_jvp(kind, activation, residual):
+    model, field = model_and_field(kind, activation, residual)
+    x = torch.randn(7, 4, dtype=torch.float64)
+    eps = torch.randint(0, 2, (7, 4)).to(x.dtype) * 2 - 1
+    own = field.with_divergence(x, 0.37)
+    assert own is not None
+    for a, b in zip(own, divergence_exact(generic(field), x, 0.37), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    for a, b in zip(
+        divergence_hutchinson(field, x, 0.37, eps),
+        divergence_hutchinson(generic(field), x, 0.37, eps),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def gradients(field, model, x, route):
+    out, div = route(x)
+    params = [x, *model.parameters()]
+    loss = out.sum() + 3.0 * div.sum()
+    grads = torch.autograd.grad(loss, params, allow_unused=True, retain_graph=True)
+    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
+
+
+@pytest.mark.parametrize("kind", ["flow", "diffusion"])
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_without_layernorm_gradients_match_vmap_jvp(kind, activation):
+    model, field = model_and_field(kind, activation, residual=False)
+    x = torch.randn(7, 4, dtype=torch.float64, requires_grad=True)
+    own = gradients(field, model, x, lambda y: field.with_divergence(y, 0.37))
+    gen = gradients(field, model, x, lambda y: divergence_exact(generic(field), y, 0.37))
+    for a, b in zip(own, gen, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("probe", [False, True])
+@pytest.mark.parametrize("kind", ["flow", "diffusion"])
+def test_through_layernorm_gradients_match_finite_differences(kind, probe):
+    """The residual trunk (LayerNorm): d/dx and d/dtheta of the divergence by central
+    differences. The vmap/jvp route fails this in torch 2.13 (see jacobian_trace)."""
+    model, field = model_and_field(kind, "silu", residual=True)
+    x = torch.randn(7, 4, dtype=torch.float64, requires_grad=True)
+    eps = torch.randint(0, 2, (7, 4)).to(x.dtype) * 2 - 1 if probe else None
+    t = 0.37
+
+    def objective(y):
+        cond = model.net.state_features(field_states) + model.net.time_features(
+            model.net_time(torch.tensor(t, dtype=torch.float64))
+        )
+        out, div = head_with_trace(model.net, y, cond, eps)
+        return (out * weights).sum() + 3.0 * div.sum()
+
+    field_states = torch.randn(7, 5, dtype=torch.float64)
+    weights = torch.randn(7, 4, dtype=torch.float64)
+    checked = {"x": x, **dict(model.net.trunk[1].named_parameters()), "in_x": model.net.in_x.weight}
+    grads = torch.autograd.grad(objective(x), list(checked.values()))
+    h = 1e-6
+    for (name, p), g in zip(checked.items(), grads, strict=True):
+        for idx in [(0,) * p.dim(), tuple(s - 1 for s in p.shape)]:
+            with torch.no_grad():
+                p[idx] += h
+                up = float(objective(x))
+                p[idx] -= 2 * h
+                down = float(objective(x))
+                p[idx] += h
+            assert abs(float(g[idx]) - (up - down) / (2 * h)) < 1e-6, (name, idx)
+
+
+def test_divergence_exact_uses_the_fields_own_route():
+    model, field = model_and_field("flow", "silu", True)
+    x = torch.randn(7, 4, dtype=torch.float64)
+    calls = []
+    own = field.with_divergence
+
+    def counting(y, tt, probe=None):
+        calls.append(tt)
+        return own(y, tt, probe)
+
+    field.with_divergence = counting
+    divergence_exact(field, x, 0.5)
+    assert calls == [0.5]
+
+
+def test_unknown_layers_and_guidance_fall_back_to_vmap_jvp():
+    model, field = model_and_field("flow", "silu", False)
+    x = torch.randn(7, 4, dtype=torch.float64)
+    model.net.trunk[0] = nn.Tanh()  # not an activation jacobian_trace knows
+    assert head_with_trace(model.net, x, field.condition(x, 0.2)) is None
+    assert field.with_divergence(x, 0.2) is None
+    v, div = divergence_exact(field, x, 0.2)  # still exact, by the generic route
+    torch.testing.assert_close(v, field(x, 0.2))
+    assert div.shape == (7,)
+
+    _, guided = model_and_field("diffusion", "silu", True)
+    guided.guidance = lambda y, tt: torch.zeros_like(y)
+    assert guided.with_divergence(x, 0.2) is None
+
+
+def test_log_prob_is_the_same_by_either_route():
+    model, _ = model_and_field("diffusion", "mish", True)
+    a = torch.rand(7, 4, dtype=torch.float64) * 2 - 1
+    states = torch.randn(7, 5, dtype=torch.float64)
+    fast = model.log_prob(a, states, steps=6, solver="rk4", divergence="exact")
+    original = model.velocity_field
+
+    def plain(states, cache=None, guidance=None):
+        f = original(states, cache, guidance)
+        return lambda y, tt: f(y, tt)
+
+    model.velocity_field = plain
+    slow = model.log_prob(a, states, steps=6, solver="rk4", divergence="exact")
+    torch.testing.assert_close(fast, slow, rtol=1e-10, atol=1e-10)
