@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -121,20 +121,11 @@ def odeint(
 
 
 # -- divergence ----------------------------------------------------------------------------
-class FieldWithDivergence(Protocol):
-    """A field that also returns its own divergence: exact, or eps^T J eps with a probe
-    eps (None: it cannot, here; the generic ``torch.func`` route is taken then)."""
-
-    def __call__(self, x: Tensor, t: float) -> Tensor: ...
-
-    def with_divergence(
-        self, x: Tensor, t: float, probe: Tensor | None = None
-    ) -> tuple[Tensor, Tensor] | None: ...
-
-
 def _own_divergence(
     field: Field, x: Tensor, t: float, probe: Tensor | None = None
 ) -> tuple[Tensor, Tensor] | None:
+    """The field's own ``with_divergence(x, t, probe)``: (field(x, t), div) exactly, or
+    eps^T J eps with a probe eps; None where it has none or cannot (then torch.func)."""
     own = getattr(field, "with_divergence", None)
     return None if own is None else own(x, t, probe)
 
@@ -142,7 +133,7 @@ def _own_divergence(
 def divergence_exact(field: Field, x: Tensor, t: float) -> tuple[Tensor, Tensor]:
     """(field(x, t), div_x field) with the exact trace of the Jacobian.
 
-    A field with a ``with_divergence`` method (``FieldWithDivergence``; the ODE models'
+    A field with a ``with_divergence`` method (``_own_divergence``; the ODE models'
     fields, through ``jacobian_trace``) computes both itself. Otherwise one forward-mode
     JVP per action dimension, batched with ``torch.func.vmap`` over the basis vectors. Both
     give the same values; only the first differentiates correctly through a LayerNorm

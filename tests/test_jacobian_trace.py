@@ -30,6 +30,22 @@ def generic(field):
     return lambda y, tt: field(y, tt)
 
 
+def assert_central_differences(objective, params, grads, close):
+    """For the first and last entry of each parameter: ``close(g, fd)`` holds between its
+    autograd gradient and the central difference (step 1e-6) of ``objective()``."""
+    h = 1e-6
+    for p, g in zip(params, grads, strict=True):
+        for idx in [(0,) * p.dim(), tuple(s - 1 for s in p.shape)]:
+            with torch.no_grad():
+                p[idx] += h
+                up = float(objective())
+                p[idx] -= 2 * h
+                down = float(objective())
+                p[idx] += h
+            fd = (up - down) / (2 * h)
+            assert close(float(g[idx]), fd), (tuple(p.shape), idx, float(g[idx]), fd)
+
+
 @pytest.mark.parametrize("kind", ["flow", "diffusion"])
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 @pytest.mark.parametrize("residual", [True, False])
@@ -78,27 +94,17 @@ def test_through_layernorm_gradients_match_finite_differences(kind, probe):
     eps = torch.randint(0, 2, (7, 4)).to(x.dtype) * 2 - 1 if probe else None
     t = 0.37
 
-    def objective(y):
-        cond = model.net.state_features(field_states) + model.net.time_features(
-            model.net_time(torch.tensor(t, dtype=torch.float64))
-        )
-        out, div = head_with_trace(model.net, y, cond, eps)
+    def objective():
+        # the state features inside the objective, so their weights are differentiated too
+        field = model.velocity_field(field_states)
+        out, div = head_with_trace(model.net, x, field.condition(x, t), eps)
         return (out * weights).sum() + 3.0 * div.sum()
 
     field_states = torch.randn(7, 5, dtype=torch.float64)
     weights = torch.randn(7, 4, dtype=torch.float64)
-    checked = {"x": x, **dict(model.net.trunk[1].named_parameters()), "in_x": model.net.in_x.weight}
-    grads = torch.autograd.grad(objective(x), list(checked.values()))
-    h = 1e-6
-    for (name, p), g in zip(checked.items(), grads, strict=True):
-        for idx in [(0,) * p.dim(), tuple(s - 1 for s in p.shape)]:
-            with torch.no_grad():
-                p[idx] += h
-                up = float(objective(x))
-                p[idx] -= 2 * h
-                down = float(objective(x))
-                p[idx] += h
-            assert abs(float(g[idx]) - (up - down) / (2 * h)) < 1e-6, (name, idx)
+    checked = [x, *model.net.trunk[1].parameters(), model.net.in_x.weight]
+    grads = torch.autograd.grad(objective(), checked)
+    assert_central_differences(objective, checked, grads, lambda g, fd: abs(g - fd) < 1e-6)
 
 
 def test_divergence_exact_uses_the_fields_own_route():
@@ -139,8 +145,7 @@ def test_log_prob_is_the_same_by_either_route():
     original = model.velocity_field
 
     def plain(states, cache=None, guidance=None):
-        f = original(states, cache, guidance)
-        return lambda y, tt: f(y, tt)
+        return generic(original(states, cache, guidance))
 
     model.velocity_field = plain
     slow = model.log_prob(a, states, steps=6, solver="rk4", divergence="exact")
@@ -171,14 +176,6 @@ def test_gmpg_policy_gradient_through_layernorm_matches_finite_differences():
     block = algo.policy.net.trunk[1]
     checked = [block.norm.weight, block.fc1.weight, algo.policy.net.in_x.weight]
     grads = torch.autograd.grad(loss(), checked)
-    h = 1e-6
-    for p, g in zip(checked, grads, strict=True):
-        for idx in [(0,) * p.dim(), tuple(s - 1 for s in p.shape)]:
-            with torch.no_grad():
-                p[idx] += h
-                up = float(loss())
-                p[idx] -= 2 * h
-                down = float(loss())
-                p[idx] += h
-            fd = (up - down) / (2 * h)
-            assert abs(float(g[idx]) - fd) < 1e-6 * max(1.0, abs(fd)), (idx, float(g[idx]), fd)
+    assert_central_differences(
+        loss, checked, grads, lambda g, fd: abs(g - fd) < 1e-6 * max(1.0, abs(fd))
+    )

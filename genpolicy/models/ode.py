@@ -103,8 +103,9 @@ class ODEModel(GenerativeModel):
             check_solver(solver)
 
     def to_velocity(self, out: Tensor, x: Tensor, t: float) -> Tensor:
-        """Turn the network output at (x, t) into dx/dt."""
-        raise NotImplementedError
+        """Turn the network output at (x, t) into dx/dt: c_x x + c_out out."""
+        cx, cz = self.velocity_coefficients(t)
+        return out if (cx, cz) == (0.0, 1.0) else cx * x + cz * out
 
     def plan(
         self, steps: int, solver: str, like: Tensor, reverse: bool = False
@@ -132,7 +133,8 @@ class ODEModel(GenerativeModel):
         return VelocityField(self, self.net.state_features(states), cache, guidance)
 
     def velocity_coefficients(self, t: float) -> tuple[float, float]:
-        """(c_x, c_out) with ``to_velocity(out, x, t) = c_x x + c_out out`` (it is affine)."""
+        """(c_x, c_out) with dx/dt = c_x x + c_out out at time t, out the network's output
+        (``to_velocity``; ``VelocityField.with_divergence`` needs the coefficients)."""
         raise NotImplementedError
 
     def score_gain(self, t: float) -> float:
@@ -255,11 +257,8 @@ class Flow(ODEModel):
         target = self.path.target("velocity", actions, ps.noise, t)
         return ((pred - target) ** 2).mean(-1)
 
-    def to_velocity(self, out: Tensor, x: Tensor, t: float) -> Tensor:
-        return out
-
     def velocity_coefficients(self, t: float) -> tuple[float, float]:
-        return 0.0, 1.0
+        return 0.0, 1.0  # the network's output is the velocity
 
 
 class Diffusion(ODEModel):
@@ -293,7 +292,7 @@ class Diffusion(ODEModel):
         pred = self.net(ps.xt, self.net_time(t), states)
         return ((pred - ps.noise) ** 2).mean(-1)
 
-    def coefficients(self, t: float) -> tuple[float, float]:
+    def velocity_coefficients(self, t: float) -> tuple[float, float]:
         """(c_x, c_z) with v = c_x x + c_z z at time t (from x = alpha a + sigma z)."""
         coef = self._coef.get(t)
         if coef is None:
@@ -303,13 +302,6 @@ class Diffusion(ODEModel):
             coef = (float(f), float(p.d_sigma(tt) - f * p.sigma(tt)))
             self._coef[t] = coef
         return coef
-
-    def to_velocity(self, out: Tensor, x: Tensor, t: float) -> Tensor:
-        cx, cz = self.coefficients(t)
-        return cx * x + cz * out
-
-    def velocity_coefficients(self, t: float) -> tuple[float, float]:
-        return self.coefficients(t)
 
     def sample_sde(
         self, states: Tensor, x: Tensor, ts: list[float], generator: torch.Generator | None
