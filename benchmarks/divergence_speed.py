@@ -1,6 +1,8 @@
 """CPU time of one CNF ``log_prob`` call by divergence route: ours (tangents through the
-network by hand, ``genpolicy/jacobian_trace.py``) against ``torch.func`` (``jvp`` under
-``vmap``), in one process, interleaved.
+network by hand, ``genpolicy/jacobian_trace.py``) against the generic ``torch.func`` route
+of ``solvers.divergence_exact``, in one process, interleaved. That route is reverse mode
+(``vjp`` rows under ``vmap``) since session 15; ``divergence_speed.json`` measured its
+forward-mode predecessor (``jvp`` under ``vmap``).
 
     OMP_NUM_THREADS=1 python benchmarks/divergence_speed.py \\
         --out benchmarks/results/divergence_speed.json
@@ -82,7 +84,8 @@ def main() -> None:
         rows[name] = {k: 1e3 * statistics.median(v) for k, v in times.items()}
         print(name, json.dumps({k: round(v, 1) for k, v in rows[name].items()}), flush=True)
     out = {"unit": "CPU ms per log_prob call", "batch": args.batch, "rk4_steps": args.steps}
-    out |= {"repeats": args.repeats, "torch": torch.__version__, "rows": rows}
+    out |= {"repeats": args.repeats, "torch": torch.__version__, "generic_route": "vjp"}
+    out |= {"rows": rows}
     Path(args.out).write_text(json.dumps(out, indent=2))
 
 

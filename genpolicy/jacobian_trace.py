@@ -1,9 +1,9 @@
 """The exact trace of a ``ConditionalMLP`` head's Jacobian, by forward tangents in plain ops.
 
 A CNF likelihood needs div_x f(x) = tr(df/dx) at every solver stage. The generic route
-(``solvers.divergence_exact``) runs ``torch.func.jvp`` under ``vmap``, one tangent per
-action dimension. For our own network the same tangents can be carried through the
-layers by hand, as ordinary tensors of shape (B, d, H) next to the activations (B, H):
+(``solvers.divergence_exact``) asks ``torch.func`` for the Jacobian's rows. For our own
+network the tangents J v can be carried through the layers by hand, as ordinary tensors of
+shape (B, d, H) next to the activations (B, H):
 
     Linear         T <- T W^T
     activation     T <- T * phi'(z)                     (per sample and unit)
@@ -12,14 +12,15 @@ layers by hand, as ordinary tensors of shape (B, d, H) next to the activations (
 
 starting from T = V W_x^T (V: the directions; the identity for the exact trace
 tr = sum_i T_out[:, i, i], one probe for Hutchinson's estimate eps^T J eps).
-Same values as the ``vmap``/``jvp`` route, to rounding, but not the same gradients: in
-torch 2.13 reverse-mode autograd through ``torch.func.jvp`` of ``F.layer_norm`` is wrong
-(its saved mean and 1/std carry no autograd history; upstream reports of the same kind:
-pytorch/pytorch#196700, #176218), so the generic route's gradient of the divergence is
-wrong for any net with LayerNorm, our residual trunk included. These plain ops
-differentiate exactly (``tests/test_jacobian_trace.py`` checks them against finite
-differences) and run faster (``benchmarks/divergence_speed.py``). ``head_with_trace``
-returns None for a layer it does not know; the caller then takes the generic route.
+Why by hand: in torch 2.13 reverse-mode autograd through ``torch.func.jvp`` of
+``F.layer_norm`` is wrong (its saved mean and 1/std carry no autograd history; upstream
+reports of the same kind: pytorch/pytorch#196700, #176218), so a forward-mode divergence's
+gradient is wrong for any net with LayerNorm, our residual trunk included; until session
+14 GMPG's log pi went that way. These plain ops differentiate exactly
+(``tests/test_jacobian_trace.py`` checks them against finite differences) and run faster
+than either ``torch.func`` route (``benchmarks/divergence_speed.py``). ``head_with_trace``
+returns None for a layer it does not know; the caller then takes the generic route, which
+is reverse mode (``vjp``) since session 15 and so also differentiates correctly.
 """
 
 from __future__ import annotations

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import torch
 from torch import Tensor
-from torch.func import jvp, vmap
+from torch.func import vjp, vmap
 from torch.utils.checkpoint import checkpoint as checkpoint_fn
 
 from genpolicy.errors import GenpolicyError, unknown_name
@@ -134,36 +133,34 @@ def divergence_exact(field: Field, x: Tensor, t: float) -> tuple[Tensor, Tensor]
     """(field(x, t), div_x field) with the exact trace of the Jacobian.
 
     A field with a ``with_divergence`` method (``_own_divergence``; the ODE models'
-    fields, through ``jacobian_trace``) computes both itself. Otherwise one forward-mode
-    JVP per action dimension, batched with ``torch.func.vmap`` over the basis vectors. Both
-    give the same values; only the first differentiates correctly through a LayerNorm
-    (torch 2.13's reverse-over-forward of ``F.layer_norm`` is wrong; ``jacobian_trace``).
+    fields, through ``jacobian_trace``) computes both itself. Otherwise the rows e_i^T J
+    by reverse mode (``torch.func.vjp``, batched with ``vmap`` over the basis vectors), so
+    a gradient of the divergence is reverse-over-reverse. Not forward mode: in torch 2.13
+    backpropagating through ``torch.func.jvp`` of ``F.layer_norm`` is wrong
+    (``jacobian_trace``); double backward is right (``tests/test_jacobian_trace.py``).
     """
     pair = _own_divergence(field, x, t)
     if pair is not None:
         return pair
     d = x.shape[-1]
+    out, row_of = vjp(lambda y: field(y, t), x)[:2]
     basis = torch.eye(d, dtype=x.dtype, device=x.device).unsqueeze(1).expand(d, *x.shape)
-
-    def jvp_col(v: Tensor) -> tuple[Tensor, Tensor]:
-        out, col = jvp(lambda y: field(y, t), (x,), (v,))[:2]
-        return out, col
-
-    out_dims: Any = (None, 0)  # the primal output is the same for every basis vector
-    out, cols = vmap(jvp_col, out_dims=out_dims)(basis)  # cols: (d, B, d) = J e_i
-    div = torch.diagonal(cols, dim1=0, dim2=2).sum(-1)
+    (rows,) = vmap(row_of)(basis)  # rows: (d, B, d), rows[i] = e_i^T J
+    div = torch.diagonal(rows, dim1=0, dim2=2).sum(-1)
     return out, div
 
 
 def divergence_hutchinson(field: Field, x: Tensor, t: float, eps: Tensor) -> tuple[Tensor, Tensor]:
     """(field(x, t), eps^T J eps): an unbiased estimate of the divergence for E[eps eps^T] = I.
 
-    By the field's own ``with_divergence`` where it has one (see ``divergence_exact``)."""
+    By the field's own ``with_divergence`` where it has one, else one ``vjp`` (see
+    ``divergence_exact``)."""
     pair = _own_divergence(field, x, t, eps)
     if pair is not None:
         return pair
-    out, jv = jvp(lambda y: field(y, t), (x,), (eps,))[:2]
-    return out, (jv * eps).sum(-1)
+    out, row_of = vjp(lambda y: field(y, t), x)[:2]
+    (row,) = row_of(eps)  # eps^T J
+    return out, (row * eps).sum(-1)
 
 
 def odeint_with_divergence(

@@ -33,7 +33,7 @@ Guidance = Callable[[Tensor, float], Tensor]
 class VelocityField:
     """dx/dt of an ODE model for fixed states: ``field(x, t)``, and ``with_divergence(x, t)``
     = (dx/dt, div_x dx/dt) from the network's own Jacobian trace (``jacobian_trace``),
-    which ``solvers.divergence_exact`` uses instead of ``vmap``/``jvp``."""
+    which ``solvers.divergence_exact`` uses instead of ``torch.func``."""
 
     def __init__(
         self,
