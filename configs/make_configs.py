@@ -790,14 +790,20 @@ def idql_dql_main() -> int:
 # GMPO and GTP act with the best of 16 samples by the critic's Q (the rows' N=16 evaluation):
 # on the three datasets' mean it beats one sample by 2.7 (GMPO) and 1.6 (GTP) points at 20k
 # and by 5.2 / 6.7 at 50k (3 seeds; 8 of 9 runs have N=16); GMPG acts with one sample.
+# GMPG's shipped phase is the bounded one (row gmpg-adv-clip: c = mean |Q - V|, beta 0.5, Q
+# at the clipped action); the published raw-Q phase ran the policy off its behaviour model
+# on 4 of 5 dataset draws (docs/learning.md) and ships as <task>-medium-replay-gmpg-published.
 CURVES_SPEC = ROOT.parent / "benchmarks" / "sweeps" / "curves-medium-replay.yaml"
 CURVES_ROWS = {
     "bc": "bc-det",
     "iql": "iql",
     "gmpo": "gmpo-no-ess",
-    "gmpg": "gmpg",
+    "gmpg": "gmpg-adv-clip",
+    "gmpg-published": "gmpg",
     "gtp": "gtp-no-ess",
 }
+# a row that branches another's checkpoint trains from scratch as a user's config
+CURVES_UNBRANCH = {"train.init_from": "", "train.init_history": False}
 CURVES_RANKED = {"algo.act.candidates": 16, "train.eval_act_candidates": []}
 
 
@@ -824,6 +830,7 @@ def curves_cpu_main() -> int:
                     "train.threads": 1,
                     "train.checkpoint_at": [],  # the sweep's branch points, not a user's
                     **(CURVES_RANKED if algo in ("gmpo", "gtp") else {}),
+                    **CURVES_UNBRANCH,
                 }
                 acting = ", acting with the best of 16 by Q" if algo in ("gmpo", "gtp") else ""
                 write(

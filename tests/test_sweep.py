@@ -489,7 +489,8 @@ CURVE_ROWS = {
     "bc": "bc-det",
     "iql": "iql",
     "gmpo": "gmpo-no-ess",
-    "gmpg": "gmpg",
+    "gmpg": "gmpg-adv-clip",  # the bounded phase, shipped since session 15
+    "gmpg-published": "gmpg",
     "gtp": "gtp-no-ess",
 }
 
@@ -498,7 +499,10 @@ CURVE_ROWS = {
 CURVE_GRIDS = {
     "curves-medium-replay": (CURVE_ROWS, [49000]),
     # session 12's grid on a new draw: its rows are the shipped configs themselves
-    "curves-medium-replay-s12": ({a: a for a in CURVE_ROWS}, [19000, 49000]),
+    "curves-medium-replay-s12": (
+        {**{a: a for a in CURVE_ROWS}, "gmpg": "gmpg-adv-clip", "gmpg-published": "gmpg"},
+        [19000, 49000],
+    ),
 }
 
 
@@ -511,7 +515,8 @@ def test_cpu_medium_replay_configs_are_the_curves_rows(
     """configs/cpu/<task>-medium-replay-<algo>.yaml train what each learning-curves grid
     measured (the same algo, model, critic, data and budget); only the bookkeeping differs:
     where the run is written, GMPO and GTP evaluating one sample with the shipped best of 16
-    by Q as an extra series, and GMPG keeping its branch points."""
+    by Q as an extra series, GMPG's published row keeping its branch points, and its
+    bounded row (the shipped GMPG) branching the published row's pretraining."""
     monkeypatch.chdir(REPO)
     rows, branch_points = CURVE_GRIDS[grid]
     spec = load_spec(REPO / "benchmarks" / "sweeps" / f"{grid}.yaml")
@@ -525,9 +530,13 @@ def test_cpu_medium_replay_configs_are_the_curves_rows(
         assert shipped["train"].pop("eval_act_candidates") == []
         assert curve["algo"]["act"].pop("candidates") == 1
         assert shipped["algo"]["act"].pop("candidates") == 16
-    if algo == "gmpg":  # the sweep keeps its branch points; a user's run need not
+    if algo == "gmpg-published":  # the sweep keeps its branch points; a user's run need not
         assert curve["train"].pop("checkpoint_at") == branch_points
         assert shipped["train"].pop("checkpoint_at") == []
+    if algo == "gmpg":  # the sweep branches the published row at 49k; a user trains in full
+        assert curve["train"].pop("init_from").endswith("-gmpg-s0/checkpoints/step49000")
+        assert shipped["train"].pop("init_from") == ""
+        assert curve["train"].pop("init_history") and not shipped["train"].pop("init_history")
     for key in ("out_dir", "run_name", "tensorboard"):
         curve["train"].pop(key), shipped["train"].pop(key)
     assert shipped == curve
