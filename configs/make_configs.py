@@ -792,7 +792,8 @@ def idql_dql_main() -> int:
 # and by 5.2 / 6.7 at 50k (3 seeds; 8 of 9 runs have N=16); GMPG acts with one sample.
 # GMPG's shipped phase is the bounded one (row gmpg-adv-clip: c = mean |Q - V|, beta 0.5, Q
 # at the clipped action); the published raw-Q phase ran the policy off its behaviour model
-# on 4 of 5 dataset draws (docs/learning.md) and ships as <task>-medium-replay-gmpg-published.
+# on 5 of 6 datasets over both draws (all three of the second; docs/learning.md) and ships
+# as <task>-medium-replay-gmpg-published.
 CURVES_SPEC = ROOT.parent / "benchmarks" / "sweeps" / "curves-medium-replay.yaml"
 CURVES_ROWS = {
     "bc": "bc-det",
