@@ -207,6 +207,26 @@ def test_one_seed_and_fallback_metric(tmp_path: Path) -> None:
     assert "(n=1)" in text and "null in every run" in text
 
 
+def test_runs_on_different_files_of_one_dataset_are_flagged(tmp_path: Path) -> None:
+    # seeds 0-1 trained on one draw of the file, seed 2 on another (summary.json records it)
+    for seed, fp in ((0, "aaaa000011112222"), (1, "aaaa000011112222"), (2, "bbbb333344445555")):
+        d = write_run(tmp_path, "walker2d-medium-v2", "iql", seed, [1000, 2000])
+        s = json.loads((d / "summary.json").read_text())
+        (d / "summary.json").write_text(json.dumps(s | {"dataset_fingerprint": fp}))
+    write_run(tmp_path, "hopper-medium-v2", "iql", 0, [1000, 2000])  # no fingerprint: not counted
+    res = summarise(collect_runs(tmp_path))
+    assert res["datasets"]["walker2d-medium-v2"]["files"] == {
+        "aaaa000011112222": 2,
+        "bbbb333344445555": 1,
+    }
+    assert res["datasets"]["hopper-medium-v2"]["files"] == {}
+    fps = {r["seed"]: r["dataset_fingerprint"] for r in res["runs"] if "walker2d" in r["name"]}
+    assert fps == {0: "aaaa000011112222", 1: "aaaa000011112222", 2: "bbbb333344445555"}
+    text = make_report(tmp_path, out=tmp_path / "rep").read_text()
+    assert text.count("different files of") == 1  # walker2d's section only
+    assert "2 different files of walker2d-medium-v2" in text and "`bbbb333344445555` 1" in text
+
+
 def test_empty_dir_and_cli(tmp_path: Path, grid: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -111,6 +111,12 @@ class RunRecord:
     def train_seconds(self) -> float | None:
         return _num((self.summary or {}).get("train_seconds"))
 
+    @property
+    def fingerprint(self) -> str | None:
+        """The dataset file's fingerprint that summary.json records (None before it exists)."""
+        fp = (self.summary or {}).get("dataset_fingerprint")
+        return str(fp) if fp else None
+
 
 def variant_metric(metric: str, variant: tuple[str, int]) -> str | None:
     """``eval/score_mean`` -> ``eval_c16/score_mean`` for ("c", 16) (None outside eval/)."""
@@ -352,6 +358,7 @@ def summarise(
                 "last_step": int(r.evals[-1]["step"]) if r.evals else None,
                 "ks": r.ks(),
                 "skipped_lines": r.skipped_lines,
+                "dataset_fingerprint": r.fingerprint,
             }
             for r in runs
         ],
@@ -404,8 +411,13 @@ def _summarise_dataset(runs: list[RunRecord], metric: str) -> dict[str, Any]:
                 ),
             }
     columns = sorted({a["step"] for g in groups.values() for a in g["at_steps"]})
+    files: dict[str, int] = {}
+    for r in runs:
+        if r.fingerprint:
+            files[r.fingerprint] = files.get(r.fingerprint, 0) + 1
     return {
         "metric": used,
+        "files": dict(sorted(files.items(), key=lambda kv: (-kv[1], kv[0]))),
         "fallback": used != metric,
         "runs": len(runs),
         "left_out": sum(1 for r in runs if not r.finished),
@@ -648,6 +660,14 @@ def render_markdown(results: dict[str, Any], title: str | None = None) -> str:
                 f"{d['left_out']} run(s) left out of the tables (unfinished or interrupted).",
                 "",
             ]
+        if len(d.get("files", {})) > 1:
+            counts = ", ".join(f"`{fp}` {n}" for fp, n in d["files"].items())
+            lines += [
+                f"**These runs were trained on {len(d['files'])} different files of {ds}** "
+                f"(dataset fingerprint: runs; {counts}): a cell's seeds mix data draws. "
+                "The Runs list at the end says which run used which file.",
+                "",
+            ]
         rows = [
             [label, str(g["last"]["n"]), _cell(g["last"]), _cell(g["best"]), _steps_or(g)]
             for label, g in d["groups"].items()
@@ -743,10 +763,12 @@ def render_markdown(results: dict[str, Any], title: str | None = None) -> str:
             r["status"],
             str(r["evaluations"]),
             "—" if r["last_step"] is None else str(r["last_step"]),
+            r.get("dataset_fingerprint") or "—",
         ]
         for r in results["runs"]
     ]
-    lines += _table(["run", "dataset", "group", "seed", "status", "evaluations", "last step"], rows)
+    header = ["run", "dataset", "group", "seed", "status", "evaluations", "last step", "data"]
+    lines += _table(header, rows)
     lines += ["</details>", ""]
     return "\n".join(lines)
 
