@@ -24,6 +24,7 @@ import math
 import re
 import statistics
 import warnings
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -411,13 +412,10 @@ def _summarise_dataset(runs: list[RunRecord], metric: str) -> dict[str, Any]:
                 ),
             }
     columns = sorted({a["step"] for g in groups.values() for a in g["at_steps"]})
-    files: dict[str, int] = {}
-    for r in runs:
-        if r.fingerprint:
-            files[r.fingerprint] = files.get(r.fingerprint, 0) + 1
+    files = Counter(r.fingerprint for r in runs if r.fingerprint)
     return {
         "metric": used,
-        "files": dict(sorted(files.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "files": dict(files.most_common()),  # dataset fingerprint -> runs, most runs first
         "fallback": used != metric,
         "runs": len(runs),
         "left_out": sum(1 for r in runs if not r.finished),
