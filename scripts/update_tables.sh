@@ -57,13 +57,12 @@ python scripts/results_tables.py $R/curves-medium-replay/report/results.json \
   --steps 5000,10000,20000,30000,50000 --name curves-medium-replay \
   --update docs/learning.md > /dev/null
 python scripts/results_tables.py $R/curves-medium-replay/report/results.json \
-  --steps 20000,50000 --target iql --name curves-target --update docs/learning.md README.md \
-  > /dev/null
+  --steps 20000,50000 --target iql --name curves-target --update docs/learning.md > /dev/null
 python scripts/results_tables.py $R/curves-medium-replay-s12/report/results.json \
   --steps 5000,10000,20000,30000,50000 --name curves-medium-replay-s12 \
   --update docs/learning.md > /dev/null
 python scripts/results_tables.py $R/curves-medium-replay-s12/report/results.json \
-  --steps 20000,50000 --target iql --name curves-target-s12 --update docs/learning.md \
+  --steps 20000,50000 --target iql --name curves-target-s12 --update docs/learning.md README.md \
   > /dev/null
 python scripts/results_tables.py $R/eval_candidates_hopper_mr.json --name candidates-hopper-mr \
   --update docs/learning.md > /dev/null
@@ -71,5 +70,8 @@ python scripts/results_tables.py $R/eval_mean_readout.json --name mean-readout \
   --update docs/learning.md > /dev/null
 for f in $R/curves-medium-replay/report/curves_*.png; do  # the learning curves, in docs/
   cp "$f" "docs/$(basename "$f" | sed 's/^curves_/curves-/')"
+done
+for f in $R/curves-medium-replay-s12/report/curves_*.png; do  # the second draw's
+  cp "$f" "docs/$(basename "$f" | sed 's/^curves_/curves-s12-/')"
 done
 echo "tables updated"
