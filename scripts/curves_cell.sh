@@ -22,9 +22,9 @@
 #    phase's branch at 19k in one; IQL, GMPO, GTP in the other. Stopped runs resume from
 #    their checkpoints when the same command is run again.
 #
-# Cost on this 2-core machine (two lanes): hopper about 2 hours plus its SAC run (13 min at
-# 40k steps, longer if it stops later); walker2d about 2.5 hours plus 93 min of SAC;
-# halfcheetah about 2.2 hours plus 47 min of SAC.
+# Cost on this 2-core machine (two lanes): hopper 93 min (session 18; lanes of 81 and 93)
+# plus its SAC run (13-51 min by machine); walker2d about 2.4 hours plus 50-93 min of SAC;
+# halfcheetah about 2.2 hours plus 28-47 min of SAC (estimates from the grid's run times).
 set -u
 cd "$(dirname "$0")/.."
 task="${1:?usage: scripts/curves_cell.sh TASK SEED [SPEC]}"
