@@ -68,10 +68,10 @@ python scripts/results_tables.py $R/eval_candidates_hopper_mr.json --name candid
   --update docs/learning.md > /dev/null
 python scripts/results_tables.py $R/eval_mean_readout.json --name mean-readout \
   --update docs/learning.md > /dev/null
-for f in $R/curves-medium-replay/report/curves_*.png; do  # the learning curves, in docs/
-  cp "$f" "docs/$(basename "$f" | sed 's/^curves_/curves-/')"
-done
-for f in $R/curves-medium-replay-s12/report/curves_*.png; do  # the second draw's
-  cp "$f" "docs/$(basename "$f" | sed 's/^curves_/curves-s12-/')"
+# the learning curves, in docs/: SWEEP's curves_<dataset>.png as PREFIX<dataset>.png
+for pair in curves-medium-replay:curves- curves-medium-replay-s12:curves-s12-; do
+  for f in "$R/${pair%%:*}"/report/curves_*.png; do
+    cp "$f" "docs/${pair#*:}$(basename "$f" | sed 's/^curves_//')"
+  done
 done
 echo "tables updated"
