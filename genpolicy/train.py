@@ -10,6 +10,8 @@ Run directory ``<train.out_dir>/<run name>/``: ``config.yaml`` (resolved),
 (``last.safetensors`` + ``last.json``; every ``checkpoint_every`` steps, at the end and on
 Ctrl-C), checkpoint ``checkpoints/best`` (best evaluation), ``checkpoints/step<N>`` for each
 N in ``train.checkpoint_at`` (branch points for ``train.init_from``) and ``summary.json``.
+Checkpoints record the dataset's fingerprint; resuming or branching on other transitions
+(a file remade under the same name) is refused.
 
 Each evaluation row holds ``eval/*`` (the configured sampler) and, for every k in
 ``train.eval_act_steps``, ``eval_k{k}/*`` from the same weights acting with k sampler
@@ -128,6 +130,7 @@ class Trainer:
 
         _seed_everything(t.seed)
         self.dataset = dataset if dataset is not None else load_data(cfg)
+        self.fingerprint: str = self.dataset.fingerprint()  # checkpoints record it
         self.env_id = eval_env_id(cfg, self.dataset)
         gym_env = self.env_id is not None and builtin_env(self.env_id) is None
         if gym_env and importlib.util.find_spec("gymnasium") is None:
@@ -176,6 +179,7 @@ class Trainer:
             "dims": {"obs": self.dataset.obs_dim, "act": self.dataset.act_dim},
             "env_id": self.env_id,
             "dataset": getattr(self.dataset, "name", self.cfg.data.dataset),
+            "dataset_fingerprint": self.fingerprint,
             "normalizer": self.dataset.normalizer_state(),
             "algo": self.algo.training_state(),
             "rng": ckpt_io.rng_state(self.batch_gen),
@@ -194,6 +198,7 @@ class Trainer:
                 f"cannot resume {self.run_dir}: config differs from the saved one in "
                 f"{', '.join(diff)}; use the saved config ({self.run_dir / 'config.yaml'})"
             )
+        self._check_same_file(ckpt, f"cannot resume {self.run_dir}:", "start a new run")
         self.algo.load_training_state(ckpt["algo"])
         ckpt_io.set_rng_state(ckpt["rng"], self.batch_gen)
         self.step = int(ckpt["step"])
@@ -223,6 +228,7 @@ class Trainer:
                 f"{where} has observation/action sizes {saved_dims}, the dataset {dims}; "
                 "start from a checkpoint trained on this task"
             )
+        self._check_same_file(ckpt, f"{where}:", "start from a checkpoint of this file")
         ours, theirs = self.dataset.normalizer_state(), ckpt.get("normalizer", {})
         if not _same_normalizer(ours, theirs):
             raise GenpolicyError(
@@ -247,6 +253,19 @@ class Trainer:
             raise GenpolicyError(
                 f"{where} is at step {self.step}, not before train.steps="
                 f"{self.cfg.train.steps}; raise train.steps (it counts the loaded steps)"
+            )
+
+    def _check_same_file(self, ckpt: dict[str, Any], where: str, fix: str) -> None:
+        """Refuse a checkpoint trained on other transitions than this run's dataset (a file
+        remade since, or another file of the same name); checkpoints from before
+        fingerprints were saved (no ``dataset_fingerprint``) pass."""
+        saved = ckpt.get("dataset_fingerprint")
+        if saved is not None and saved != self.fingerprint:
+            raise GenpolicyError(
+                f"{where} it was trained on a dataset with fingerprint {saved}, "
+                f"{self.cfg.data.dataset!r} has {self.fingerprint} (other transitions: a "
+                "remade or replaced file); point data.dataset at the file it was trained on "
+                f"(`genpolicy dataset info FILE` prints the fingerprint) or {fix}"
             )
 
     # -- evaluation ------------------------------------------------------------------------
@@ -399,7 +418,7 @@ class Trainer:
             "run": self.cfg.run_name,
             "algo": self.cfg.algo.name,
             "dataset": getattr(self.dataset, "name", self.cfg.data.dataset),
-            "dataset_fingerprint": self.dataset.fingerprint(),
+            "dataset_fingerprint": self.fingerprint,
             "env_id": self.env_id,
             "seed": self.cfg.train.seed,
             "steps": self.step,

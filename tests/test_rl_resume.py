@@ -233,6 +233,30 @@ def test_init_from_refuses_what_does_not_fit(tmp_path: Path) -> None:
         Trainer(tiny("gmpo", tmp_path / "e", **{"train.init_from": str(tmp_path / "nothing")}))
 
 
+def test_resume_and_init_from_refuse_a_remade_dataset(tmp_path: Path) -> None:
+    """Checkpoints record the dataset's fingerprint: resuming or branching on other
+    transitions under the same name (a file remade since) fails with one line naming both
+    fingerprints, even where the statistics the normaliser checks are unchanged."""
+    from genpolicy.train import load_data
+
+    cfg = tiny("gmpo", tmp_path / "a", **{"train.eval_every": 0})
+    part = fit(cfg, on_step=lambda step, trainer: step == 5)
+    saved = load(part.run_dir)["dataset_fingerprint"]
+    assert saved == part.summary["dataset_fingerprint"]
+
+    remade = load_data(cfg)
+    remade.actions[0] += 0.01  # one action differs: same name, same observation statistics
+    assert remade.fingerprint() != saved
+    with pytest.raises(GenpolicyError, match=f"cannot resume .* fingerprint {saved}, .* has "):
+        Trainer(cfg, dataset=remade, resume=True)
+    over = {"train.init_from": str(part.run_dir), "train.eval_every": 0}
+    with pytest.raises(GenpolicyError, match=f"^train.init_from=.* fingerprint {saved}"):
+        Trainer(tiny("gmpo", tmp_path / "b", **over), dataset=remade)
+    # the same transitions, loaded again, pass both ways
+    assert Trainer(cfg, dataset=load_data(cfg), resume=True).step == 5
+    assert Trainer(tiny("gmpo", tmp_path / "c", **over)).step == 5
+
+
 def test_training_seconds_survive_a_kill(tmp_path: Path) -> None:
     """A run killed after a checkpoint (no final save) and resumed counts the training time
     up to that checkpoint in its summary's train_seconds."""
