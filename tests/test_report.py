@@ -227,6 +227,20 @@ def test_runs_on_different_files_of_one_dataset_are_flagged(tmp_path: Path) -> N
     assert "2 different files of walker2d-medium-v2" in text and "`bbbb333344445555` 1" in text
 
 
+def test_interrupted_runs_count_in_the_speed_but_not_the_seconds(tmp_path: Path) -> None:
+    # seed 1 was interrupted: its updates/s is a rate like any other, its 5 s a part of a run
+    for seed in (0, 1):
+        d = write_run(tmp_path, "hopper-medium-v2", "iql", seed, [1000, 2000])
+        if seed == 1:
+            s = json.loads((d / "summary.json").read_text())
+            s |= {"interrupted": True, "train_seconds": 5.0, "steps_per_s": 80.0}
+            (d / "summary.json").write_text(json.dumps(s))
+    sp = summarise(collect_runs(tmp_path))["datasets"]["hopper-medium-v2"]["groups"]["iql"]
+    _close(sp["speed"]["steps_per_s"], [100.0, 80.0])
+    _close(sp["speed"]["train_seconds"], [30.0])
+    assert "seconds (finished runs)" in make_report(tmp_path, out=tmp_path / "r").read_text()
+
+
 def test_empty_dir_and_cli(tmp_path: Path, grid: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

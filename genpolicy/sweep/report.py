@@ -407,8 +407,10 @@ def _summarise_dataset(runs: list[RunRecord], metric: str) -> dict[str, Any]:
                 "steps_per_s": stat(
                     (r.seed, v) for r in group_runs if (v := r.steps_per_s()) is not None
                 ),
-                "train_seconds": stat(
-                    (r.seed, v) for r in group_runs if (v := r.train_seconds()) is not None
+                "train_seconds": stat(  # an interrupted run's seconds are a part of a run
+                    (r.seed, v)
+                    for r in group_runs
+                    if r.finished and (v := r.train_seconds()) is not None
                 ),
             }
     columns = sorted({a["step"] for g in groups.values() for a in g["at_steps"]})
@@ -708,7 +710,7 @@ def render_markdown(results: dict[str, Any], title: str | None = None) -> str:
         "## Training speed",
         "",
         "Updates per second (summary.json, else the mean of the logged rates) and training "
-        "seconds (finished or interrupted runs), mean ± std over runs.",
+        "seconds (finished runs), mean ± std over runs.",
         "",
     ]
     rows = []
