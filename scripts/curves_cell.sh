@@ -41,14 +41,17 @@ if [ ! -f "$data" ]; then
   genpolicy dataset make-suite --agents ../shared/behavior-agents --buffers datasets/sac-cell \
     --out datasets --kinds medium-replay --tasks "$task" --no-progress || exit 1
 fi
-genpolicy dataset info "$data" || exit 1
 out=$(python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["out"])' "$spec")
 python - "$data" "$out/runs" "$task-medium-replay" "$seed" <<'EOF' || exit 1
 import json, sys
 from pathlib import Path
 from genpolicy.data import load_dataset
+from genpolicy.data.cli import format_info
+from genpolicy.data.make import dataset_summary
 data, runs, prefix, seed = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4]
-fp = load_dataset(data).fingerprint()
+info = dataset_summary(load_dataset(data))  # what `genpolicy dataset info` prints
+print(format_info(info))
+fp = info["fingerprint"]
 for s in sorted(runs.glob(f"{prefix}-*-s{seed}/summary.json")):
     old = json.loads(s.read_text()).get("dataset_fingerprint")
     if old and old != fp:
