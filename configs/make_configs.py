@@ -789,7 +789,10 @@ def idql_dql_main() -> int:
 # per-dataset betas and expectiles), so `genpolicy train` of one of them reproduces a curve.
 # GMPO and GTP act with the best of 16 samples by the critic's Q (the rows' N=16 evaluation):
 # on the three datasets' mean it beats one sample by 2.7 (GMPO) and 1.6 (GTP) points at 20k
-# and by 5.2 / 6.7 at 50k (3 seeds; 8 of 9 runs have N=16); GMPG acts with one sample.
+# and by 5.2 / 6.7 at 50k (3 seeds; 8 of 9 runs have N=16). The bounded GMPG does too since
+# session 19: on the second grid (benchmarks/sweeps/curves-medium-replay-s12.yaml, 6 runs) its
+# best of 16 beats one sample by 4.5 points at 20k and 3.1 at 50k; the published phase, as
+# published, acts with one sample.
 # GMPG's shipped phase is the bounded one (row gmpg-adv-clip: c = mean |Q - V|, beta 0.5, Q
 # at the clipped action); the published raw-Q phase ran the policy off its behaviour model
 # on 5 of 6 datasets over both draws (all three of the second; docs/learning.md) and ships
@@ -806,6 +809,7 @@ CURVES_ROWS = {
 # a row that branches another's checkpoint trains from scratch as a user's config
 CURVES_UNBRANCH = {"train.init_from": "", "train.init_history": False}
 CURVES_RANKED = {"algo.act.candidates": 16, "train.eval_act_candidates": []}
+RANKED_ROWS = ("gmpo", "gtp", "gmpg")  # the shipped rows that act with CURVES_RANKED
 
 
 def curves_cpu_main() -> int:
@@ -830,10 +834,10 @@ def curves_cpu_main() -> int:
                     "train.progress": False,
                     "train.threads": 1,
                     "train.checkpoint_at": [],  # the sweep's branch points, not a user's
-                    **(CURVES_RANKED if algo in ("gmpo", "gtp") else {}),
+                    **(CURVES_RANKED if algo in RANKED_ROWS else {}),
                     **CURVES_UNBRANCH,
                 }
-                acting = ", acting with the best of 16 by Q" if algo in ("gmpo", "gtp") else ""
+                acting = ", acting with the best of 16 by Q" if algo in RANKED_ROWS else ""
                 write(
                     f"cpu/{ds}-{algo}.yaml",
                     overrides,
