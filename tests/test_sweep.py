@@ -514,9 +514,10 @@ def test_cpu_medium_replay_configs_are_the_curves_rows(
 ) -> None:
     """configs/cpu/<task>-medium-replay-<algo>.yaml train what each learning-curves grid
     measured (the same algo, model, critic, data and budget); only the bookkeeping differs:
-    where the run is written, GMPO and GTP evaluating one sample with the shipped best of 16
-    by Q as an extra series, GMPG's published row keeping its branch points, and its
-    bounded row (the shipped GMPG) branching the published row's pretraining."""
+    where the run is written, GMPO, GTP and the bounded GMPG evaluating one sample with the
+    shipped best of 16 by Q as an extra series, GMPG's published row keeping its branch
+    points, and its bounded row (the shipped GMPG) branching the published row's
+    pretraining."""
     monkeypatch.chdir(REPO)
     rows, branch_points = CURVE_GRIDS[grid]
     spec = load_spec(REPO / "benchmarks" / "sweeps" / f"{grid}.yaml")
@@ -525,7 +526,7 @@ def test_cpu_medium_replay_configs_are_the_curves_rows(
     ]
     curve = trial_config(spec, trial).to_dict()
     shipped = load_config(REPO / "configs" / "cpu" / f"{task}-medium-replay-{algo}.yaml").to_dict()
-    if algo in ("gmpo", "gtp"):
+    if algo in ("gmpo", "gtp", "gmpg"):  # GMPG since session 19
         assert curve["train"].pop("eval_act_candidates") == [16]
         assert shipped["train"].pop("eval_act_candidates") == []
         assert curve["algo"]["act"].pop("candidates") == 1
