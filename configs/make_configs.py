@@ -790,8 +790,8 @@ def idql_dql_main() -> int:
 # GMPO and GTP act with the best of 16 samples by the critic's Q (the rows' N=16 evaluation):
 # on the three datasets' mean it beats one sample by 2.7 (GMPO) and 1.6 (GTP) points at 20k
 # and by 5.2 / 6.7 at 50k (3 seeds; 8 of 9 runs have N=16). The bounded GMPG does too since
-# session 19: on the second grid (benchmarks/sweeps/curves-medium-replay-s12.yaml, 6 runs) its
-# best of 16 beats one sample by 4.5 points at 20k and 3.1 at 50k; the published phase, as
+# session 19: on the second grid (benchmarks/sweeps/curves-medium-replay-s12.yaml, 7 runs) its
+# best of 16 beats one sample by 4.7 points at 20k and 3.1 at 50k; the published phase, as
 # published, acts with one sample.
 # GMPG's shipped phase is the bounded one (row gmpg-adv-clip: c = mean |Q - V|, beta 0.5, Q
 # at the clipped action); the published raw-Q phase ran the policy off its behaviour model
