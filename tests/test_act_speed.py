@@ -169,6 +169,44 @@ def test_target_table_averages_datasets_and_compares_with_the_reference() -> Non
     assert lines[3] == "| gmpo | 18.0 (3 runs) | -2.0 | — (1/2 datasets) | — |"
 
 
+def test_target_table_gives_the_seed_paired_standard_error_of_the_difference() -> None:
+    tables = script("scripts/results_tables.py")
+
+    def group(seeds: list[int], values: list[float]) -> dict[str, Any]:
+        mean = sum(values) / len(values)
+        row = {"step": 20000, "mean": mean, "n": len(values), "seeds": seeds, "values": values}
+        return {"at_steps": [row]}
+
+    results = [
+        {
+            "datasets": {
+                # differences 7 and 5: variance 2, over 2 seeds 1
+                "a": {
+                    "groups": {
+                        "iql": group([0, 1], [8, 12]),
+                        "gmpo": group([0, 1], [15, 17]),
+                        "bc": group([0, 1], [1, 3]),
+                    }
+                },
+                # seed 2 has no IQL run: paired over seeds 0-1, differences 1 and -1 (variance 2)
+                "b": {
+                    "groups": {
+                        "iql": group([0, 1], [20, 30]),
+                        "gmpo": group([0, 1, 2], [21, 29, 40]),
+                        "bc": group([0], [5]),
+                    }
+                },
+            }
+        }
+    ]
+    lines = tables.target_table(results, [20000], [], "iql").splitlines()
+    assert lines[2] == "| iql | 17.5 (4 runs) | — |"
+    # bc: one paired seed on b, so no spread: the difference alone
+    assert lines[3] == "| bc | 3.5 (3 runs) | -14.0 |"
+    # gmpo: (16 + 30) / 2 = 23 against 17.5; se = sqrt(1 + 1) / 2 = 0.71
+    assert lines[4] == "| gmpo | 23.0 (5 runs) | +5.5 ± 0.7 |"
+
+
 def test_noise_table_names_each_acting_setting() -> None:
     tables = script("scripts/results_tables.py")
     result = {
