@@ -1,6 +1,6 @@
 """What ``Algorithm.act`` adds per call over the policy's raw sampler, at batch 1.
 
-    OMP_NUM_THREADS=1 python benchmarks/act_overhead.py [--config configs/gtp/hopper-medium.yaml]
+    OMP_NUM_THREADS=1 python benchmarks/act_overhead.py [--config gtp/hopper-medium]
 
 Builds the config's algorithm (untrained weights: the cost does not depend on them) with
 Hopper sizes and times, interleaved over ``--rounds`` rounds (median kept):
@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genpolicy.algos import build_algorithm
-from genpolicy.config import load
+from genpolicy.rl.algos import build_algorithm
+from genpolicy.training.config import load
 
 
 def per_call_us(fn: Callable[[], object], calls: int) -> float:
@@ -35,7 +35,7 @@ def per_call_us(fn: Callable[[], object], calls: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--config", default="configs/gtp/hopper-medium.yaml")
+    ap.add_argument("--config", default="gtp/hopper-medium")
     ap.add_argument("--rounds", type=int, default=21)
     ap.add_argument("--calls", type=int, default=2000)
     ap.add_argument("--out", default="")

@@ -6,7 +6,7 @@
 Each argument is a run folder or a folder of run folders (any depth, as ``genpolicy
 report`` finds them); unfinished and interrupted runs and runs without a checkpoint are
 skipped and listed. For every finished run the last checkpoint is loaded as ``genpolicy
-evaluate`` loads it (``genpolicy.evaluate.load_actor``: the run's act settings, i.e.
+evaluate`` loads it (``genpolicy.envs.evaluate.load_policy``: the run's act settings, i.e.
 sampler steps, solver, candidates and start-noise scale, and its acting weights, EMA where
 the algorithm keeps one), the acting generator is seeded with the run's eval seed, and
 ``act`` is called on ONE raw observation at a time, (1, obs_dim) float32 as the evaluation
@@ -14,7 +14,7 @@ loop passes it, cycling over observations from the environment's reset (the data
 first observations where the checkpoint names no environment). ``--candidates N`` (repeatable)
 times each run again ranking N samples by Q instead of its own count, as ``genpolicy evaluate
 --candidates N`` acts (e.g. the curves' N=16 rows). One torch thread; after a
-warm-up the calls repeat for at least ``--seconds`` (``genpolicy.bench.timeit``). The
+warm-up the calls repeat for at least ``--seconds`` (``genpolicy.generative.bench.timeit``). The
 machine's load average is recorded before each run's timing: numbers taken while other
 jobs run are not clean.
 """
@@ -35,17 +35,18 @@ import numpy as np
 import torch
 
 from genpolicy import __version__
-from genpolicy.bench import timeit
-from genpolicy.checkpoint import exists
+from genpolicy.envs.evaluate import make_eval_env
 from genpolicy.errors import GenpolicyError
-from genpolicy.evaluate import Actor, load_actor, make_eval_env
-from genpolicy.sweep.report import RunRecord, collect_runs
+from genpolicy.experiments.report import RunRecord, collect_runs
+from genpolicy.generative.bench import timeit
+from genpolicy.training.checkpoint import exists
+from genpolicy.training.policy import Policy, load_policy
 
 OBSERVATIONS = 16  # distinct observations the timed calls cycle over
 CHECKPOINT = "last"  # the checkpoint whose evaluation gives the final score
 
 
-def observations(actor: Actor, n: int = OBSERVATIONS) -> tuple[list[np.ndarray], str]:
+def observations(actor: Policy, n: int = OBSERVATIONS) -> tuple[list[np.ndarray], str]:
     """``n`` raw observations, each (1, obs_dim) float32, and where they came from."""
     env_id = actor.ckpt.get("env_id")
     seed = actor.cfg.train.eval_seed
@@ -57,7 +58,7 @@ def observations(actor: Actor, n: int = OBSERVATIONS) -> tuple[list[np.ndarray],
             env.close()
         source = f"{env_id} reset (seed {seed})"
     else:
-        from genpolicy.train import load_data
+        from genpolicy.training.trainer import load_data
 
         data = load_data(actor.cfg)
         obs = data.observations[:n].cpu().numpy().astype(np.float32)
@@ -68,7 +69,7 @@ def observations(actor: Actor, n: int = OBSERVATIONS) -> tuple[list[np.ndarray],
 def time_run(run: RunRecord, seconds: float, candidates: int | None = None) -> dict[str, Any]:
     """One run's record: actions/s at batch 1 with its evaluation's act settings (ranking
     ``candidates`` samples by Q instead, when given)."""
-    actor = load_actor(run.path / "checkpoints" / CHECKPOINT, candidates=candidates)
+    actor = load_policy(run.path / "checkpoints" / CHECKPOINT, candidates=candidates)
     pool, source = observations(actor)
     actor.algo.seed_acting(actor.cfg.train.eval_seed)
     obs = cycle(pool)

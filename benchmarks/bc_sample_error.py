@@ -6,10 +6,10 @@ matching loss (no critic, every weight 1).
         --updates 2000 --out benchmarks/results/bc_sample_error.json
 
 Variants (``--variants``, comma-separated):
-  flowmap          GTP's flow map of configs/gtp/hopper-medium.yaml without preconditioning
+  flowmap          GTP's flow map of gtp/hopper-medium without preconditioning
                    (``model.precondition: false``, as the configs shipped before);
   flowmap-precond  the same with ``model.precondition: true`` (as shipped now);
-  flow             GMPO's I-CFM flow of configs/cpu/hopper-medium-gmpo.yaml.
+  flow             GMPO's I-CFM flow of cpu/hopper-medium-gmpo.
 Each trains from the same seed on the same batches (batch 256, Adam lr 3e-4), and every
 ``--every`` updates samples one action per held-out state (flow maps: K = 1, 2, 5 jumps;
 flows: 8 and 32 Euler steps) from a fixed prior draw.
@@ -26,14 +26,14 @@ from typing import Any
 
 import torch
 
-from genpolicy.config import load
-from genpolicy.models import build_model
-from genpolicy.train import load_data
+from genpolicy.generative.models import build_model
+from genpolicy.training.config import load
+from genpolicy.training.trainer import load_data
 
 VARIANTS: dict[str, tuple[str, dict[str, Any], tuple[int, ...]]] = {
-    "flowmap": ("configs/gtp/hopper-medium.yaml", {"precondition": False}, (1, 2, 5)),
-    "flowmap-precond": ("configs/gtp/hopper-medium.yaml", {"precondition": True}, (1, 2, 5)),
-    "flow": ("configs/cpu/hopper-medium-gmpo.yaml", {}, (8, 32)),
+    "flowmap": ("gtp/hopper-medium", {"precondition": False}, (1, 2, 5)),
+    "flowmap-precond": ("gtp/hopper-medium", {"precondition": True}, (1, 2, 5)),
+    "flow": ("cpu/hopper-medium-gmpo", {}, (8, 32)),
 }
 
 

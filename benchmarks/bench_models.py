@@ -1,4 +1,4 @@
-"""Speed of the generative core on this machine; see genpolicy/bench.py.
+"""Speed of the generative core on this machine; see genpolicy/generative/bench.py.
 
     python benchmarks/bench_models.py [--threads 1] [--json out.json]
 

@@ -1,5 +1,5 @@
 """CPU time of one CNF ``log_prob`` call by divergence route: ours (tangents through the
-network by hand, ``genpolicy/jacobian_trace.py``) against the generic ``torch.func`` route
+network by hand, ``genpolicy/generative/exact_trace.py``) against the generic ``torch.func`` route
 of ``solvers.divergence_exact``, in one process, interleaved. That route is reverse mode
 (``vjp`` rows under ``vmap``) since session 15; ``divergence_speed.json`` measured its
 forward-mode predecessor (``jvp`` under ``vmap``).
@@ -26,8 +26,8 @@ from typing import Any
 
 import torch
 
-from genpolicy.bench import log_prob_call
-from genpolicy.models import ModelConfig, build_model
+from genpolicy.generative.bench import log_prob_call
+from genpolicy.generative.models import ModelConfig, build_model
 
 SIZES = {"hopper": (11, 3), "halfcheetah": (17, 6)}
 

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from genpolicy.nets import EnsembleMLP, mlp
+from genpolicy.generative.nets import EnsembleMLP, mlp
 
 
 class BatchedMatmulMLP(nn.Module):

@@ -25,8 +25,8 @@ from typing import Any
 
 import torch
 
-from genpolicy.checkpoint import load_policy
-from genpolicy.evaluate import evaluate
+from genpolicy.envs.evaluate import evaluate
+from genpolicy.training.checkpoint import load_algorithm
 
 
 def csv_of(kind: type) -> Any:
@@ -86,7 +86,7 @@ def main() -> None:
             continue
         if not (run / "checkpoints").is_dir():
             continue  # committed without checkpoints: nothing to evaluate here
-        algo, cfg, ckpt = load_policy(run)
+        algo, cfg, ckpt = load_algorithm(run)
         act = getattr(cfg.algo, "act", None)
         if act is None or getattr(cfg.algo, "policy", "generative") != "generative":
             continue

@@ -12,7 +12,7 @@ config's ``algo.grad_steps`` (the solver steps of both differentiable passes);
 settings, e.g. ``256:256:0,1024:256:0``.
 
 Uses the model and algo settings of a shipped GMPG config (default
-configs/gmpg/vp/halfcheetah-medium.yaml) at halfcheetah sizes (17-D states, 6-D actions),
+gmpg/vp/halfcheetah-medium) at halfcheetah sizes (17-D states, 6-D actions),
 with random weights and random states: memory and time do not depend on the data. Each
 setting runs in a fresh subprocess (one thread) that builds the algorithm, reads its RSS
 high-water mark (``ru_maxrss``), runs one ``policy_update`` (both differentiable ODE
@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-CONFIG = "configs/gmpg/vp/halfcheetah-medium.yaml"
+CONFIG = "gmpg/vp/halfcheetah-medium"
 OBS_DIM, ACT_DIM = 17, 6
 PUBLISHED_BATCH = 40_960
 MICRO = 256
@@ -80,8 +80,8 @@ def child(
     """Build the algorithm, run one policy-gradient step, report memory and time."""
     import torch
 
-    from genpolicy.algos import build_algorithm
-    from genpolicy.config import load
+    from genpolicy.rl.algos import build_algorithm
+    from genpolicy.training.config import load
 
     torch.set_num_threads(1)
     over: dict[str, Any] = {

@@ -30,9 +30,9 @@ from typing import Any
 
 import torch
 
-from genpolicy.checkpoint import load
-from genpolicy.config import RunConfig, apply_overrides, resolve
-from genpolicy.train import Trainer
+from genpolicy.training.checkpoint import load
+from genpolicy.training.config import RunConfig, apply_overrides, resolve
+from genpolicy.training.trainer import Trainer
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:

@@ -45,9 +45,9 @@ def evaluated_score(
         return None
     key = f"{run}@{episodes}"
     if key not in cache:
-        from genpolicy.evaluate import load_actor
+        from genpolicy.training.policy import load_policy
 
-        res = load_actor(run).evaluate(episodes)
+        res = load_policy(run).evaluate(episodes)
         if res.score_mean is None:
             raise SystemExit(f"{run}: its task has no D4RL score normalisation")
         cache[key] = float(res.score_mean)

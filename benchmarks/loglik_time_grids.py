@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from genpolicy.checkpoint import load_policy
-from genpolicy.train import load_data
+from genpolicy.training.checkpoint import load_algorithm
+from genpolicy.training.trainer import load_data
 
 GRIDS = ("uniform", "pow2", "pow3", "logt", "lognsr", "edm3", "edm7")
 
@@ -74,7 +74,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/loglik_time_grids.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    algo, cfg, ckpt = load_policy(args.run)
+    algo, cfg, ckpt = load_algorithm(args.run)
     model = getattr(algo, args.model)
     path, lo, hi = model.path, model.t_min, model.t_max
     gen = torch.Generator().manual_seed(0)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from genpolicy.data.maze import max_episode_steps
+from genpolicy.data.make.maze import max_episode_steps
 from genpolicy.data.readers import read_raw
-from genpolicy.scores import normalized_score
+from genpolicy.envs.registry import normalized_score
 
 
 def main() -> None:

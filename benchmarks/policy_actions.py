@@ -25,12 +25,12 @@ from typing import Any
 
 import torch
 
-from genpolicy.checkpoint import load_policy
-from genpolicy.train import load_data
+from genpolicy.training.checkpoint import load_algorithm
+from genpolicy.training.trainer import load_data
 
 
 def diagnose(run: str, states: int) -> dict[str, Any]:
-    algo, cfg, _ = load_policy(run, "cpu")
+    algo, cfg, _ = load_algorithm(run, "cpu")
     data = load_data(cfg)
     batch = data.sample(states, torch.Generator().manual_seed(0))
     s, a_data = batch.observations, batch.actions

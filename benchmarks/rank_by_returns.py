@@ -35,7 +35,8 @@ from torch import Tensor, nn
 
 from genpolicy.data.dataset import episode_ends_of
 from genpolicy.data.readers import load_dataset
-from genpolicy.evaluate import Actor, evaluate, load_actor, score_task
+from genpolicy.envs.evaluate import evaluate, score_task
+from genpolicy.training.policy import Policy, load_policy
 
 
 def returns_to_go(rewards: np.ndarray, ends: np.ndarray, gamma: float) -> np.ndarray:
@@ -72,7 +73,7 @@ def fit(net: nn.Module, x: Tensor, y: Tensor, steps: int, seed: int) -> float:
     return float(loss.detach())
 
 
-def score(actor: Actor, episodes: int) -> float:
+def score(actor: Policy, episodes: int) -> float:
     cfg = actor.cfg
     env_id = actor.ckpt.get("env_id") or cfg.data.env_id
     result = evaluate(actor.act, env_id, episodes, cfg.train.eval_seed, score_task(env_id))
@@ -80,7 +81,7 @@ def score(actor: Actor, episodes: int) -> float:
     return result.score_mean
 
 
-def ranked_by(actor: Actor, net: nn.Module) -> Actor:
+def ranked_by(actor: Policy, net: nn.Module) -> Policy:
     net.eval()
 
     def q(obs: Tensor, act: Tensor) -> Tensor:
@@ -94,9 +95,9 @@ def ranked_by(actor: Actor, net: nn.Module) -> Actor:
 def probe(run: str, args: argparse.Namespace) -> dict[str, Any]:
     n, eps = args.candidates, args.episodes
     row: dict[str, Any] = {"run": run, "candidates": n, "episodes": eps}
-    row["sampled"] = score(load_actor(run, candidates=1), eps)
-    row["critic"] = score(load_actor(run, candidates=n), eps)
-    actor = load_actor(run, candidates=n)
+    row["sampled"] = score(load_policy(run, candidates=1), eps)
+    row["critic"] = score(load_policy(run, candidates=n), eps)
+    actor = load_policy(run, candidates=n)
     algo = actor.algo
     data = load_dataset(actor.cfg.data.dataset, normalize_obs=False)
     x = torch.cat([(data.observations - algo.obs_shift) / algo.obs_scale, data.actions], -1)
@@ -111,7 +112,7 @@ def probe(run: str, args: argparse.Namespace) -> dict[str, Any]:
         y = torch.tensor(returns_to_go(rewards, ends, gamma), dtype=torch.float32)
         loss = fit(net, x, y, args.fit_steps, args.seed)
         key = f"mc{gamma:g}"
-        row[key] = score(ranked_by(load_actor(run, candidates=n), net), eps)
+        row[key] = score(ranked_by(load_policy(run, candidates=n), net), eps)
         row[f"{key}_fit_loss"] = loss
         row[f"{key}_seconds"] = time.perf_counter() - t0
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}))

@@ -3,7 +3,7 @@
     git worktree add /tmp/gp-before 90289e6        # the code before issue 10
     python benchmarks/speed_before_after.py --before /tmp/gp-before \
         --out benchmarks/results/speed_before_after.json
-    # GMPG's own divergence route (genpolicy/jacobian_trace.py) against the torch.func one:
+    # GMPG's own divergence route (genpolicy/generative/exact_trace.py) against the torch.func one:
     git worktree add /tmp/gp-b28c5b6 b28c5b6
     python benchmarks/speed_before_after.py --before /tmp/gp-b28c5b6 --only gmpg \
         --out benchmarks/results/speed_gmpg_divergence.json
@@ -24,12 +24,12 @@ import sys
 from pathlib import Path
 
 CONFIGS = {
-    "bc (gaussian)": ("configs/cpu/hopper-medium-bc.yaml", 300),
-    "iql": ("configs/cpu/hopper-medium-iql.yaml", 200),
-    "gmpo (batch 512)": ("configs/cpu/hopper-medium-gmpo.yaml", 40),
-    "gtp": ("configs/gtp/hopper-medium.yaml", 100),
-    "gmpg (pretraining + policy gradient)": ("configs/cpu/hopper-medium-gmpg.yaml", 5),
-    "gmpg halfcheetah-medium-replay": ("configs/cpu/halfcheetah-medium-replay-gmpg.yaml", 5),
+    "bc (gaussian)": ("cpu/hopper-medium-bc", 300),
+    "iql": ("cpu/hopper-medium-iql", 200),
+    "gmpo (batch 512)": ("cpu/hopper-medium-gmpo", 40),
+    "gtp": ("gtp/hopper-medium", 100),
+    "gmpg (pretraining + policy gradient)": ("cpu/hopper-medium-gmpg", 5),
+    "gmpg halfcheetah-medium-replay": ("cpu/halfcheetah-medium-replay-gmpg", 5),
 }
 
 

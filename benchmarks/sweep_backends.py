@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from genpolicy.sweep.local import run_local
-from genpolicy.sweep.ray_backend import best_trial, run_ray
-from genpolicy.sweep.spec import expand, parse_spec, trial_config
-from genpolicy.sweep.trial import run_dir_of
+from genpolicy.experiments.local import run_local
+from genpolicy.experiments.ray_backend import best_trial, run_ray
+from genpolicy.experiments.spec import expand, parse_spec, trial_config
+from genpolicy.experiments.trial import run_dir_of
 
 
 def eval_rows(run_dir: Path) -> list[dict[str, Any]]:
@@ -78,8 +78,8 @@ def main() -> None:
                 {
                     "name": "same",
                     "bases": {
-                        "iql": "configs/cpu/hopper-medium-iql.yaml",
-                        "bc": "configs/cpu/hopper-medium-bc.yaml",
+                        "iql": "cpu/hopper-medium-iql",
+                        "bc": "cpu/hopper-medium-bc",
                     },
                     "set": {
                         "train.steps": 500,

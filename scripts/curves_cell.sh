@@ -46,8 +46,8 @@ python - "$data" "$out/runs" "$task-medium-replay" "$seed" <<'EOF' || exit 1
 import json, sys
 from pathlib import Path
 from genpolicy.data import load_dataset
-from genpolicy.data.cli import format_info
-from genpolicy.data.make import dataset_summary
+from genpolicy.cli.dataset import format_info
+from genpolicy.data.make.dataset import dataset_summary
 data, runs, prefix, seed = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4]
 info = dataset_summary(load_dataset(data))  # what `genpolicy dataset info` prints
 print(format_info(info))

@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genpolicy.cli.sweep import select_trials
 from genpolicy.errors import GenpolicyError
-from genpolicy.sweep.cli import select_trials
-from genpolicy.sweep.local import last_step
-from genpolicy.sweep.spec import expand, load_spec, trial_config
-from genpolicy.sweep.trial import run_dir_of, trial_state
+from genpolicy.experiments.local import last_step
+from genpolicy.experiments.spec import expand, load_spec, trial_config
+from genpolicy.experiments.trial import run_dir_of, trial_state
 
 
 @dataclass

@@ -50,7 +50,7 @@ python3 -c "import torch, gymnasium, mujoco, genpolicy; print('torch', torch.__v
     || exit 1
 # preflight: one short GTP run on the GPU with an evaluation, before any trial starts
 FIRST=$(basename "$(ls "$DEVDATA"/*.xz | head -1)" .hdf5.xz)  # a dataset that is there
-timeout 120 python3 -m genpolicy.cli train configs/gtp/hopper-medium.yaml --set train.steps=20 \
+timeout 120 python3 -m genpolicy.cli train gtp/hopper-medium --set train.steps=20 \
     --set data.dataset="$FIRST" \
     --set train.eval_every=20 --set train.eval_episodes=1 --set train.device=cuda \
     --set train.out_dir=/tmp/preflight --set train.tensorboard=false --set train.log_every=10 \

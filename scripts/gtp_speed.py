@@ -1,7 +1,7 @@
 """GTP vs GMPO speed on one CPU thread: update steps/s and actions/s at batch 1.
 
 Update steps/s: ``algo.update`` at each config's own batch size (GTP 256, GMPO 4096),
-timed by ``genpolicy.train.measure_speed``. Actions/s: ``algo.act(obs)`` on ONE raw
+timed by ``genpolicy.training.speed.measure_speed``. Actions/s: ``algo.act(obs)`` on ONE raw
 observation, as a robot calls it (numpy in, numpy out, normalisation and clipping
 included), for GTP with K = 1, 2, 5 flow-map jumps and GMPO with its 32-step Euler sampler.
 Networks are the shipped Hopper configs; the weights are untrained (speed does not depend
@@ -22,10 +22,11 @@ from typing import Any
 
 import torch
 
-from genpolicy.algos import build_algorithm
-from genpolicy.config import load
-from genpolicy.models import model_class
-from genpolicy.train import load_data, measure_speed
+from genpolicy.generative.models import model_class
+from genpolicy.rl.algos import build_algorithm
+from genpolicy.training.config import load
+from genpolicy.training.speed import measure_speed
+from genpolicy.training.trainer import load_data
 
 
 def per_second(fn: Callable[[], object], min_seconds: float) -> float:
@@ -41,8 +42,8 @@ def per_second(fn: Callable[[], object], min_seconds: float) -> float:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="datasets/hopper-expert-v5.hdf5")
-    p.add_argument("--gtp", default="configs/gtp/hopper-medium.yaml")
-    p.add_argument("--gmpo", default="configs/gmpo/vp/hopper-medium.yaml")
+    p.add_argument("--gtp", default="gtp/hopper-medium")
+    p.add_argument("--gmpo", default="gmpo/vp/hopper-medium")
     p.add_argument("--update-steps", type=int, default=20)
     p.add_argument("--min-seconds", type=float, default=2.0)
     p.add_argument("--threads", type=int, default=1)

@@ -1,8 +1,8 @@
 """GTP at K = 1, 2, 5 flow-map jumps vs GMPO (32-step Euler) on Hopper, over seeds.
 
-For every seed: train GTP once (configs/gtp/hopper-medium.yaml) and evaluate the SAME
+For every seed: train GTP once (gtp/hopper-medium) and evaluate the SAME
 checkpoint with K = 1, 2 and 5 jumps (K is chosen at evaluation time, no retraining);
-train GMPO (configs/gmpo/vp/hopper-medium.yaml) and evaluate it with its 32-step Euler
+train GMPO (gmpo/vp/hopper-medium) and evaluate it with its 32-step Euler
 sampler. Both train for the same number of update steps with their own published batch
 sizes (GTP 256, GMPO 4096) unless --set overrides them. Each finished (method, seed)
 writes <out>/results.jsonl; a rerun skips finished ones, so seeds or methods can run in
@@ -26,13 +26,13 @@ from typing import Any
 
 import torch
 
-from genpolicy.checkpoint import load_policy
-from genpolicy.config import load
-from genpolicy.evaluate import evaluate
-from genpolicy.models import model_class
-from genpolicy.train import fit
+from genpolicy.envs.evaluate import evaluate
+from genpolicy.generative.models import model_class
+from genpolicy.training.checkpoint import load_algorithm
+from genpolicy.training.config import load
+from genpolicy.training.trainer import fit
 
-CONFIGS = {"gtp": "configs/gtp/hopper-medium.yaml", "gmpo": "configs/gmpo/vp/hopper-medium.yaml"}
+CONFIGS = {"gtp": "gtp/hopper-medium", "gmpo": "gmpo/vp/hopper-medium"}
 
 
 def actions_per_s(algo: Any, obs: Any, seconds: float = 1.0) -> float:
@@ -65,7 +65,7 @@ def run_one(method: str, seed: int, args: argparse.Namespace) -> list[dict[str, 
     t0 = time.perf_counter()
     res = fit(cfg, overwrite=True)
     train_s = time.perf_counter() - t0
-    algo, cfg, ckpt = load_policy(res.run_dir / "checkpoints" / "last.pt")
+    algo, cfg, ckpt = load_algorithm(res.run_dir / "checkpoints" / "last.pt")
     obs = ckpt["normalizer"].get("obs_mean")
     obs = torch.tensor(obs).numpy() if obs is not None else None
     rows = []

@@ -9,9 +9,9 @@ import argparse
 import json
 from pathlib import Path
 
-from genpolicy.data.make import dataset_summary
+from genpolicy.data.make.dataset import dataset_summary
+from genpolicy.data.make.suite import KINDS, RECIPE, dataset_name
 from genpolicy.data.readers import load_dataset
-from genpolicy.data.suite import KINDS, RECIPE, dataset_name
 
 
 def main() -> None:

@@ -10,6 +10,10 @@ from typing import Any
 
 import torch
 
+from genpolicy.envs import toy_bandit as tb
+from genpolicy.rl.algos import build_algorithm
+from genpolicy.training.config import RunConfig, create
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -51,3 +55,47 @@ def quiet_run(out_dir: Any, steps: int) -> dict[str, Any]:
         "train.tensorboard": False,
         "train.out_dir": str(out_dir),
     }
+
+
+# -- tiny runs shared by the trainer and algorithm tests -----------------------------------
+TINY_MODEL = {"model.hidden": 32, "model.depth": 1, "model.time_dim": 8, "critic.hidden": 32}
+
+
+def tiny(algo: str, out: Path, **extra: Any) -> RunConfig:
+    over: dict[str, Any] = {
+        **TINY_MODEL,
+        "algo.batch_size": 64,
+        "train.steps": 12,
+        "train.log_every": 2,
+        "train.eval_every": 4,
+        "train.eval_episodes": 20,
+        "train.checkpoint_every": 3,
+        "train.progress": False,
+        "train.tensorboard": False,
+        "train.out_dir": str(out),
+        **extra,
+    }
+    if algo != "iql":
+        over["algo.act.steps"] = 4
+    if algo == "gmpg":  # cross the pretraining -> policy-gradient boundary mid-run
+        over.update({"algo.pretrain_steps": 6, "algo.policy_batch": 16, "algo.grad_steps": 2})
+    return create(f"toy-{algo}", over)
+
+
+# -- the toy bandit's learning tests ------------------------------------------------------------
+OBS = torch.rand(2000, 2, generator=torch.Generator().manual_seed(123)) * 2 - 1
+
+
+def train(name: str, dataset: Any, steps: int | None = None, **over: Any) -> Any:
+    cfg = create(name, over)
+    torch.manual_seed(0)
+    algo = build_algorithm(cfg.algo, cfg.model, cfg.critic, 2, 2, "cpu")
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(steps or cfg.train.steps):
+        algo.update(dataset.sample(algo.batch_size, gen))
+    return algo
+
+
+def fractions(algo: Any) -> dict[str, float]:
+    algo.seed_acting(0)
+    return tb.mode_fractions(OBS, torch.as_tensor(algo.act(OBS.numpy())))

@@ -174,7 +174,7 @@ def read_minari(path: str | Path) -> RawData:
                     )
             node = ep["observations"]
             if maze is not None and isinstance(node, h5py.Group):
-                from genpolicy.data.maze import flatten_goal_obs
+                from genpolicy.data.make.maze import flatten_goal_obs
 
                 obs = flatten_goal_obs({k: node[k][()] for k in node.keys()}, maze[0], src)
             else:
@@ -206,7 +206,7 @@ def read_minari(path: str | Path) -> RawData:
             cols["timeouts"].append(trunc & ~term)
     arrays = {k: np.concatenate(v) for k, v in cols.items()}
     if maze is not None:
-        from genpolicy.data.maze import relabel
+        from genpolicy.data.make.maze import relabel
 
         robot, size, ours = maze
         # rewards against the fixed evaluation goal (D4RL's files are labelled so); AntMaze
@@ -238,7 +238,7 @@ def read_minari(path: str | Path) -> RawData:
 def _minari_maze(env_id: str | None) -> tuple[str, str, str] | None:
     if not env_id:
         return None
-    from genpolicy.mazes import MAZE_ENV_IDS, minari_env_id
+    from genpolicy.envs.mazes import MAZE_ENV_IDS, minari_env_id
 
     ours = minari_env_id(env_id)
     if ours is None:
@@ -325,7 +325,7 @@ def auto_reward_convention(name: str, env_id: str | None) -> str:
     text = f"{name} {env_id or ''}".lower()
     if "antmaze" in text:
         return "antmaze"
-    from genpolicy.mazes import maze_of
+    from genpolicy.envs.mazes import maze_of
 
     if maze_of(name) is not None or (env_id and maze_of(env_id) is not None):
         return "none"
@@ -348,9 +348,9 @@ def load_dataset(
     Gymnasium knows it. ``reward_convention="auto"`` picks "antmaze" for antmaze datasets and
     "locomotion" otherwise.
     """
-    from genpolicy.data.maze import apply_d4rl_conventions, maze_task
-    from genpolicy.data.maze import max_episode_steps as maze_steps
-    from genpolicy.envs import env_spaces, guess_env_id
+    from genpolicy.data.make.maze import apply_d4rl_conventions, maze_task
+    from genpolicy.data.make.maze import max_episode_steps as maze_steps
+    from genpolicy.envs.gym_envs import env_spaces, guess_env_id
 
     raw = read_raw(spec)
     env = env_id or raw.env_id or guess_env_id(raw.name)

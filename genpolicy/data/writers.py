@@ -173,7 +173,7 @@ def _env_spec_json(env_id: str) -> str | None:
         import gymnasium as gym
     except ModuleNotFoundError:
         return None
-    from genpolicy.envs import registry_id
+    from genpolicy.envs.gym_envs import registry_id
 
     name = registry_id(env_id)  # a 'module:Env-v0' id registers on import
     if name not in gym.envs.registry:
@@ -182,7 +182,7 @@ def _env_spec_json(env_id: str) -> str | None:
 
 
 def spec_action_space_json(env_id: str) -> str:
-    from genpolicy.envs import env_spaces
+    from genpolicy.envs.gym_envs import env_spaces
 
     spaces = env_spaces(env_id)
     assert spaces is not None

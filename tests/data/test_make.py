@@ -6,9 +6,9 @@ import torch
 
 from genpolicy.cli import main
 from genpolicy.data import load_dataset
-from genpolicy.data.policies import load_policy
+from genpolicy.data.make.agents import load_algorithm
 from genpolicy.data.readers import read_d4rl_hdf5
-from genpolicy.envs import env_spaces
+from genpolicy.envs.gym_envs import env_spaces
 
 pytest.importorskip("gymnasium")
 
@@ -70,14 +70,14 @@ def test_sb3_actor_matches_stable_baselines(sac_zip):
     path, model = sac_zip
     s = env_spaces("Hopper-v5")
     assert s is not None
-    pol = load_policy(str(path), obs_dim=11, act_low=s.act_low, act_high=s.act_high, seed=0)
+    pol = load_algorithm(str(path), obs_dim=11, act_low=s.act_low, act_high=s.act_high, seed=0)
     assert pol.description.startswith("SAC")
     obs = np.random.default_rng(0).normal(size=(5, 11)).astype(np.float32)
     for o in obs:
         expected, _ = model.predict(o, deterministic=True)
         np.testing.assert_allclose(pol(o, True), expected, atol=1e-6)
     a1 = pol(obs[0], False)
-    pol2 = load_policy(str(path), obs_dim=11, act_low=s.act_low, act_high=s.act_high, seed=0)
+    pol2 = load_algorithm(str(path), obs_dim=11, act_low=s.act_low, act_high=s.act_high, seed=0)
     np.testing.assert_array_equal(a1, pol2(obs[0], False))
     assert not np.allclose(a1, pol(obs[0], True))
 
@@ -98,7 +98,7 @@ def test_policy_errors(tmp_path, sac_zip, capsys):
 
 
 def test_make_suite_is_deterministic(tmp_path, sac_zip, monkeypatch, make_arrays):
-    import genpolicy.data.suite as suite
+    import genpolicy.data.make.suite as suite
 
     path, model = sac_zip
     assets = tmp_path / "assets"

@@ -1,0 +1,45 @@
+"""``genpolicy maze-plot``: a maze dataset's trajectories, optionally with a policy's rollouts."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from genpolicy.envs.maze_plot import dataset_trajectories, plot_maze, policy_rollouts
+from genpolicy.errors import GenpolicyError
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "maze-plot", help="draw a maze with dataset trajectories (and a run's rollouts) to PNG"
+    )
+    p.add_argument("dataset", help="a maze dataset (path or id)")
+    p.add_argument("--out", required=True, help="output .png")
+    p.add_argument("--episodes", type=int, default=60, help="dataset episodes to draw")
+    p.add_argument("--run", help="a run folder whose policy's rollouts to overlay")
+    p.add_argument("--rollouts", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    env_id, trajs = dataset_trajectories(args.dataset, args.episodes, args.seed)
+    rolls = None
+    if args.run:
+        run_env, rolls = policy_rollouts(args.run, args.rollouts, args.seed)
+        if run_env != env_id:
+            raise GenpolicyError(
+                f"--run {args.run} acts in {run_env}, the dataset is in {env_id}; pass a run "
+                "trained on this dataset"
+            )
+    out = plot_maze(
+        env_id,
+        args.out,
+        trajectories=trajs,
+        rollouts=rolls,
+        title=f"{Path(args.dataset).stem}: {len(trajs)} dataset episodes"
+        + (f", {len(rolls)} rollouts of {Path(args.run).name}" if rolls else ""),
+    )
+    print(f"wrote {out}")
+    return 0

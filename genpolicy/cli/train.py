@@ -1,0 +1,74 @@
+"""``genpolicy train``: train an offline RL policy from a config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train an offline RL policy from a config",
+        description="Train from a YAML/JSON config, a configs/ name (gmpo/vp/hopper-medium) or "
+        "a built-in (default, toy-gmpo, toy-gmpg, toy-bc, toy-iql).",
+    )
+    p.add_argument("config", nargs="?", default="default", help="config file or name")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.steps=1000 --set algo.beta=8",
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run from its last checkpoint"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument(
+        "--speed",
+        type=int,
+        metavar="N",
+        default=0,
+        help="time N updates (and acting at batch 1), print steps/s, write nothing",
+    )
+    p.set_defaults(func=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    import yaml
+
+    from genpolicy.training.config import load
+    from genpolicy.training.trainer import fit
+
+    cfg = load(args.config, args.overrides)
+    if args.print_config:
+        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+        return 0
+    if args.speed:
+        from genpolicy.training.speed import measure_speed
+
+        speed = measure_speed(cfg, args.speed)
+        print(json.dumps({"algo": cfg.algo.name, "batch_size": cfg.algo.batch_size, **speed}))
+        return 0
+    result = fit(cfg, resume=args.resume, overwrite=args.overwrite)
+    s = result.summary
+    line = f"run {s['run']}: {s['steps']} steps at {s['steps_per_s']:.1f} steps/s"
+    for tag in ("last", "best"):
+        row = s.get(tag)
+        if row:
+            score = row.get("eval/score_mean")
+            line += f"; {tag}: return {row['eval/return_mean']:.1f}"
+            line += f" score {score:.1f}" if score is not None else ""
+    print(line)
+    print(f"summary: {result.run_dir / 'summary.json'}")
+    if result.interrupted:
+        print(
+            f"interrupted; continue with: genpolicy train {args.config} --resume", file=sys.stderr
+        )
+        return 130
+    return 0

@@ -1,0 +1,294 @@
+"""The local backend: N worker processes on this machine, one trial per process.
+
+Each trial runs in ``python -m genpolicy.experiments.worker`` with ``threads`` torch threads, so
+trials never share an interpreter or a thread pool. The driver starts workers, prints a
+line when a trial starts or ends and a status line (steps done, ETA) every
+``status_every`` seconds, read from the trials' own ``metrics.jsonl``. Workers end with the
+driver (kill -9 included); SIGTERM to the driver gives each worker one Ctrl-C, so they
+checkpoint first. Rerunning the same command finishes only what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from genpolicy.errors import GenpolicyError
+from genpolicy.experiments.spec import SweepSpec, Trial, trial_config
+from genpolicy.experiments.trial import EXIT_BUSY, run_dir_of, trial_state
+from genpolicy.training import checkpoint
+
+
+@dataclass
+class _Running:
+    trial: Trial
+    proc: subprocess.Popen[bytes]
+    run_dir: Path
+    total: int
+    start_step: int
+    started: float
+    log: Any
+
+    def steps_run(self) -> int:
+        """Updates this call has run in the trial so far (logged steps past its start)."""
+        return max(0, last_step(self.run_dir) - self.start_step)
+
+
+@dataclass
+class SweepOutcome:
+    done: list[str] = field(default_factory=list)  # finished now or before
+    skipped: list[str] = field(default_factory=list)  # already finished before this call
+    failed: dict[str, str] = field(default_factory=dict)  # id -> reason
+    interrupted: bool = False
+    steps: int = 0  # updates this call ran (a branch's or a resumed run's loaded ones not counted)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.interrupted
+
+
+def _start_step(cfg: Any) -> int:
+    """The step a trial starts from: its own checkpoint's (resume), else the step of the
+    checkpoint it is initialised from (``train.init_from``), else 0."""
+    run_dir = run_dir_of(cfg)
+    if checkpoint.exists(run_dir, "last"):
+        return last_step(run_dir)
+    if cfg.train.init_from:
+        try:
+            return int(checkpoint.load(cfg.train.init_from)["step"])
+        except GenpolicyError:  # the trial itself will say what is wrong with it
+            return 0
+    return 0
+
+
+def last_step(run_dir: Path) -> int:
+    """The newest logged step of a run (0 if none), from the tail of metrics.jsonl."""
+    path = run_dir / "metrics.jsonl"
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 4096))
+            lines = f.read().decode(errors="ignore").strip().splitlines()
+    except OSError:
+        return 0
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)["step"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return 0
+
+
+def branch_parents(pending: list[tuple[Trial, Any]]) -> dict[str, set[str]]:
+    """Per trial, the other trials whose run folder holds its ``train.init_from``: a
+    branch starts only after the run it branches from has ended."""
+    dirs = {t.id: run_dir_of(cfg).resolve() for t, cfg in pending}
+    out: dict[str, set[str]] = {}
+    for t, cfg in pending:
+        src = Path(cfg.train.init_from).expanduser().resolve() if cfg.train.init_from else None
+        out[t.id] = {
+            other
+            for other, d in dirs.items()
+            if src is not None and other != t.id and src.is_relative_to(d)
+        }
+    return out
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def default_workers(threads: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, threads))
+
+
+def run_local(
+    spec: SweepSpec,
+    trials: list[Trial],
+    *,
+    workers: int | None = None,
+    threads: int = 1,
+    status_every: float = 30.0,
+    stream: TextIO | None = None,
+    device: str | None = None,
+) -> SweepOutcome:
+    """Run every unfinished trial; returns which finished, failed or were skipped."""
+    out = stream or sys.stdout
+    workers = workers or default_workers(threads)
+    queue_dir, log_dir = spec.out / "queue", spec.out / "logs"
+    queue_dir.mkdir(parents=True, exist_ok=True)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    outcome = SweepOutcome()
+    pending: list[tuple[Trial, Any]] = []
+    for t in trials:
+        cfg = trial_config(spec, t, threads, device)
+        if trial_state(cfg) == "done":
+            outcome.done.append(t.id)
+            outcome.skipped.append(t.id)
+        else:
+            pending.append((t, cfg))
+    starts = {t.id: _start_step(cfg) for t, cfg in pending}
+    total_steps = sum(cfg.train.steps - starts[t.id] for t, cfg in pending)
+    print(
+        f"sweep {spec.name}: {len(trials)} trials, {len(outcome.skipped)} already done, "
+        f"{len(pending)} to run on {workers} worker(s) x {threads} thread(s); out {spec.out}",
+        file=out,
+        flush=True,
+    )
+    parents = branch_parents(pending)
+    running: list[_Running] = []
+    finished_steps = 0  # steps run by this call in trials that have ended
+    t0 = last_status = time.monotonic()
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    n_total = len(pending)
+    n_started = 0
+    restore = _stop_on_sigterm(running)
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                waiting = {t.id for t, _ in pending} | {r.trial.id for r in running}
+                ready = [i for i, (t, _) in enumerate(pending) if not parents[t.id] & waiting]
+                if not ready:
+                    if running:
+                        break  # every pending trial branches from one still running
+                    ready = [0]  # a cycle of init_from paths: let the trial say what is wrong
+                trial, cfg = pending.pop(ready[0])
+                failed = sorted(parents[trial.id] & set(outcome.failed))
+                if failed:
+                    outcome.failed[trial.id] = f"train.init_from's trial {failed[0]} failed"
+                    print(f"FAILED {trial.id}: its init_from trial {failed[0]} failed", file=out)
+                    continue
+                n_started += 1
+                path = queue_dir / f"{trial.id}.json"
+                path.write_text(json.dumps({"trial": trial.to_dict(), "config": cfg.to_dict()}))
+                run_dir = run_dir_of(cfg)
+                log = (log_dir / f"{trial.id}.log").open("ab")
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "genpolicy.experiments.worker", str(path)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                )
+                # a branch's init_from checkpoint may exist only now that its parent ran
+                start = _start_step(cfg)
+                total_steps -= start - starts[trial.id]
+                running.append(
+                    _Running(trial, proc, run_dir, cfg.train.steps, start, time.monotonic(), log)
+                )
+                verb = "resumes" if checkpoint.exists(run_dir, "last") else "starts"
+                print(f"[{n_started}/{n_total}] {trial.id} {verb}", file=out, flush=True)
+            time.sleep(0.2)
+            for r in list(running):
+                code = r.proc.poll()
+                if code is None:
+                    continue
+                running.remove(r)
+                r.log.close()
+                finished_steps += r.steps_run()
+                took = _fmt_time(time.monotonic() - r.started)
+                if code == 0:
+                    outcome.done.append(r.trial.id)
+                    print(f"done {r.trial.id} in {took}: {_score_text(r.run_dir)}", file=out)
+                elif code == EXIT_BUSY:
+                    outcome.failed[r.trial.id] = "run by another process"
+                    print(f"skip {r.trial.id}: another process runs it", file=out)
+                elif code == 130:
+                    outcome.interrupted = True
+                    print(f"stopped {r.trial.id} (checkpoint saved)", file=out)
+                else:
+                    reason = _last_line(spec.out / "logs" / f"{r.trial.id}.log")
+                    outcome.failed[r.trial.id] = reason
+                    print(f"FAILED {r.trial.id} (exit {code}): {reason}", file=out)
+                out.flush()
+            now = time.monotonic()
+            if running and status_every and now - last_status >= status_every:
+                last_status = now
+                live = sum(r.steps_run() for r in running)
+                done_steps = finished_steps + live
+                rate = done_steps / max(now - t0, 1e-9)
+                left = total_steps - done_steps
+                eta = _fmt_time(left / rate) if rate > 0 else "?"
+                parts = [f"{r.trial.id} {last_step(r.run_dir)}/{r.total}" for r in running]
+                print(
+                    f"status: {len(outcome.done) - len(outcome.skipped)}/{n_total} done, "
+                    f"{done_steps}/{total_steps} steps, {rate:.3g} steps/s, ETA {eta}; "
+                    + "; ".join(parts),
+                    file=out,
+                    flush=True,
+                )
+    except KeyboardInterrupt:  # the workers got a Ctrl-C too (or one from SIGTERM's handler)
+        outcome.interrupted = True
+        print("sweep: interrupted; waiting for the workers to save checkpoints", file=out)
+        for r in running:
+            try:
+                r.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                r.proc.kill()
+            r.log.close()
+            finished_steps += r.steps_run()
+    finally:
+        if restore is not None:
+            signal.signal(signal.SIGTERM, restore)
+    outcome.steps = finished_steps
+    ran = len(outcome.done) - len(outcome.skipped)
+    print(
+        f"sweep {spec.name}: {ran} trial(s) finished, {len(outcome.failed)} failed; "
+        f"{finished_steps} updates in {_fmt_time(time.monotonic() - t0)}",
+        file=out,
+        flush=True,
+    )
+    if outcome.interrupted:
+        print("sweep: rerun the same command to finish the missing trials", file=out)
+    return outcome
+
+
+def _stop_on_sigterm(running: list[_Running]) -> Any:
+    """SIGTERM to the driver alone (``kill PID``, a job scheduler's stop) reaches no worker:
+    pass the workers one Ctrl-C each, so they checkpoint, then stop like a Ctrl-C."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: Any) -> None:
+        for r in running:
+            if r.proc.poll() is None:
+                r.proc.send_signal(signal.SIGINT)
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
+def _score_text(run_dir: Path) -> str:
+    try:
+        s = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return "no summary"
+    last = s.get("last") or {}
+    score = last.get("eval/score_mean")
+    ret = last.get("eval/return_mean")
+    text = f"{s.get('steps')} steps at {s.get('steps_per_s', 0):.1f} steps/s"
+    if score is not None:
+        text += f", last score {score:.1f}"
+    elif ret is not None:
+        text += f", last return {ret:.1f}"
+    return text
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [ln for ln in path.read_text(errors="ignore").splitlines() if ln.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1][:300] if lines else "no output"

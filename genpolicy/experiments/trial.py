@@ -1,0 +1,202 @@
+"""One trial, the same for every backend: finish it, resume it, or start it.
+
+A trial's run folder is ``<out>/runs/<id>``, made by the ordinary trainer. Whatever process
+runs the trial (a local worker, a Ray Tune actor) calls ``run_trial(payload)``:
+
+* ``summary.json`` says the run finished (not interrupted, all steps): nothing is trained,
+  its summary is returned (after checking it was made by the same config);
+* its checkpoint ``checkpoints/last`` exists (``last.safetensors`` + ``last.json``, or an
+  old ``last.pt``): the run resumes from it (bit-identical to never stopping);
+* otherwise the run starts afresh (a folder without a checkpoint holds nothing to keep).
+
+A lock file ``<out>/runs/.<id>.lock`` stops two processes from training the same trial.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from genpolicy.errors import GenpolicyError
+from genpolicy.training import checkpoint
+from genpolicy.training.config import RunConfig
+
+EvalCallback = Callable[[dict[str, Any]], None]
+# train-section keys that may differ between the runs of one trial (they change no result;
+# eval_act_candidates only adds evaluations, which act from their own seeded generator, so a
+# finished run stays done when a spec starts asking for them, and a resumed one adds them;
+# checkpoint_at only keeps more checkpoints)
+FREE_TRAIN_KEYS = (
+    "threads",
+    "progress",
+    "device",
+    "tensorboard",
+    "out_dir",
+    "eval_act_candidates",
+    "checkpoint_at",
+)
+# a row that branches (train.init_from into another trial of the sweep) still counts a
+# finished run of it that trained in full as done: see trained_in_full_for_a_branch
+BRANCH_KEYS = {"train.init_from", "train.init_history"}
+EXIT_BUSY = 75  # a worker's exit code when another process holds the trial
+
+
+class TrialBusy(GenpolicyError):
+    """Another process is running this trial."""
+
+
+def run_dir_of(cfg: RunConfig) -> Path:
+    return Path(cfg.train.out_dir) / cfg.run_name
+
+
+@contextlib.contextmanager
+def trial_lock(run_dir: Path) -> Iterator[None]:
+    """An exclusive, non-blocking lock beside the run folder (released when the process dies)."""
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    path = run_dir.parent / f".{run_dir.name}.lock"
+    f = path.open("a+")
+    try:
+        try:
+            import fcntl
+
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # not POSIX: no lock, the sweep driver is the only guard
+            pass
+        except OSError:
+            raise TrialBusy(
+                f"trial {run_dir.name} is being run by another process (lock {path}); "
+                "wait for it or stop it"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        yield
+    finally:
+        f.close()
+
+
+def trained_in_full_for_a_branch(saved: dict[str, Any], cfg: RunConfig) -> bool:
+    """Whether a saved run that trained from scratch stands for ``cfg``'s branch.
+
+    ``cfg`` starts from a checkpoint inside another run folder of the same sweep
+    (``train.init_from`` under ``train.out_dir``): a row made a branch after some of its runs
+    had trained in full. Those runs trained the same first updates as the branch point holds
+    (the rows share them, which is what makes them a branch), and differ from a branch only
+    in the random draws after it, as two branches would; so they stay done instead of being
+    refused. A saved run that itself started from a checkpoint is compared as usual.
+    """
+    if not cfg.train.init_from or (saved.get("train") or {}).get("init_from"):
+        return False
+    src = Path(cfg.train.init_from).expanduser().resolve()
+    runs, own = Path(cfg.train.out_dir).resolve(), run_dir_of(cfg).resolve()
+    return src.is_relative_to(runs) and not src.is_relative_to(own)
+
+
+def trial_state(cfg: RunConfig) -> str:
+    """'done', 'resume' or 'new' for the trial whose run folder ``cfg`` names."""
+    run_dir = run_dir_of(cfg)
+    summary, saved = run_dir / "summary.json", run_dir / "config.yaml"
+    if summary.is_file() and saved.is_file():
+        from genpolicy.training.config import config_diff, read_file
+
+        old = read_file(saved)
+        diff = config_diff(old, cfg, ignore={"train": FREE_TRAIN_KEYS})
+        if diff and set(diff) <= BRANCH_KEYS and trained_in_full_for_a_branch(old, cfg):
+            diff = []
+        if diff:
+            raise GenpolicyError(
+                f"{run_dir} was made by a different config ({', '.join(diff)}); "
+                "use another sweep output folder (--out) or delete that run folder"
+            )
+        s = json.loads(summary.read_text())
+        if not s.get("interrupted") and int(s.get("steps", 0)) >= cfg.train.steps:
+            return "done"
+    if checkpoint.exists(run_dir, "last"):
+        return "resume"
+    return "new"
+
+
+def run_trial(payload: dict[str, Any], on_eval: EvalCallback | None = None) -> dict[str, Any]:
+    """Run (or finish, or skip) one trial; returns its summary dict.
+
+    ``payload``: ``{"trial": Trial.to_dict(), "config": RunConfig.to_dict()}``.
+    ``on_eval(row)`` is called with every evaluation row made by this process.
+    """
+    from genpolicy.training.trainer import Trainer
+
+    cfg = RunConfig.from_dict(payload["config"])
+    run_dir = run_dir_of(cfg)
+    with trial_lock(run_dir):
+        state = trial_state(cfg)
+        if state == "done":
+            summary: dict[str, Any] = json.loads((run_dir / "summary.json").read_text())
+            summary["skipped"] = True
+            return summary
+        trainer = Trainer(cfg, resume=state == "resume", overwrite=state == "new")
+        (run_dir / "trial.json").write_text(json.dumps(payload["trial"], indent=2))
+        seen = len(trainer.evals)
+
+        def hook(step: int, tr: Any) -> bool:
+            nonlocal seen
+            if on_eval is not None and len(tr.evals) > seen:
+                for row in tr.evals[seen:]:
+                    on_eval(row)
+            seen = len(tr.evals)
+            return False
+
+        result = trainer.run(hook)
+        if on_eval is not None and len(trainer.evals) > seen:
+            for row in trainer.evals[seen:]:
+                on_eval(row)
+        return dict(result.summary)
+
+
+def worker_main(argv: list[str] | None = None) -> int:
+    """``python -m genpolicy.experiments.worker PAYLOAD.json``: run one trial in this process."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m genpolicy.experiments.worker PAYLOAD.json", file=sys.stderr)
+        return 2
+    _die_with_parent()
+    payload = json.loads(Path(argv[0]).read_text())
+    try:
+        summary = run_trial(payload)
+    except TrialBusy as exc:
+        print(f"genpolicy: {exc}", file=sys.stderr)
+        return EXIT_BUSY
+    except GenpolicyError as exc:
+        print(f"genpolicy: error: {exc}", file=sys.stderr)
+        return 2
+    return 130 if summary.get("interrupted") else 0
+
+
+def _die_with_parent() -> None:
+    """End this worker when the sweep driver dies, even by kill -9 (no orphaned trainers)."""
+    parent = os.getppid()
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0:  # PR_SET_PDEATHSIG
+            if os.getppid() != parent:  # the parent died before prctl took effect
+                os._exit(1)
+            return
+    except (OSError, AttributeError):
+        pass
+    import threading
+    import time
+
+    def watch() -> None:  # elsewhere: poll the parent
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()

@@ -1,0 +1,2 @@
+"""Reinforcement learning: critics, the optimiser helpers and the algorithms that combine
+a generative model with a critic."""

@@ -1,0 +1,1 @@
+"""Training: run configs, the training loop, checkpoints and metric logging."""

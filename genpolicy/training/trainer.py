@@ -1,0 +1,496 @@
+"""The generic training loop: steps, evaluation, logging, checkpoints, resume.
+
+It knows nothing about losses: each step draws a batch and calls ``algo.update(batch)``,
+which returns scalar tensors. They are summed on the device and read back (one
+synchronisation) every ``train.log_every`` steps, where a non-finite loss stops the run
+and leaves the last good checkpoint in place.
+
+Run directory ``<train.out_dir>/<run name>/``: ``config.yaml`` (resolved),
+``metrics.jsonl``/``metrics.csv``/``tb/``, checkpoint ``checkpoints/last``
+(``last.safetensors`` + ``last.json``; every ``checkpoint_every`` steps, at the end and on
+Ctrl-C), checkpoint ``checkpoints/best`` (best evaluation), ``checkpoints/step<N>`` for each
+N in ``train.checkpoint_at`` (branch points for ``train.init_from``) and ``summary.json``.
+Checkpoints record the dataset's fingerprint; resuming or branching on other transitions
+(a file remade under the same name) is refused.
+
+Each evaluation row holds ``eval/*`` (the configured sampler) and, for every k in
+``train.eval_act_steps``, ``eval_k{k}/*`` from the same weights acting with k sampler
+steps, and for every n in ``train.eval_act_candidates``, ``eval_c{n}/*`` acting with the
+best of n sampled actions by the critic's Q; ``best`` follows ``eval/*`` only.
+
+    from genpolicy.training.config import create
+    from genpolicy.training.trainer import fit
+    result = fit(create("default", {"train.steps": 500}))
+    result.algo.act(obs)                       # numpy in, numpy out
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib.util
+import json
+import math
+import random
+import shutil
+import signal
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from genpolicy.envs.builtin import builtin_dataset, builtin_env
+from genpolicy.envs.evaluate import EvalResult, evaluate, score_task
+from genpolicy.errors import GenpolicyError
+from genpolicy.rl.algos import Algorithm, build_algorithm
+from genpolicy.training import checkpoint as ckpt_io
+from genpolicy.training.config import RunConfig, config_diff
+from genpolicy.training.logger import MetricsLogger
+
+StepHook = Callable[[int, "Trainer"], bool | None]
+
+
+@dataclass
+class FitResult:
+    algo: Algorithm
+    run_dir: Path
+    summary: dict[str, Any]
+    interrupted: bool = False
+    evals: list[dict[str, Any]] = field(default_factory=list)
+
+
+def load_data(cfg: RunConfig) -> Any:
+    """The training dataset that ``cfg.data`` names (a built-in one, e.g. the toy bandit,
+    or a file / suite name / Minari id)."""
+    d = cfg.data
+    builtin = builtin_dataset(d.dataset)
+    if builtin is not None:
+        return builtin.make(cfg.train.device)
+    from genpolicy.data import load_dataset
+
+    return load_dataset(
+        d.dataset,
+        device=cfg.train.device,
+        reward_convention=d.reward_convention,
+        normalize_obs=d.normalize_obs,
+        env_id=d.env_id,
+    )
+
+
+def eval_env_id(cfg: RunConfig, dataset: Any) -> str | None:
+    builtin = builtin_dataset(cfg.data.dataset)
+    if builtin is not None and builtin.env_id:
+        return builtin.env_id
+    if cfg.data.env_id:
+        return cfg.data.env_id
+    if getattr(dataset, "env_id", None):
+        return str(dataset.env_id)
+    from genpolicy.envs.gym_envs import guess_env_id
+
+    return guess_env_id(dataset.name)
+
+
+class Trainer:
+    """One run: owns the algorithm, the dataset, the run directory and the loop state."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        *,
+        dataset: Any = None,
+        resume: bool = False,
+        overwrite: bool = False,
+    ) -> None:
+        self.cfg = cfg
+        t = cfg.train
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        self.run_dir = Path(t.out_dir) / cfg.run_name
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        if resume:
+            if not ckpt_io.exists(self.ckpt_dir, "last"):
+                raise GenpolicyError(
+                    f"cannot resume: no checkpoint 'last' in {self.ckpt_dir}; drop --resume"
+                )
+        elif self.run_dir.exists() and any(self.run_dir.iterdir()):
+            if not overwrite:
+                raise GenpolicyError(
+                    f"run directory {self.run_dir} exists; pass --resume to continue it, "
+                    "--overwrite to replace it, or --set train.run_name=NEW"
+                )
+            shutil.rmtree(self.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+
+        seed_everything(t.seed)
+        self.dataset = dataset if dataset is not None else load_data(cfg)
+        self.fingerprint: str = self.dataset.fingerprint()  # checkpoints record it
+        self.env_id = eval_env_id(cfg, self.dataset)
+        gym_env = self.env_id is not None and builtin_env(self.env_id) is None
+        if gym_env and importlib.util.find_spec("gymnasium") is None:
+            warnings.warn(
+                "gymnasium is not installed: training without evaluation "
+                "(pip install -c constraints.txt 'genpolicy[envs]')",
+                stacklevel=2,
+            )
+            self.env_id = None
+        self.algo = build_algorithm(
+            cfg.algo, cfg.model, cfg.critic, self.dataset.obs_dim, self.dataset.act_dim, t.device
+        )
+        self.algo.set_horizon(t.steps)  # learning-rate schedules run over the whole run
+        norm = self.dataset.normalizer_state()
+        if norm.get("normalize_obs", True):
+            self.algo.set_obs_normalizer(
+                torch.tensor(norm["obs_mean"]), torch.tensor(norm["obs_std"])
+            )
+        self.batch_gen = torch.Generator(device=self.dataset.device).manual_seed(t.seed + 1)
+        self.step = 0
+        self.best: dict[str, Any] | None = None
+        self.evals: list[dict[str, Any]] = []
+        self.elapsed = 0.0  # training seconds of earlier segments (resumes)
+        self._segment_start: float | None = None  # perf_counter() when run() started
+        if resume:
+            self._restore(ckpt_io.load(self.ckpt_dir / "last", t.device))
+        elif t.init_from:
+            self._init_from(t.init_from)
+        cfg.save(self.run_dir / "config.yaml")
+        self.logger = MetricsLogger(
+            self.run_dir, t.tensorboard, resume_step=self.step if resume else None
+        )
+        if not resume:
+            for row in self.evals:  # init_history: the branch point's curve so far
+                self.logger.log({"kind": "eval", **row})
+        self._sums: dict[str, Tensor] = {}
+        self._counts: dict[str, int] = {}  # per key: some losses exist only in some phases
+        self._count = 0
+        self._stop_requested = False
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def payload(self) -> dict[str, Any]:
+        return {
+            "config": self.cfg.to_dict(),
+            "step": self.step,
+            "dims": {"obs": self.dataset.obs_dim, "act": self.dataset.act_dim},
+            "env_id": self.env_id,
+            "dataset": getattr(self.dataset, "name", self.cfg.data.dataset),
+            "dataset_fingerprint": self.fingerprint,
+            "normalizer": self.dataset.normalizer_state(),
+            "algo": self.algo.training_state(),
+            "rng": ckpt_io.rng_state(self.batch_gen),
+            "progress": {"best": self.best, "evals": self.evals, "elapsed": self.live_elapsed()},
+        }
+
+    def save(self, name: str = "last") -> Path:
+        """Write checkpoint ``name`` (``checkpoints/<name>.safetensors`` + ``.json``); returns
+        the JSON file's path."""
+        return ckpt_io.save(self.ckpt_dir / name, self.payload())
+
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        diff = config_diff(ckpt["config"], self.cfg, ignore={"train": ["*"]})
+        if diff:
+            raise GenpolicyError(
+                f"cannot resume {self.run_dir}: config differs from the saved one in "
+                f"{', '.join(diff)}; use the saved config ({self.run_dir / 'config.yaml'})"
+            )
+        self._check_same_file(ckpt, f"cannot resume {self.run_dir}:", "start a new run")
+        self.algo.load_training_state(ckpt["algo"])
+        ckpt_io.set_rng_state(ckpt["rng"], self.batch_gen)
+        self.step = int(ckpt["step"])
+        prog = ckpt.get("progress", {})
+        self.best, self.evals = prog.get("best"), list(prog.get("evals", []))
+        self.elapsed = float(prog.get("elapsed", 0.0))
+
+    def _init_from(self, path: str) -> None:
+        """Start from the checkpoint at ``path``: the algorithm's state (weights, optimiser
+        states, update counter) and the step counter; evaluations and best start empty, or
+        with ``train.init_history`` the evaluations and seconds carry over (best does not)."""
+        where = f"train.init_from={path!r}"
+        try:
+            ckpt = ckpt_io.load(Path(path).expanduser(), self.cfg.train.device)
+        except GenpolicyError as e:
+            raise GenpolicyError(f"{where}: {e}") from None
+        saved_algo = ckpt["config"].get("algo", {}).get("name")
+        if saved_algo != self.cfg.algo.name:
+            raise GenpolicyError(
+                f"{where} is a {saved_algo!r} checkpoint, this run trains "
+                f"{self.cfg.algo.name!r}; point it at a checkpoint of the same algorithm"
+            )
+        dims = {"obs": self.dataset.obs_dim, "act": self.dataset.act_dim}
+        saved_dims = {k: int(v) for k, v in ckpt["dims"].items()}
+        if saved_dims != dims:
+            raise GenpolicyError(
+                f"{where} has observation/action sizes {saved_dims}, the dataset {dims}; "
+                "start from a checkpoint trained on this task"
+            )
+        self._check_same_file(ckpt, f"{where}:", "start from a checkpoint of this file")
+        ours, theirs = self.dataset.normalizer_state(), ckpt.get("normalizer", {})
+        if not _same_normalizer(ours, theirs):
+            raise GenpolicyError(
+                f"{where} was trained with other observation or reward statistics (another "
+                "dataset, data.normalize_obs or reward convention); start from a checkpoint of "
+                "this dataset"
+            )
+        try:
+            self.algo.load_training_state(ckpt["algo"])
+        except RuntimeError as exc:  # parameter names or shapes differ
+            first = str(exc).strip().splitlines()[0]
+            raise GenpolicyError(
+                f"{where}: its networks do not fit this config's ({first}); keep the model "
+                "and critic sections of the run it came from"
+            ) from None
+        self.step = int(ckpt["step"])
+        if self.cfg.train.init_history:
+            prog = ckpt.get("progress", {})
+            self.evals = [e for e in prog.get("evals", []) if int(e["step"]) <= self.step]
+            self.elapsed = float(prog.get("elapsed", 0.0))
+        if self.step >= self.cfg.train.steps:
+            raise GenpolicyError(
+                f"{where} is at step {self.step}, not before train.steps="
+                f"{self.cfg.train.steps}; raise train.steps (it counts the loaded steps)"
+            )
+
+    def _check_same_file(self, ckpt: dict[str, Any], where: str, fix: str) -> None:
+        """Refuse a checkpoint trained on other transitions than this run's dataset (a file
+        remade since, or another file of the same name)."""
+        saved = ckpt.get("dataset_fingerprint")
+        if saved is not None and saved != self.fingerprint:
+            raise GenpolicyError(
+                f"{where} it was trained on a dataset with fingerprint {saved}, "
+                f"{self.cfg.data.dataset!r} has {self.fingerprint} (other transitions: a "
+                "remade or replaced file); point data.dataset at the file it was trained on "
+                f"(`genpolicy dataset info FILE` prints the fingerprint) or {fix}"
+            )
+
+    # -- evaluation ------------------------------------------------------------------------
+    def _evaluate_once(self, episodes: int | None, act_cfg: Any = None) -> EvalResult:
+        """One evaluation; ``act_cfg``: other sampler settings (default: ``algo.act``)."""
+        assert self.env_id is not None
+        t = self.cfg.train
+        self.algo.seed_acting(t.eval_seed)
+        self.algo.eval()
+        act = self.algo.act
+        if act_cfg is not None:
+            act = functools.partial(self.algo.act, act_cfg=act_cfg)
+        try:
+            return evaluate(
+                act,
+                self.env_id,
+                episodes or t.eval_episodes,
+                t.eval_seed,
+                score_task(self.env_id, getattr(self.dataset, "name", None)),
+            )
+        finally:
+            self.algo.train()
+
+    def _evaluate_with(self, episodes: int | None, **act_changes: int) -> EvalResult:
+        """The same evaluation with an act config changed by ``act_changes`` (steps=K or
+        candidates=N; the algorithm's own config is left as it is)."""
+        algo_cfg: Any = self.algo.cfg
+        return self._evaluate_once(episodes, dataclasses.replace(algo_cfg.act, **act_changes))
+
+    def evaluate(self, episodes: int | None = None) -> EvalResult | None:
+        if self.env_id is None:
+            return None
+        res = self._evaluate_once(episodes)
+        row = {"step": self.step, **{f"eval/{k}": v for k, v in res.to_dict().items()}}
+        extras = [(f"eval_k{k}", {"steps": k}) for k in self.cfg.train.eval_act_steps]
+        extras += [(f"eval_c{n}", {"candidates": n}) for n in self.cfg.train.eval_act_candidates]
+        for prefix, change in extras:
+            extra = self._evaluate_with(episodes, **change)
+            row[f"{prefix}/return_mean"] = extra.return_mean
+            row[f"{prefix}/score_mean"] = extra.score_mean
+            row[f"{prefix}/score_std"] = extra.score_std
+        self.evals.append(row)
+        key = "eval/score_mean" if res.score_mean is not None else "eval/return_mean"
+        if self.best is None or row[key] > self.best[key]:
+            self.best = row
+            self.save("best")
+        self.logger.log({"kind": "eval", **row})
+        return res
+
+    # -- the loop --------------------------------------------------------------------------
+    def _flush(self) -> dict[str, float]:
+        """Average the accumulated losses (one sync); raise on a non-finite value."""
+        if not self._count:
+            return {}
+        keys = list(self._sums)
+        counts = torch.tensor([float(self._counts[k]) for k in keys])
+        vals = (torch.stack([self._sums[k] for k in keys]).cpu() / counts).tolist()
+        means = dict(zip(keys, vals, strict=True))
+        self._sums, self._counts, self._count = {}, {}, 0
+        bad = [k for k, v in means.items() if not math.isfinite(v)]
+        if bad:
+            raise NonFiniteLoss(
+                f"non-finite loss at step {self.step} ({', '.join(bad)}); stopped, the last good "
+                f"checkpoint is {self.ckpt_dir / 'last.json'}. Lower the learning rate or "
+                "algo.beta, or set a gradient clip, and resume or restart"
+            )
+        return means
+
+    def live_elapsed(self) -> float:
+        """Training seconds so far, this segment included: what a checkpoint saves, so a
+        run resumed after a kill counts the time up to its last checkpoint."""
+        if self._segment_start is None:
+            return self.elapsed
+        return self.elapsed + time.perf_counter() - self._segment_start
+
+    def request_stop(self) -> None:
+        self._stop_requested = True
+
+    def run(self, on_step: StepHook | None = None) -> FitResult:
+        t = self.cfg.train
+        self.algo.set_horizon(t.steps)
+        bar = _progress(t.progress, t.steps, self.step, self.cfg.run_name)
+        previous = _install_sigint(self)
+        interrupted = False
+        t_start, step_start = time.perf_counter(), self.step
+        self._segment_start = t_start
+        last_log_t, last_log_step = t_start, self.step
+        try:
+            while self.step < t.steps:
+                batch = self.dataset.sample(self.algo.batch_size, generator=self.batch_gen)
+                info = self.algo.update(batch)
+                self.step += 1
+                for k, v in info.items():
+                    v = v.detach().float()
+                    self._sums[k] = self._sums[k] + v if k in self._sums else v.clone()
+                    self._counts[k] = self._counts.get(k, 0) + 1
+                self._count += 1
+                if self.step % t.log_every == 0 or self.step == t.steps:
+                    means = self._flush()
+                    now = time.perf_counter()
+                    sps = (self.step - last_log_step) / max(now - last_log_t, 1e-9)
+                    last_log_t, last_log_step = now, self.step
+                    self.logger.log(
+                        {"kind": "train", "step": self.step, "steps_per_s": sps, **means}
+                    )
+                    if bar is not None:
+                        bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in means.items()})
+                if t.eval_every and self.step % t.eval_every == 0 and self.step < t.steps:
+                    self.evaluate()
+                if t.checkpoint_every and self.step % t.checkpoint_every == 0:
+                    self._flush_and_save()
+                if self.step in t.checkpoint_at:
+                    self.save(f"step{self.step}")
+                if bar is not None:
+                    bar.update(1)
+                if (on_step is not None and on_step(self.step, self)) or self._stop_requested:
+                    if self.step < t.steps:
+                        interrupted = True
+                        break
+            self.elapsed, self._segment_start = self.live_elapsed(), None
+            evaluated = bool(self.evals) and self.evals[-1]["step"] == self.step
+            if not interrupted and not evaluated:  # a run resumed after its final checkpoint
+                self.evaluate()  # was evaluated already
+            self._flush_and_save()
+        except NonFiniteLoss:
+            self.logger.close()
+            raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+            if bar is not None:
+                bar.close()
+        done = self.step - step_start
+        summary = self.summary(done / max(time.perf_counter() - t_start, 1e-9), interrupted)
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        self.logger.close()
+        return FitResult(self.algo, self.run_dir, summary, interrupted, list(self.evals))
+
+    def _flush_and_save(self) -> None:
+        if self._count:  # check the losses since the last row before trusting the parameters
+            means = self._flush()
+            self.logger.log({"kind": "train", "step": self.step, **means})
+        self.save("last")
+
+    def summary(self, steps_per_s: float, interrupted: bool) -> dict[str, Any]:
+        from genpolicy import __version__
+
+        last = self.evals[-1] if self.evals else None
+        return {
+            "run": self.cfg.run_name,
+            "algo": self.cfg.algo.name,
+            "dataset": getattr(self.dataset, "name", self.cfg.data.dataset),
+            "dataset_fingerprint": self.fingerprint,
+            "env_id": self.env_id,
+            "seed": self.cfg.train.seed,
+            "steps": self.step,
+            "interrupted": interrupted,
+            "steps_per_s": steps_per_s,
+            "train_seconds": self.elapsed,
+            "acting_weights": self.algo.acting_weights(),
+            "last": last,
+            "best": self.best,
+            "genpolicy_version": __version__,
+        }
+
+
+def _same_normalizer(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two ``normalizer_state`` dicts (observation and reward transforms) agree."""
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, (int, float, list)) and isinstance(y, (int, float, list)):
+            if np.shape(x) != np.shape(y) or not np.allclose(x, y, rtol=1e-5, atol=1e-6):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+class NonFiniteLoss(GenpolicyError):
+    """Raised when a logged loss is NaN or infinite."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _progress(enabled: bool, total: int, initial: int, desc: str) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, file=sys.stderr)
+
+
+def _install_sigint(trainer: Trainer) -> Any:
+    """First Ctrl-C: finish the step, checkpoint, stop. Second: raise KeyboardInterrupt."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: Any) -> None:
+        if trainer._stop_requested:
+            raise KeyboardInterrupt
+        trainer.request_stop()
+        print(
+            "\ngenpolicy: stopping after this step and saving a checkpoint (Ctrl-C again to abort)",
+            file=sys.stderr,
+        )
+
+    return signal.signal(signal.SIGINT, handler)
+
+
+def fit(
+    cfg: RunConfig,
+    *,
+    dataset: Any = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    on_step: StepHook | None = None,
+) -> FitResult:
+    """Train ``cfg`` end to end and return the algorithm, run directory and summary.
+
+    ``on_step(step, trainer)`` is called after every step; returning True stops the run
+    as Ctrl-C does (checkpoint saved, ``interrupted=True``).
+    """
+    return Trainer(cfg, dataset=dataset, resume=resume, overwrite=overwrite).run(on_step)

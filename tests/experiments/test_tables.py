@@ -1,0 +1,243 @@
+"""benchmarks/act_speed.py (actions/s at batch 1 of trained runs) and the comparison table
+that scripts/results_tables.py builds from run summaries and its JSON."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import script
+
+from genpolicy.rl.algos.acting import ActConfig
+from genpolicy.rl.algos.base import Algorithm
+from genpolicy.training.config import create
+from genpolicy.training.trainer import fit
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two finished tiny runs (GMPO acting with an EMA copy, 3 steps of the model's solver
+    and 2 candidates; IQL, no sampler) and an unfinished one (no summary.json)."""
+    root = tmp_path_factory.mktemp("runs")
+    over: dict[str, Any] = {
+        "model.hidden": 16,
+        "model.depth": 1,
+        "model.time_dim": 8,
+        "critic.hidden": 16,
+        "algo.batch_size": 32,
+        "train.steps": 2,
+        "train.eval_every": 0,
+        "train.eval_episodes": 2,
+        "train.progress": False,
+        "train.tensorboard": False,
+        "train.out_dir": str(root),
+    }
+    gmpo = {"algo.act.steps": 3, "algo.act.candidates": 2, "algo.ema": 0.9, "model.solver": "heun"}
+    done = fit(create("toy-gmpo", {**over, **gmpo, "train.run_name": "gmpo-s0"})).run_dir
+    fit(create("toy-iql", {**over, "train.run_name": "iql-s0"}))
+    unfinished = shutil.copytree(done, root / "gmpo-s1")
+    (unfinished / "summary.json").unlink()
+    return root
+
+
+def test_act_speed_times_each_finished_run_as_it_evaluates(
+    runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    act_speed = script("benchmarks/act_speed.py")
+    calls: list[tuple[str, tuple[int, ...], Any]] = []
+    real_act = Algorithm.act
+
+    def act(self: Algorithm, obs: Any, act_cfg: ActConfig | None = None) -> Any:
+        calls.append((self.name, obs.shape, act_cfg))
+        return real_act(self, obs, act_cfg)
+
+    monkeypatch.setattr(Algorithm, "act", act)
+    out = tmp_path / "speed.json"
+    assert (
+        act_speed.main([str(runs), str(runs / "gmpo-s0"), "--out", str(out), "--seconds", "0.1"])
+        == 0
+    )
+    res = json.loads(out.read_text())
+    recs = {r["run"]: r for r in res["timings"]}
+    assert sorted(recs) == ["gmpo-s0", "iql-s0"]  # each run once, the unfinished one skipped
+    assert res["skipped"] == [
+        {"run": "gmpo-s1", "path": str(runs / "gmpo-s1"), "reason": "unfinished (no summary.json)"}
+    ]
+    g, i = recs["gmpo-s0"], recs["iql-s0"]
+    assert g["act"] == {"steps": 3, "solver": "heun", "candidates": 2, "noise_scale": 1.0}
+    assert g["acting_weights"] == "ema" and g["acting"] == "3-step heun, 2 candidates, ema weights"
+    assert (g["algo"], g["group"], g["seed"], g["step"], g["checkpoint"]) == (
+        "gmpo", "gmpo", 0, 2, "last"
+    )  # fmt: skip
+    assert i["act"] is None and i["acting"] == "no sampler, online weights"
+    for rec in (g, i):
+        assert rec["actions_per_s"] > 0 and rec["torch_threads"] == 1
+        assert len(rec["load_average"]) == 3 and rec["dataset"] == "toy-bandit"
+    # every timed call: one raw observation, (1, obs_dim), with the run's own act settings
+    gmpo_calls = [c for c in calls if c[0] == "gmpo"]
+    assert gmpo_calls and {c[1] for c in calls} == {(1, 2)}
+    assert all(c[2] == ActConfig(steps=3, candidates=2) for c in gmpo_calls)
+    assert all(c[2] is None for c in calls if c[0] == "iql")
+    # at least --seconds of calls: the count matches the rate (plus the warm-up calls)
+    assert len(gmpo_calls) >= 0.1 * g["actions_per_s"]
+    printed = capsys.readouterr().out
+    assert f"skip {runs / 'gmpo-s1'}: unfinished" in printed
+    assert "gmpo-s0: gmpo toy-bandit s0 step 2:" in printed and "2 timed, 1 skipped" in printed
+
+
+def test_act_speed_candidates_times_each_run_again_with_that_count(
+    runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    act_speed = script("benchmarks/act_speed.py")
+    seen: list[ActConfig | None] = []
+    real_act = Algorithm.act
+
+    def act(self: Algorithm, obs: Any, act_cfg: ActConfig | None = None) -> Any:
+        seen.append(act_cfg)
+        return real_act(self, obs, act_cfg)
+
+    monkeypatch.setattr(Algorithm, "act", act)
+    out = tmp_path / "speed.json"
+    argv = [str(runs / "gmpo-s0"), str(runs / "iql-s0"), "--out", str(out), "--seconds", "0.05"]
+    assert act_speed.main([*argv, "--candidates", "16"]) == 0
+    res = json.loads(out.read_text())
+    acting = [(r["run"], r["act"] and r["act"]["candidates"]) for r in res["timings"]]
+    assert acting == [("gmpo-s0", 2), ("gmpo-s0", 16), ("iql-s0", None)]
+    assert ActConfig(steps=3, candidates=16) in seen
+    # IQL has no sampler to rank: that timing is skipped with the reason, not a traceback
+    assert res["skipped"] == [
+        {
+            "run": "iql-s0",
+            "path": str(runs / "iql-s0"),
+            "reason": "--candidates 16: --candidates/--steps/--noise-scale need a generative "
+            "policy; this is iql",
+        }
+    ]
+    with pytest.raises(SystemExit):
+        act_speed.main([*argv, "--candidates", "0"])
+
+
+def test_comparison_table(runs: Path) -> None:
+    tables = script("scripts/results_tables.py")
+    summary = json.loads((runs / "gmpo-s0" / "summary.json").read_text())
+    speed = {
+        "meta": {"command": "python benchmarks/act_speed.py RUNS", "seconds": 2.0},
+        "timings": [
+            {"group": "gmpo", "actions_per_s": a, "acting": "3-step euler, ema weights",
+             "torch_threads": 1, "load_average": [0.5, 0.5, 0.5]}
+            for a in (100.0, 300.0)
+        ],
+    }  # fmt: skip
+    text = tables.comparison_table(str(runs), speed, "speed.json", [], ["gmpo", "iql", "fql"])
+    lines = text.splitlines()
+    assert lines[0].startswith("| algorithm | toy-bandit | updates |")
+    score = summary["last"]["eval/score_mean"]
+    assert lines[2] == (
+        f"| GMPO | {score:.1f} (1) | 2 | 0 | 3-step euler, ema weights | 200 (2) |"
+    )  # the unfinished seed is left out; actions/s: the mean over the timed runs
+    assert lines[3].startswith("| IQL | ") and lines[3].endswith(" | — | — |")
+    assert lines[4] == "| FQL | — | — | — | — | — |"
+    assert "python benchmarks/act_speed.py RUNS" in text
+    missing = tables.comparison_table(str(runs), None, "speed.json", [], ["gmpo"])
+    assert "not measured yet" in missing and missing.splitlines()[2].endswith(" | — | — |")
+
+
+def test_target_table_averages_datasets_and_compares_with_the_reference() -> None:
+    tables = script("scripts/results_tables.py")
+
+    def group(*cells: tuple[int, float, int]) -> dict[str, Any]:
+        return {"at_steps": [{"step": s, "mean": m, "n": n} for s, m, n in cells]}
+
+    results = [
+        {
+            "datasets": {
+                "a": {"groups": {"iql": group((20000, 10.0, 2)), "gmpo": group((20000, 16.0, 2))}},
+                "b": {
+                    "groups": {
+                        "iql": group((20000, 30.0, 2), (50000, 40.0, 1)),
+                        "gmpo": group((20000, 20.0, 1), (50000, 50.0, 1)),
+                    }
+                },
+            }
+        }
+    ]
+    lines = tables.target_table(results, [20000, 50000], [], "iql").splitlines()
+    assert lines[0] == "| group | mean @ 20k | vs iql @ 20k | mean @ 50k | vs iql @ 50k |"
+    assert lines[2] == "| iql | 20.0 (4 runs) | — | — (1/2 datasets) | — |"  # reference first
+    assert lines[3] == "| gmpo | 18.0 (3 runs) | -2.0 | — (1/2 datasets) | — |"
+
+
+def test_target_table_gives_the_seed_paired_standard_error_of_the_difference() -> None:
+    tables = script("scripts/results_tables.py")
+
+    def group(seeds: list[int], values: list[float]) -> dict[str, Any]:
+        mean = sum(values) / len(values)
+        row = {"step": 20000, "mean": mean, "n": len(values), "seeds": seeds, "values": values}
+        return {"at_steps": [row]}
+
+    results = [
+        {
+            "datasets": {
+                # differences 7 and 5: variance 2, over 2 seeds 1
+                "a": {
+                    "groups": {
+                        "iql": group([0, 1], [8, 12]),
+                        "gmpo": group([0, 1], [15, 17]),
+                        "bc": group([0, 1], [1, 3]),
+                    }
+                },
+                # seed 2 has no IQL run: paired over seeds 0-1, differences 1 and -1 (variance 2)
+                "b": {
+                    "groups": {
+                        "iql": group([0, 1], [20, 30]),
+                        "gmpo": group([0, 1, 2], [21, 29, 40]),
+                        "bc": group([0], [5]),
+                    }
+                },
+            }
+        }
+    ]
+    lines = tables.target_table(results, [20000], [], "iql").splitlines()
+    assert lines[2] == "| iql | 17.5 (4 runs) | — |"
+    # bc: one paired seed on b, so no spread: the difference alone
+    assert lines[3] == "| bc | 3.5 (3 runs) | -14.0 |"
+    # gmpo: (16 + 30) / 2 = 23 against 17.5; se = sqrt(1 + 1) / 2 = 0.71
+    assert lines[4] == "| gmpo | 23.0 (5 runs) | +5.5 ± 0.7 |"
+
+
+def test_noise_table_names_each_acting_setting() -> None:
+    tables = script("scripts/results_tables.py")
+    result = {
+        "settings": [["1", 1.0, 1, None], ["0k1", 0.0, 1, 1], ["c16", 1.0, 16, None]],
+        "groups": [{"dataset": "d", "group": "g", "seeds": 2, "score@1": 50.0, "score@0k1": 97.44}],
+    }
+    lines = tables.noise_table(result).splitlines()
+    assert (
+        lines[0] == "| dataset | group | seeds | noise 1 | noise 0, 1 step | 16 candidates by Q |"
+    )
+    assert lines[2] == "| d | g | 2 | 50.0 | 97.4 | — |"
+
+
+def test_eval_table_groups_seeds_and_compares_with_the_target(tmp_path: Path) -> None:
+    tables = script("scripts/results_tables.py")
+    for name, score in [("bc-det-s0", 40.0), ("bc-det-s1", 60.0), ("gmpg-s1", 45.0)]:
+        out = {"checkpoint": f"runs/{name}", "episodes": 100, "score_mean": score}
+        (tmp_path / f"{name}.json").write_text(json.dumps(out))
+    assert tables.is_eval_folder(tmp_path)
+    lines = tables.eval_table(tmp_path, "bc-det").splitlines()
+    assert lines[0] == "| group | episodes | score per seed | mean ± std (seeds) | % of bc-det |"
+    assert lines[1] == "| --- | --- | --- | --- | --- |"
+    assert lines[2] == "| bc-det | 100 | 40.0 / 60.0 | 50.0 ± 14.1 (2) | 100% |"
+    assert lines[3] == "| gmpg | 100 | 45.0 | 45.0 (1) | 90% |"
+    with pytest.raises(SystemExit, match="no such group"):
+        tables.eval_table(tmp_path, "iql")
+    (tmp_path / "broken-s0.json").write_text('{"episodes": 10}')
+    with pytest.raises(SystemExit, match="not a 'genpolicy evaluate' output"):
+        tables.eval_table(tmp_path)
+    run = tmp_path / "runs" / "a-s0"
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text("{}")
+    assert not tables.is_eval_folder(tmp_path / "runs")  # a folder of run folders

@@ -1,0 +1,120 @@
+"""Run configs: round trips, overrides with type coercion, clear errors for bad keys/values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from genpolicy.errors import GenpolicyError
+from genpolicy.training.config import RunConfig, apply_overrides, create, load
+from genpolicy.training.shipped import builtin_names, config_names
+
+
+def test_round_trip_yaml_and_json(tmp_path: Path) -> None:
+    cfg = create("toy-gmpg", ["algo.beta=3", "model.path_options={sigma_min: 0.001}"])
+    for name in ("c.yaml", "c.json"):
+        cfg.save(tmp_path / name)
+        assert load(tmp_path / name) == cfg
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_overrides_are_coerced() -> None:
+    cfg = create(
+        "default",
+        [
+            "train.steps=1e3",
+            "algo.beta=16",
+            "train.tensorboard=false",
+            "data.env_id=none",
+            "algo.act.candidates=4",
+            "critic.expectile=0.9",
+        ],
+    )
+    assert cfg.train.steps == 1000 and isinstance(cfg.train.steps, int)
+    assert cfg.algo.beta == 16.0 and isinstance(cfg.algo.beta, float)
+    assert cfg.train.tensorboard is False and cfg.data.env_id is None
+    assert cfg.algo.act.candidates == 4 and cfg.critic.expectile == 0.9
+    # switching algorithm through algo.name gives that algorithm's dataclass
+    cfg = create({"algo": {"name": "iql"}}, {"algo.beta": 3})
+    assert type(cfg.algo).__name__ == "IQLConfig"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["algo.betta=3"], "unknown config key 'algo.betta'"),
+        (["trian.steps=3"], "unknown config key 'trian'"),
+        (["train.steps=many"], "'train.steps' expects int"),
+        (["train.steps=2.5"], "'train.steps' expects int"),
+        (["train.progress=maybe"], "'train.progress' expects bool"),
+        (["algo.name=ppo"], "unknown algo.name 'ppo'"),
+        (["model.kind=gan"], "unknown model.kind 'gan'"),
+        (["model.path=cosine"], "unknown model.path 'cosine'"),
+        (["algo.name=gmpg", "model.kind=flowmap"], "GMPG needs likelihoods"),
+        (["critic.expectile=1.5"], "critic.expectile must be in (0, 1)"),
+        (["train.steps=0"], "train.steps must be >= 1"),
+        (["algo.act.candidates=0"], "act.candidates must be >= 1"),
+        (["train.steps"], "must look like key=value"),
+        (["train.steps.x=1"], "'train.steps' is not a section"),
+    ],
+)
+def test_bad_keys_and_values_give_clear_errors(overrides: list[str], message: str) -> None:
+    with pytest.raises(GenpolicyError) as exc:
+        create("default", overrides)
+    assert message in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_bc_cannot_rank_by_q() -> None:
+    with pytest.raises(GenpolicyError, match="no critic"):
+        create("toy-bc", ["algo.act.candidates=8"])
+
+
+def test_missing_config_names_the_builtins() -> None:
+    with pytest.raises(GenpolicyError, match="not a built-in"):
+        load("no/such/config")
+
+
+def test_apply_overrides_nests() -> None:
+    d: dict = {}
+    apply_overrides(d, {"a.b.c": 1})
+    assert d == {"a": {"b": {"c": 1}}}
+
+
+def test_builtins_are_valid() -> None:
+    names = builtin_names()
+    assert {"default", "toy-gmpo", "toy-gmpg", "toy-bc", "toy-iql"} <= set(names)
+    for name in names:
+        create(name)
+
+
+def test_shipped_configs_load_by_name() -> None:
+    names = [n for n in config_names() if "/" in n]
+    assert len(names) >= 54
+    for name in names:
+        cfg = load(name)
+        parts = name.split("/")
+        stem = parts[-1].removesuffix("-published")  # cpu/<task>-<algo>-published
+        assert cfg.algo.name in parts or stem.endswith(cfg.algo.name)
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("gmpo/vp/halfcheetah-medium", 1_630_790),  # the public GMPO/GMPG code's policy
+        ("gmpg/linear/halfcheetah-medium", 1_630_790),
+        ("gmpo/gvp/antmaze-umaze", None),
+        ("cpu/halfcheetah-medium-replay-gmpo", 291_142),  # the CPU configs' 3 x 256 policy
+        ("cpu/halfcheetah-medium-replay-gmpg", 291_142),
+    ],
+)
+def test_published_configs_have_the_published_network(name: str, params: int | None) -> None:
+    from genpolicy.generative.models import build_model
+
+    cfg = load(name)
+    if params is None:  # AntMaze sizes differ: check the width and depth
+        assert (cfg.model.hidden, cfg.model.depth) == (512, 4)
+        return
+    model = build_model(cfg.model, action_dim=6, state_dim=17)
+    assert sum(p.numel() for p in model.parameters()) == params
