@@ -48,7 +48,11 @@ def add_parser(subparsers: Any) -> None:
     i.set_defaults(func=run_info)
 
     s = sub.add_parser("make-suite", help="regenerate the D4RL-style benchmark suite")
-    s.add_argument("--agents", required=True, help="folder with the TQC expert zips")
+    s.add_argument(
+        "--agents",
+        default=None,
+        help="folder with the TQC expert zips (needed for the expert and medium-expert kinds)",
+    )
     s.add_argument("--size", type=int, default=200_000, help="transitions per rollout dataset")
     s.add_argument("--out", default="datasets", help="output folder (default datasets)")
     s.add_argument(
@@ -196,17 +200,24 @@ def run_make_maze_suite(args: argparse.Namespace) -> int:
 def run_make_suite(args: argparse.Namespace) -> int:
     from genpolicy.data.make.suite import make_suite
 
-    if not Path(args.agents).is_dir():
-        raise GenpolicyError(
-            f"--agents {args.agents}: no such folder; pass the folder with the expert agents"
-        )
+    kinds = _split(args.kinds)
+    if {"expert", "medium-expert"} & set(kinds):
+        if args.agents is None:
+            raise GenpolicyError(
+                "the expert and medium-expert datasets need --agents FOLDER (the TQC expert "
+                "zips); pass it, or leave those out with --kinds medium,medium-replay"
+            )
+        if not Path(args.agents).is_dir():
+            raise GenpolicyError(
+                f"--agents {args.agents}: no such folder; pass the folder with the expert agents"
+            )
     start = time.time()
     records = make_suite(
         args.agents,
         args.out,
         args.size,
         tasks=_split(args.tasks),
-        kinds=_split(args.kinds),
+        kinds=kinds,
         buffers=args.buffers,
         overwrite=args.overwrite,
         progress=not args.no_progress,

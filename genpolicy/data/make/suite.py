@@ -114,7 +114,7 @@ def _concat(parts: Sequence[Path], out: Path, env_id: str) -> dict[str, Any]:
 
 
 def make_suite(
-    agents: str | Path,
+    agents: str | Path | None,
     out_dir: str | Path,
     size: int,
     *,
@@ -127,7 +127,7 @@ def make_suite(
 ) -> list[dict[str, Any]]:
     """Make the suite's datasets in ``out_dir`` (existing files are kept unless
     ``overwrite``); returns one record per dataset with its generation wall time."""
-    agents, out_dir, buffers = Path(agents), Path(out_dir), Path(buffers)
+    out_dir, buffers = Path(out_dir), Path(buffers)
     for task in tasks:
         if task not in RECIPE:
             raise unknown_name("suite task", task, RECIPE)
@@ -149,7 +149,13 @@ def make_suite(
                 out.unlink()
             start = time.time()
             if kind in ("medium", "expert"):
-                policy = ASSETS / r.medium_weights if kind == "medium" else agents / r.expert_zip
+                if kind == "expert" and agents is None:
+                    raise GenpolicyError(f"{name} needs the expert agents folder (--agents)")
+                policy = (
+                    ASSETS / r.medium_weights
+                    if kind == "medium"
+                    else Path(agents or ".") / r.expert_zip
+                )
                 if not policy.is_file():
                     where = "genpolicy/data/make/assets" if kind == "medium" else "--agents"
                     raise GenpolicyError(f"{policy}: missing {kind} policy (looked in {where})")
