@@ -11,7 +11,7 @@ trap 'rm -rf "$work"' EXIT
 
 git clone -q "$repo" "$work/src"
 python3 -m venv --system-site-packages "$work/venv"
-"$work/venv/bin/python" -m pip install -q --no-deps --no-build-isolation "$work/src"
+"$work/venv/bin/python" -m pip install -q --no-deps "$work/src"
 rm -rf "$work/src"
 mkdir "$work/empty"
 cd "$work/empty"

@@ -15,13 +15,13 @@ tr = sum_i T_out[:, i, i], one probe for Hutchinson's estimate eps^T J eps).
 Why by hand: in torch 2.13 reverse-mode autograd through ``torch.func.jvp`` of
 ``F.layer_norm`` is wrong (its saved mean and 1/std carry no autograd history; upstream
 reports of the same kind: pytorch/pytorch#196700, #176218), so a forward-mode divergence's
-gradient is wrong for any net with LayerNorm, our residual trunk included; until session
-14 GMPG's log pi went that way. These plain ops differentiate exactly
-(``tests/test_jacobian_trace.py`` checks them against finite differences), run 1.5-1.9x faster
+gradient is wrong for any net with LayerNorm, our residual trunk included. These plain ops
+differentiate exactly (``tests/generative/test_exact_trace.py`` checks them against finite
+differences), run 1.5-1.9x faster
 than the forward-mode route and level with the reverse-mode one, in 13% less memory than
 the latter (``benchmarks/divergence_speed.py``, docs/benchmarks.md). ``head_with_trace``
 returns None for a layer it does not know; the caller then takes the generic route, which
-is reverse mode (``vjp``) since session 15 and so also differentiates correctly.
+is reverse mode (``vjp``) and so also differentiates correctly.
 """
 
 from __future__ import annotations

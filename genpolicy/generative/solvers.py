@@ -137,7 +137,7 @@ def divergence_exact(field: Field, x: Tensor, t: float) -> tuple[Tensor, Tensor]
     by reverse mode (``torch.func.vjp``, batched with ``vmap`` over the basis vectors), so
     a gradient of the divergence is reverse-over-reverse. Not forward mode: in torch 2.13
     backpropagating through ``torch.func.jvp`` of ``F.layer_norm`` is wrong
-    (``jacobian_trace``); double backward is right (``tests/test_jacobian_trace.py``).
+    (``jacobian_trace``); double backward is right (``tests/generative/test_exact_trace.py``).
     """
     pair = _own_divergence(field, x, t)
     if pair is not None:

@@ -8,7 +8,7 @@ Rows are groups (one configuration, all its seeds), columns are datasets x updat
 mean +- sample std over seeds, with the number of seeds. With ``--update FILE`` the table
 replaces the text between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in FILE.
 
-Given a folder of run folders instead, the table compares algorithms (issue 13): one row per
+Given a folder of run folders instead, the table compares algorithms: one row per
 algorithm, the last evaluation's score of each dataset from the run summaries, and
 actions/s at batch 1 from ``benchmarks/act_speed.py``'s JSON (``--act-speed``):
 
