@@ -85,7 +85,7 @@ def test_cli_evaluate_scores_by_the_environment(
     ckpt.update(env_id="Walker2d-v5", dataset="mydata")  # as if trained on mydata.hdf5
     path = ckpt_io.save(tmp_path / "walker" / "last", ckpt)
     seen: list[Any] = []
-    monkeypatch.setattr("genpolicy.envs.evaluate.evaluate", fake_evaluate(seen))
+    monkeypatch.setattr("genpolicy.training.policy.evaluate", fake_evaluate(seen))
     capsys.readouterr()
     assert main(["evaluate", str(path), "--episodes", "1"]) == 0
     assert seen == [("Walker2d-v5", "walker2d")]

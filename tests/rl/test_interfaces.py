@@ -287,18 +287,18 @@ def test_cli_evaluate_steps_leaves_the_config_alone(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from genpolicy.cli import evaluate as run_cli
-    from genpolicy.training import checkpoint
+    from genpolicy.training import policy
     from genpolicy.training.trainer import fit
 
     res = fit(_tiny(tmp_path))
     loaded: dict[str, Any] = {}
-    real = checkpoint.load_algorithm
+    real = policy.load_algorithm
 
     def load_algorithm(*a: Any) -> Any:
         loaded["out"] = real(*a)
         return loaded["out"]
 
-    monkeypatch.setattr(checkpoint, "load_algorithm", load_algorithm)
+    monkeypatch.setattr(policy, "load_algorithm", load_algorithm)
     args = argparse.Namespace(
         checkpoint=str(res.run_dir), episodes=3, seed=None, candidates=None, steps=1,
         noise_scale=None, device="cpu",

@@ -72,7 +72,7 @@ def test_bc_cannot_rank_by_q() -> None:
 
 
 def test_missing_config_names_the_builtins() -> None:
-    with pytest.raises(GenpolicyError, match="not a built-in"):
+    with pytest.raises(GenpolicyError, match="no shipped config has that name"):
         load("no/such/config")
 
 
