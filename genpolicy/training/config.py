@@ -31,6 +31,7 @@ from genpolicy.training.shipped import builtin_names, find_config
 
 REWARD_CONVENTIONS = ("auto", "none", "locomotion", "antmaze")
 TOY_DATASET = "toy-bandit"
+WANDB_MODES = ("online", "offline", "disabled")
 
 
 @dataclass
@@ -56,6 +57,9 @@ class TrainConfig:
     out_dir: str = "runs"
     run_name: str = ""  # default: <algo>-<dataset>-s<seed>
     tensorboard: bool = True  # also write TensorBoard events if tensorboard is installed
+    wandb: bool = False  # also log to Weights & Biases (the logging extra installs wandb)
+    wandb_project: str = "genpolicy"
+    wandb_mode: str = "online"  # online | offline (no network; `wandb sync` later) | disabled
     progress: bool = True  # tqdm progress bar
     threads: int = 0  # torch.set_num_threads; 0 leaves the default
     # at each evaluation, also evaluate with algo.act.steps = k for each k (eval_k{k}/* keys)
@@ -147,6 +151,8 @@ class RunConfig:
         for key in ("eval_every", "checkpoint_every", "threads"):
             if getattr(t, key) < 0:
                 raise GenpolicyError(f"train.{key} must be >= 0, got {getattr(t, key)}")
+        if t.wandb_mode not in WANDB_MODES:
+            raise unknown_name("train.wandb_mode", t.wandb_mode, WANDB_MODES)
         if t.init_history and not t.init_from:
             raise GenpolicyError(
                 "train.init_history carries over the evaluations of train.init_from's run, "

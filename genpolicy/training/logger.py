@@ -1,19 +1,40 @@
 """Metric sinks for a run directory: ``metrics.jsonl`` (every row), ``metrics.csv`` (wide,
-header grows when new keys appear) and, when ``tensorboard`` is installed, TensorBoard
-events under ``tb/``. On resume, rows past the checkpoint's step are dropped."""
+header grows when new keys appear), when ``tensorboard`` is installed TensorBoard events
+under ``tb/``, and with ``train.wandb`` a Weights & Biases run. On resume, rows past the
+checkpoint's step are dropped; the W&B run of a run folder keeps its id across resumes."""
 
 from __future__ import annotations
 
 import csv
 import json
 import math
+import uuid
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from genpolicy.errors import GenpolicyError, missing_extra
+
+WANDB_ID_FILE = "wandb_id.txt"  # the run folder's W&B run id, so a resume continues that run
+
+
+@dataclass
+class WandbSettings:
+    project: str = "genpolicy"
+    mode: str = "online"  # online | offline | disabled
+    name: str = ""  # the W&B run's display name (default: the run folder's name)
+    config: dict[str, Any] | None = None  # the resolved run config, shown in the W&B UI
+
 
 class MetricsLogger:
-    def __init__(self, run_dir: Path, tensorboard: bool = True, resume_step: int | None = None):
+    def __init__(
+        self,
+        run_dir: Path,
+        tensorboard: bool = True,
+        resume_step: int | None = None,
+        wandb: WandbSettings | None = None,
+    ):
         self.run_dir = run_dir
         self.jsonl = run_dir / "metrics.jsonl"
         self.csv = run_dir / "metrics.csv"
@@ -40,6 +61,7 @@ class MetricsLogger:
                 )
             else:
                 self.tb = SummaryWriter(str(run_dir / "tb"), purge_step=resume_step)
+        self.wandb: Any = None if wandb is None else _start_wandb(run_dir, wandb)
 
     def _grow(self, row: dict[str, Any]) -> bool:
         new = [k for k in row if k not in self.columns]
@@ -65,13 +87,53 @@ class MetricsLogger:
                 f.write(json.dumps(row) + "\n")
             with self.csv.open("a", newline="") as f:
                 csv.DictWriter(f, fieldnames=self.columns).writerow(row)
+        if self.tb is None and self.wandb is None:
+            return
+        step = int(row["step"])
+        scalars = {
+            k: v
+            for k, v in row.items()
+            if k not in ("step", "kind") and isinstance(v, (int, float)) and math.isfinite(v)
+        }
         if self.tb is not None:
-            step = int(row["step"])
-            for k, v in row.items():
-                if k not in ("step", "kind") and isinstance(v, (int, float)) and math.isfinite(v):
-                    self.tb.add_scalar(k, v, step)
+            for k, v in scalars.items():
+                self.tb.add_scalar(k, v, step)
+        if self.wandb is not None and scalars:
+            self.wandb.log(scalars, step=step)
 
     def close(self) -> None:
         if self.tb is not None:
             self.tb.close()
             self.tb = None
+        if self.wandb is not None:
+            self.wandb.finish()
+            self.wandb = None
+
+
+def _start_wandb(run_dir: Path, s: WandbSettings) -> Any:
+    """A W&B run for ``run_dir``: a new id on the first start, the saved one on a resume
+    (``resume="allow"``), files under ``run_dir/wandb``."""
+    try:
+        import wandb
+    except ImportError:
+        raise missing_extra("wandb", "logging") from None
+    id_file = run_dir / WANDB_ID_FILE
+    run_id = id_file.read_text().strip() if id_file.is_file() else uuid.uuid4().hex[:16]
+    id_file.write_text(run_id + "\n")
+    try:
+        return wandb.init(
+            project=s.project,
+            name=s.name or run_dir.name,
+            id=run_id,
+            resume="allow",
+            mode=s.mode,  # type: ignore[arg-type]
+            dir=str(run_dir),
+            config=s.config,
+            settings=wandb.Settings(silent=True),
+        )
+    except Exception as exc:  # noqa: BLE001 - wandb raises many kinds; one line for the user
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GenpolicyError(
+            f"Weights & Biases could not start ({first}); set train.wandb_mode=offline to "
+            "log without a network, or train.wandb=false"
+        ) from None

@@ -52,7 +52,7 @@ from genpolicy.errors import GenpolicyError
 from genpolicy.rl.algos import Algorithm, build_algorithm
 from genpolicy.training import checkpoint as ckpt_io
 from genpolicy.training.config import RunConfig, config_diff
-from genpolicy.training.logger import MetricsLogger
+from genpolicy.training.logger import MetricsLogger, WandbSettings
 
 StepHook = Callable[[int, "Trainer"], bool | None]
 
@@ -160,8 +160,11 @@ class Trainer:
         elif t.init_from:
             self._init_from(t.init_from)
         cfg.save(self.run_dir / "config.yaml")
+        wandb = None
+        if t.wandb:
+            wandb = WandbSettings(t.wandb_project, t.wandb_mode, cfg.run_name, cfg.to_dict())
         self.logger = MetricsLogger(
-            self.run_dir, t.tensorboard, resume_step=self.step if resume else None
+            self.run_dir, t.tensorboard, resume_step=self.step if resume else None, wandb=wandb
         )
         if not resume:
             for row in self.evals:  # init_history: the branch point's curve so far
