@@ -4,7 +4,7 @@
 #
 #   scripts/curves_cell.sh TASK SEED [SPEC]     # TASK: hopper, walker2d or halfcheetah
 #
-# SPEC defaults to benchmarks/sweeps/curves-medium-replay-s12.yaml. Why a cell: the
+# SPEC defaults to benchmarks/sweeps/curves-medium-replay.yaml. Why a cell: the
 # medium-replay file is a SAC run's replay buffer, and SAC does not reproduce across
 # machines (docs/datasets.md), so a file lost with a machine cannot be made again. The rows
 # of a cell are compared with each other (the target table's differences from IQL), so
@@ -29,7 +29,7 @@ set -u
 cd "$(dirname "$0")/.."
 task="${1:?usage: scripts/curves_cell.sh TASK SEED [SPEC]}"
 seed="${2:?usage: scripts/curves_cell.sh TASK SEED [SPEC]}"
-spec="${3:-benchmarks/sweeps/curves-medium-replay-s12.yaml}"
+spec="${3:-benchmarks/sweeps/curves-medium-replay.yaml}"
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 data="datasets/$task-medium-replay-v5.hdf5"
 mkdir -p logs

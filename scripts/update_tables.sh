@@ -23,14 +23,14 @@ python scripts/results_tables.py $R/loglik_time_grids_vp.json $R/loglik_time_gri
   --name loglik-grids --update docs/rl.md > /dev/null
 python scripts/results_tables.py $R/gmpg_pg_phase.json --name gmpg-pg-phase \
   --update docs/rl.md README.md > /dev/null
-python scripts/results_tables.py $R/gmpg_pg_phase_s10.json --name gmpg-pg-phase-s10 \
+python scripts/results_tables.py $R/gmpg_pg_phase_draw2.json --name gmpg-pg-phase-s10 \
   --update docs/rl.md > /dev/null
-python scripts/results_tables.py $R/gmpg_pg_phase_s10_hopper100.json \
+python scripts/results_tables.py $R/gmpg_pg_phase_draw2_hopper100.json \
   --name gmpg-pg-phase-s10-100 --update docs/rl.md > /dev/null
-python scripts/results_tables.py $R/noisy-expert-s10/report/results.json --steps 1000,3000,5000 \
-  --name noisy-expert-s10 --update docs/learning.md > /dev/null
-python scripts/results_tables.py $R/noisy-expert-s10/eval100 --target bc-det \
-  --name noisy-expert-s10-eval100 --update docs/learning.md > /dev/null
+python scripts/results_tables.py $R/noisy-expert-draw2/report/results.json --steps 1000,3000,5000 \
+  --name noisy-expert-draw2 --update docs/learning.md > /dev/null
+python scripts/results_tables.py $R/noisy-expert-draw2/eval100 --target bc-det \
+  --name noisy-expert-draw2-eval100 --update docs/learning.md > /dev/null
 python scripts/results_tables.py $R/pointmaze-medium/report/results.json \
   --name pointmaze-score --update docs/mazes.md > /dev/null
 python scripts/results_tables.py $R/pointmaze-medium/report-success/results.json \
@@ -58,10 +58,10 @@ python scripts/results_tables.py $R/curves-medium-replay/report/results.json \
   --update docs/learning.md > /dev/null
 python scripts/results_tables.py $R/curves-medium-replay/report/results.json \
   --steps 20000,50000 --target iql --name curves-target --update docs/learning.md > /dev/null
-python scripts/results_tables.py $R/curves-medium-replay-s12/report/results.json \
-  --steps 5000,10000,20000,30000,50000 --name curves-medium-replay-s12 \
+python scripts/results_tables.py $R/curves-medium-replay/report/results.json \
+  --steps 5000,10000,20000,30000,50000 --name curves-medium-replay \
   --update docs/learning.md > /dev/null
-python scripts/results_tables.py $R/curves-medium-replay-s12/report/results.json \
+python scripts/results_tables.py $R/curves-medium-replay/report/results.json \
   --steps 20000,50000 --target iql --name curves-target-s12 --update docs/learning.md README.md \
   > /dev/null
 python scripts/results_tables.py $R/eval_candidates_hopper_mr.json --name candidates-hopper-mr \
@@ -69,7 +69,7 @@ python scripts/results_tables.py $R/eval_candidates_hopper_mr.json --name candid
 python scripts/results_tables.py $R/eval_mean_readout.json --name mean-readout \
   --update docs/learning.md > /dev/null
 # the learning curves, in docs/: SWEEP's curves_<dataset>.png as PREFIX<dataset>.png
-for pair in curves-medium-replay:curves- curves-medium-replay-s12:curves-s12-; do
+for pair in curves-medium-replay:curves- curves-medium-replay:curves-s12-; do
   for f in "$R/${pair%%:*}"/report/curves_*.png; do
     cp "$f" "docs/${pair#*:}$(basename "$f" | sed 's/^curves_//')"
   done
