@@ -139,7 +139,7 @@ def main() -> None:
                         "algo.pretrain_steps": 500_000,
                         "algo.policy_batch": 256,
                         # 20 RK4 steps on a quadratic time grid: log-likelihoods within
-                        # 0.01 nats of a 1000-step reference (docs/rl.md, issue 12)
+                        # 0.01 nats of a 1000-step reference (docs/rl.md)
                         "algo.grad_steps": 20,
                         "model.grid_power": 2.0,
                         "algo.q_normalize": False,
@@ -390,7 +390,7 @@ def maze_main() -> int:
 # Flow Q-learning (arXiv 2502.02538; public code seohongpark/fql, agents/fql.py): lr 3e-4,
 # batch 256, actor and critic 4 x 512 MLPs, 2 critics, gamma 0.99, tau 0.005, q_agg mean,
 # 10 Euler flow steps; 500k steps on D4RL (its README). The paper has no D4RL locomotion
-# runs, so no published alpha for these datasets: we turn on the Q normalisation its
+# runs, so no published alpha for these datasets: we switch on the Q normalisation its
 # authors recommend for new tasks (alpha then independent of the reward scale) and use
 # alpha = 0.3 from their suggested grid [0.03 .. 10], untuned.
 FQL_ALPHA = 0.3
