@@ -1,8 +1,8 @@
 """CPU time of one CNF ``log_prob`` call by divergence route: ours (tangents through the
 network by hand, ``genpolicy/generative/exact_trace.py``) against the generic ``torch.func`` route
 of ``solvers.divergence_exact``, in one process, interleaved. That route is reverse mode
-(``vjp`` rows under ``vmap``) since session 15; ``divergence_speed.json`` measured its
-forward-mode predecessor (``jvp`` under ``vmap``).
+(``vjp`` rows under ``vmap``); ``divergence_speed.json`` measured its earlier
+forward-mode version (``jvp`` under ``vmap``).
 
     OMP_NUM_THREADS=1 python benchmarks/divergence_speed.py \\
         --out benchmarks/results/divergence_speed.json

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Log-likelihood error of GMPG's solver settings on a trained model (issue 12's error budget):
+# Log-likelihood error of GMPG's solver settings on a trained model (the error budget):
 # 256 dataset states, each step count (RK4, exact divergence, on a time grid of power P)
 # against 1000 equally spaced RK4 steps.
 #   benchmarks/gmpg_loglik_error.sh RUN_DIR OUT.json            # the run's policy, uniform grid

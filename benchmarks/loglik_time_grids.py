@@ -1,4 +1,4 @@
-"""Log-likelihood error of a trained ODE model by ODE time grid (issue 12's error budget).
+"""Log-likelihood error of a trained ODE model by ODE time grid (the error budget).
 
 GMPG integrates log pi and log mu with a few RK4 steps. On the vp path the probability-flow
 field is stiff near the data end (t_min = 1e-3), where equally spaced times put one coarse

@@ -1,6 +1,6 @@
 """Does any action-value ranking help a behaviour model? Rank its samples by other scores.
 
-Issue 12: on hopper-medium-v5 acting with the best of 16 behaviour-model samples by the
+On hopper-medium-v5 acting with the best of 16 behaviour-model samples by the
 IQL critic's Q scores far below one sample, for every critic we trained. This asks whether
 the fault is the TD critic or the data: the run's behaviour policy acts with N candidates
 ranked by

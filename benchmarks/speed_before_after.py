@@ -1,6 +1,6 @@
 """Updates per second of every algorithm in two checkouts of genpolicy, interleaved.
 
-    git worktree add /tmp/gp-before 90289e6        # the code before issue 10
+    git worktree add /tmp/gp-before 90289e6        # the code before the speed-ups
     python benchmarks/speed_before_after.py --before /tmp/gp-before \
         --out benchmarks/results/speed_before_after.json
     # GMPG's own divergence route (genpolicy/generative/exact_trace.py) against the torch.func one:

@@ -1,4 +1,4 @@
-"""The sweep runner's backends side by side (issue 11), written to a JSON file.
+"""The sweep runner's backends side by side, written to a JSON file.
 
 1. Same metrics: 2 algorithms x 2 datasets x 2 seeds, run by the local backend and by Ray
    Tune (on this machine); every trial's evaluation rows are compared.

@@ -11,6 +11,7 @@ on a CPU shorten them with --set train.steps=... (see docs/rl.md).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -138,7 +139,7 @@ def main() -> None:
                         "algo.pretrain_steps": 500_000,
                         "algo.policy_batch": 256,
                         # 20 RK4 steps on a quadratic time grid: log-likelihoods within
-                        # 0.01 nats of a 1000-step reference (docs/rl.md, issue 12)
+                        # 0.01 nats of a 1000-step reference (docs/rl.md)
                         "algo.grad_steps": 20,
                         "model.grid_power": 2.0,
                         "algo.q_normalize": False,
@@ -389,7 +390,7 @@ def maze_main() -> int:
 # Flow Q-learning (arXiv 2502.02538; public code seohongpark/fql, agents/fql.py): lr 3e-4,
 # batch 256, actor and critic 4 x 512 MLPs, 2 critics, gamma 0.99, tau 0.005, q_agg mean,
 # 10 Euler flow steps; 500k steps on D4RL (its README). The paper has no D4RL locomotion
-# runs, so no published alpha for these datasets: we turn on the Q normalisation its
+# runs, so no published alpha for these datasets: we switch on the Q normalisation its
 # authors recommend for new tasks (alpha then independent of the reward scale) and use
 # alpha = 0.3 from their suggested grid [0.03 .. 10], untuned.
 FQL_ALPHA = 0.3
@@ -784,69 +785,87 @@ def idql_dql_main() -> int:
 
 
 # ------------------------------------------- the learning curves' CPU configs (docs/learning.md)
-# cpu/<task>-medium-replay-<algo>: the seed-0 trial of each row of
-# benchmarks/sweeps/curves-medium-replay.yaml (50k updates, batch at most 512; the published
-# per-dataset betas and expectiles), so `genpolicy train` of one of them reproduces a curve.
-# GMPO and GTP act with the best of 16 samples by the critic's Q (the rows' N=16 evaluation):
-# on the three datasets' mean it beats one sample by 2.7 (GMPO) and 1.6 (GTP) points at 20k
-# and by 5.2 / 6.7 at 50k (3 seeds; 8 of 9 runs have N=16). The bounded GMPG does too since
-# session 19: on the second grid (benchmarks/sweeps/curves-medium-replay-s12.yaml, 7 runs) its
-# best of 16 beats one sample by 4.7 points at 20k and 3.1 at 50k; the published phase, as
-# published, acts with one sample.
-# GMPG's shipped phase is the bounded one (row gmpg-adv-clip: c = mean |Q - V|, beta 0.5, Q
-# at the clipped action); the published raw-Q phase ran the policy off its behaviour model
-# on 5 of 6 datasets over both draws (all three of the second; docs/learning.md) and ships
-# as <task>-medium-replay-gmpg-published.
-CURVES_SPEC = ROOT.parents[1] / "benchmarks" / "sweeps" / "curves-medium-replay.yaml"
-CURVES_ROWS = {
-    "bc": "bc-det",
-    "iql": "iql",
-    "gmpo": "gmpo-no-ess",
-    "gmpg": "gmpg-adv-clip",
-    "gmpg-published": "gmpg",
-    "gtp": "gtp-no-ess",
+# cpu/<task>-medium-replay-<algo>: 50k updates, batch at most 512, the published per-dataset
+# betas and expectiles; benchmarks/sweeps/curves-medium-replay.yaml trains these configs
+# as they are. GMPO and GTP act with the best of 16 samples by the critic's Q (the grid's
+# N=16 evaluation beats one sample on the three datasets' mean); so does the bounded GMPG,
+# whose best of 16 beats one sample by 4.7 points at 20k and 3.1 at 50k on that grid. The
+# published GMPG phase, as published, acts with one sample.
+# GMPG's shipped phase is the bounded one (c = mean |Q - V|, beta 0.5, Q at the clipped
+# action); the published raw-Q phase ran the policy off its behaviour model on most
+# medium-replay datasets (docs/learning.md) and ships as <task>-medium-replay-gmpg-published.
+CURVES_SET = {
+    "train.steps": 50000,
+    "train.eval_every": 5000,
+    "train.checkpoint_every": 5000,
+    "train.log_every": 1000,
+    "train.eval_episodes": 10,
 }
-# a row that branches another's checkpoint trains from scratch as a user's config
-CURVES_UNBRANCH = {"train.init_from": "", "train.init_history": False}
+_SMALL_NET = {"model.hidden": 256, "model.depth": 3, "algo.batch_size": 512}
+_GMPG = {
+    **_SMALL_NET,
+    "algo.behaviour_lr": 0.0003,
+    "algo.pretrain_steps": 49000,
+    "algo.policy_batch": 64,
+    "algo.grad_steps": 6,
+    "algo.lr": 0.0001,
+    "train.eval_act_candidates": [16],
+}
+_BOUNDED = {
+    "algo.q_normalize": True,
+    "algo.q_normalizer": "mean_abs_adv",
+    "algo.beta": 0.5,
+    "algo.q_clip": True,
+}
+# algo -> (base config, its overrides); bases are the published per-dataset settings
+CURVES_ROWS: dict[str, tuple[str, dict[str, Any]]] = {
+    "bc": ("bc/{dataset}", {"algo.policy": "deterministic", "algo.lr": 0.001}),
+    "iql": ("iql/{dataset}", {}),
+    "gmpo": (
+        "gmpo/linear/{dataset}",
+        {**_SMALL_NET, "algo.lr": 0.0003, "algo.min_ess": 0.0, "train.eval_act_candidates": [16]},
+    ),
+    "gmpg": ("gmpg/linear/{dataset}", {**_GMPG, **_BOUNDED}),
+    "gmpg-published": ("gmpg/linear/{dataset}", {**_GMPG, "train.checkpoint_at": [49000]}),
+    "gtp": (
+        "gtp/{dataset}",
+        {"train.eval_act_steps": [1, 5], "algo.min_ess": 0.0, "train.eval_act_candidates": [16]},
+    ),
+}
 CURVES_RANKED = {"algo.act.candidates": 16, "train.eval_act_candidates": []}
 RANKED_ROWS = ("gmpo", "gtp", "gmpg")  # the shipped rows that act with CURVES_RANKED
 
 
 def curves_cpu_main() -> int:
     """cpu/<task>-medium-replay-<algo> (python scripts/make_configs.py curves)."""
-    import contextlib
-
-    from genpolicy.experiments.spec import expand, load_spec
     from genpolicy.training.config import resolve
 
     n = 0
-    with contextlib.chdir(ROOT.parents[1]):
-        spec = load_spec(CURVES_SPEC)
-        trials = {t.id: t for t in expand(spec, check=False)}
-        for task in TASKS:
-            ds = f"{task}-medium-replay"
-            for algo, row in CURVES_ROWS.items():
-                trial = trials[f"{ds}-{row}-s0"]
-                overrides = {
-                    **trial.overrides,
-                    "train.out_dir": f"runs/cpu-{task}",
-                    "train.tensorboard": True,  # the sweep turns it off for its many runs
-                    "train.progress": False,
-                    "train.threads": 1,
-                    "train.checkpoint_at": [],  # the sweep's branch points, not a user's
-                    **(CURVES_RANKED if algo in RANKED_ROWS else {}),
-                    **CURVES_UNBRANCH,
-                }
-                acting = ", acting with the best of 16 by Q" if algo in RANKED_ROWS else ""
-                write(
-                    f"cpu/{ds}-{algo}.yaml",
-                    overrides,
-                    f"CPU budget of the learning curves: row {row} of "
-                    f"benchmarks/sweeps/curves-medium-replay.yaml (seed 0){acting}, "
-                    f"{task}-medium-replay-v5; derived from {trial.base}",
-                    base=resolve(trial.base),
-                )
-                n += 1
+    for task in TASKS:
+        ds = f"{task}-medium-replay"
+        for algo, (base, row) in CURVES_ROWS.items():
+            base = base.format(dataset=ds)
+            overrides = {
+                **CURVES_SET,
+                "train.tensorboard": True,
+                "train.seed": 0,
+                "data.dataset": f"{ds}-v5",
+                **row,
+                "train.out_dir": f"runs/cpu-{task}",
+                "train.progress": False,
+                "train.threads": 1,
+                "train.checkpoint_at": [],
+                **(CURVES_RANKED if algo in RANKED_ROWS else {}),
+            }
+            acting = ", acting with the best of 16 by Q" if algo in RANKED_ROWS else ""
+            write(
+                f"cpu/{ds}-{algo}.yaml",
+                overrides,
+                f"CPU budget of the learning curves (benchmarks/sweeps/curves-medium-replay.yaml)"
+                f"{acting}, {task}-medium-replay-v5; derived from {base}",
+                base=resolve(base),
+            )
+            n += 1
     print(f"wrote {n} curves CPU configs under {ROOT}")
     return n
 

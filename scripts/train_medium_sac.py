@@ -17,7 +17,7 @@ Run one at a time, one thread::
         --buffer datasets/sac/sac_buffer_hopper-v5.npz --log logs/sac_hopper.json
 
 Existing ``--weights`` and ``--buffer`` files are kept unless ``--overwrite`` is given.
-The ``--stop-file`` or a SIGTERM (``kill PID``, the end of a session) stops the run early;
+The ``--stop-file`` or a SIGTERM (``kill PID``) stops the run early;
 it still writes weights, buffer and log, with ``"reached_target": false``.
 """
 

@@ -1,77 +1,73 @@
 #!/bin/bash
-# Regenerate every results table in README.md and docs/ from the committed reports.
+# Regenerate every results table in README.md and docs/ from the benchmark summaries
+# (benchmarks/results/*/report*/results.json and the benchmarks' JSON outputs).
 set -eu
 cd "$(dirname "$0")/.."
 R=benchmarks/results
-python scripts/results_tables.py $R/levers-reference/report/results.json \
+genpolicy tables $R/levers-reference/report/results.json \
   --steps 5000,10000,20000 --name levers-reference --update docs/learning.md > /dev/null
-python scripts/results_tables.py $R/levers-reference/report/results.json \
+genpolicy tables $R/levers-reference/report/results.json \
   $R/levers-gmpo/report/results.json --steps 5000,10000,20000 --name levers-gmpo \
   --update docs/learning.md README.md > /dev/null
-python scripts/results_tables.py $R/levers-reference/report/results.json \
+genpolicy tables $R/levers-reference/report/results.json \
   $R/levers-gtp/report/results.json --steps 5000,10000,20000 --name levers-gtp \
   --update docs/learning.md > /dev/null
-python scripts/results_tables.py $R/noisy-expert/report/results.json --steps 1000,3000,5000 \
+genpolicy tables $R/noisy-expert/report/results.json --steps 1000,3000,5000 \
   --name noisy-expert --update docs/learning.md README.md > /dev/null
-python scripts/results_tables.py $R/speed_before_after.json --name speed \
+genpolicy tables $R/speed_before_after.json --name speed \
   --update docs/learning.md > /dev/null
-python scripts/results_tables.py $R/eval_noise_scale.json --name noise \
+genpolicy tables $R/eval_noise_scale.json --name noise \
   --update docs/learning.md > /dev/null
-python scripts/results_tables.py $R/gmpg_memory.json --name gmpg-memory \
+genpolicy tables $R/gmpg_memory.json --name gmpg-memory \
   --update docs/rl.md > /dev/null
-python scripts/results_tables.py $R/loglik_time_grids_vp.json $R/loglik_time_grids_linear.json \
+genpolicy tables $R/loglik_time_grids_vp.json $R/loglik_time_grids_linear.json \
   --name loglik-grids --update docs/rl.md > /dev/null
-python scripts/results_tables.py $R/gmpg_pg_phase.json --name gmpg-pg-phase \
+genpolicy tables $R/gmpg_pg_phase.json --name gmpg-pg-phase \
   --update docs/rl.md README.md > /dev/null
-python scripts/results_tables.py $R/gmpg_pg_phase_s10.json --name gmpg-pg-phase-s10 \
+genpolicy tables $R/gmpg_pg_phase_draw2.json --name gmpg-pg-phase-draw2 \
   --update docs/rl.md > /dev/null
-python scripts/results_tables.py $R/gmpg_pg_phase_s10_hopper100.json \
-  --name gmpg-pg-phase-s10-100 --update docs/rl.md > /dev/null
-python scripts/results_tables.py $R/noisy-expert-s10/report/results.json --steps 1000,3000,5000 \
-  --name noisy-expert-s10 --update docs/learning.md > /dev/null
-python scripts/results_tables.py $R/noisy-expert-s10/eval100 --target bc-det \
-  --name noisy-expert-s10-eval100 --update docs/learning.md > /dev/null
-python scripts/results_tables.py $R/pointmaze-medium/report/results.json \
+genpolicy tables $R/gmpg_pg_phase_draw2_hopper100.json \
+  --name gmpg-pg-phase-draw2-100 --update docs/rl.md > /dev/null
+genpolicy tables $R/noisy-expert-draw2/report/results.json --steps 1000,3000,5000 \
+  --name noisy-expert-draw2 --update docs/learning.md > /dev/null
+genpolicy tables $R/noisy-expert-draw2/eval100 --target bc-det \
+  --name noisy-expert-draw2-eval100 --update docs/learning.md > /dev/null
+genpolicy tables $R/pointmaze-medium/report/results.json \
   --name pointmaze-score --update docs/mazes.md > /dev/null
-python scripts/results_tables.py $R/pointmaze-medium/report-success/results.json \
+genpolicy tables $R/pointmaze-medium/report-success/results.json \
   --digits 2 --name pointmaze-success --update docs/mazes.md README.md > /dev/null
-python scripts/results_tables.py $R/pointmaze-medium/report-success/results.json \
+genpolicy tables $R/pointmaze-medium/report-success/results.json \
   $R/pointmaze-medium-tune/report-success/results.json --digits 2 \
   --groups bc,iql,gmpo,gmpo-b12,gmpo-b24,gmpo-cw10k,gtp,gtp-e10,gtp-cw10k,gtp-cw10k-precond \
   --name pointmaze-tune-success --update docs/mazes.md README.md > /dev/null
-python scripts/results_tables.py $R/eval_pointmaze_candidates.json --name pointmaze-candidates \
+genpolicy tables $R/eval_pointmaze_candidates.json --name pointmaze-candidates \
   --update docs/mazes.md README.md > /dev/null
-python scripts/results_tables.py $R/baselines-medium-replay/runs \
+genpolicy tables $R/baselines-medium-replay/report/results.json \
   --act-speed $R/act_speed_baselines.json --groups qgpo,idql,srpo,dql,fql,gmpo,gtp,iql \
   --datasets hopper-medium-replay-v5,halfcheetah-medium-replay-v5 \
   --name baselines-medium-replay --update docs/rl.md README.md > /dev/null
-python scripts/results_tables.py $R/eval_pointmaze_noise0.json --name pointmaze-noise0 \
+genpolicy tables $R/eval_pointmaze_noise0.json --name pointmaze-noise0 \
   --update docs/mazes.md > /dev/null
-python scripts/results_tables.py $R/baselines-medium-replay/report/results.json \
+genpolicy tables $R/baselines-medium-replay/report/results.json \
   $R/gtp-precond-medium-replay/report/results.json --steps 2500,5000,7500,10000 \
   --groups gtp,gtp-precond,gmpo,iql --name gtp-precond --update docs/learning.md README.md \
   > /dev/null
-python scripts/results_tables.py $R/ensemble_speed.json --name ensemble-speed \
+genpolicy tables $R/ensemble_speed.json --name ensemble-speed \
   --update docs/rl.md > /dev/null
-python scripts/results_tables.py $R/curves-medium-replay/report/results.json \
+genpolicy tables $R/curves-medium-replay/report/results.json \
   --steps 5000,10000,20000,30000,50000 --name curves-medium-replay \
   --update docs/learning.md > /dev/null
-python scripts/results_tables.py $R/curves-medium-replay/report/results.json \
-  --steps 20000,50000 --target iql --name curves-target --update docs/learning.md > /dev/null
-python scripts/results_tables.py $R/curves-medium-replay-s12/report/results.json \
-  --steps 5000,10000,20000,30000,50000 --name curves-medium-replay-s12 \
-  --update docs/learning.md > /dev/null
-python scripts/results_tables.py $R/curves-medium-replay-s12/report/results.json \
-  --steps 20000,50000 --target iql --name curves-target-s12 --update docs/learning.md README.md \
+genpolicy tables $R/curves-medium-replay/report/results.json \
+  --steps 20000,50000 --target iql --name curves-target --update docs/learning.md README.md \
   > /dev/null
-python scripts/results_tables.py $R/eval_candidates_hopper_mr.json --name candidates-hopper-mr \
+genpolicy tables $R/eval_candidates_hopper_mr.json --name candidates-hopper-mr \
   --update docs/learning.md > /dev/null
-python scripts/results_tables.py $R/eval_mean_readout.json --name mean-readout \
+genpolicy tables $R/eval_mean_readout.json --name mean-readout \
   --update docs/learning.md > /dev/null
-# the learning curves, in docs/: SWEEP's curves_<dataset>.png as PREFIX<dataset>.png
-for pair in curves-medium-replay:curves- curves-medium-replay-s12:curves-s12-; do
-  for f in "$R/${pair%%:*}"/report/curves_*.png; do
-    cp "$f" "docs/${pair#*:}$(basename "$f" | sed 's/^curves_//')"
-  done
+# the learning curves in docs/ (where docs still show them): curves_<dataset>.png of
+# curves-medium-replay as docs/curves-<dataset>.png
+for f in $R/curves-medium-replay/report/curves_*.png; do
+  dest="docs/curves-$(basename "$f" | sed 's/^curves_//')"
+  if [ -f "$dest" ]; then cp "$f" "$dest"; fi
 done
 echo "tables updated"

@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
+from genpolicy.cli import report as report_cli
 from genpolicy.errors import GenpolicyError
-from genpolicy.experiments import report
 from genpolicy.experiments.report import collect_runs, make_report, summarise
+from genpolicy.experiments.report.runs import MAX_STEP_COLUMNS
+from genpolicy.experiments.report.stats import _milestones
 
 # known scores: base per (dataset, group) + 4 * seed + a bump that peaks at step 2000
 BASE = {
@@ -251,9 +253,9 @@ def test_empty_dir_and_cli(tmp_path: Path, grid: Path) -> None:
         collect_runs(tmp_path / "missing")
 
     parser = argparse.ArgumentParser()
-    report.add_parser(parser.add_subparsers())
+    report_cli.add_parser(parser.add_subparsers())
     args = parser.parse_args(["report", str(grid), "--out", str(tmp_path / "cli")])
-    assert args.metric == "eval/score_mean" and args.title is None
+    assert args.metric is None and args.title is None  # eval/score_mean, or the summary's
     with pytest.warns(UserWarning, match="corrupt"):
         assert args.func(args) == 0
     assert (tmp_path / "cli" / "report.md").is_file()
@@ -261,10 +263,10 @@ def test_empty_dir_and_cli(tmp_path: Path, grid: Path) -> None:
 
 def test_milestones() -> None:
     steps = list(range(1000, 100_001, 1000))
-    cols = report._milestones(steps)
-    assert len(cols) <= report.MAX_STEP_COLUMNS and cols[-1] == 100_000
+    cols = _milestones(steps)
+    assert len(cols) <= MAX_STEP_COLUMNS and cols[-1] == 100_000
     assert set(cols) <= {1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000}
-    assert report._milestones([100, 200]) == [100, 200]
+    assert _milestones([100, 200]) == [100, 200]
 
 
 def test_toy_bandit_action_picture(tmp_path: Path) -> None:
@@ -298,3 +300,63 @@ def test_toy_bandit_action_picture(tmp_path: Path) -> None:
     toy = res["datasets"]["toy-bandit"]["groups"]["gmpo"]
     assert toy["last"]["n"] == 1 and toy["curve"]["step"] == [100, 200]
     assert res["average"]["groups"] == {}  # the toy bandit is not averaged with benchmarks
+
+
+def _report_files(folder: Path) -> dict[str, bytes]:
+    return {f.name: f.read_bytes() for f in sorted(folder.iterdir())}
+
+
+def test_report_again_from_its_results_json(tmp_path: Path, grid: Path) -> None:
+    """results.json keeps every run: with the run folders deleted, the report made from it
+    (the file, or the folder holding report/) is the same, byte for byte, PNGs included."""
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    grid.rename(bench / "runs")
+    with pytest.warns(UserWarning, match="corrupt"):
+        make_report(bench / "runs", bench / "report", metric="eval/return_mean", title="T")
+    first = _report_files(bench / "report")
+    assert set(first) >= {"report.md", "results.json", "results.csv"}
+    assert any(n.endswith(".png") for n in first)
+    res = json.loads(first["results.json"])
+    assert list(res)[-1] == "runs"  # the runs last, one a line
+    hopper = [r for r in res["runs"] if r["name"] == "hopper-medium-v2/iql/s0"][0]
+    assert hopper["evals"][0] == {
+        "step": 1000,
+        "eval/return_mean": 400.0,
+        "eval/return_std": 1.0,
+        "eval/score_mean": 40.0,
+        "eval/score_std": 1.0,
+        "eval/episodes": 10,
+    }
+    assert hopper["train_steps_per_s"] == [50.0, 50.0, 50.0]
+    assert hopper["summary"]["steps_per_s"] == 100.0 and hopper["trial"] is None
+    assert hopper["status"] == "finished" and hopper["skipped_lines"] == 0
+    lines = first["results.json"].decode().splitlines()
+    assert len(lines) < 100 and sum('"name": "' in line for line in lines) == 9
+
+    shutil.rmtree(bench / "runs")
+    for i, source in enumerate([bench / "report" / "results.json", bench]):
+        out = tmp_path / f"again{i}"
+        assert make_report(source, out) == out / "report.md"  # metric and title kept
+        assert _report_files(out) == first
+    runs = collect_runs(bench / "report")
+    assert len(runs) == 9 and sum(r.finished for r in runs) == 8
+    unplotted = {
+        ds: {k: v for k, v in d.items() if k != "plot"} for ds, d in res["datasets"].items()
+    }
+    assert summarise(runs, "eval/return_mean")["datasets"] == unplotted
+
+    parser = argparse.ArgumentParser()
+    report_cli.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["report", str(bench / "report" / "results.json")])
+    assert args.func(args) == 0  # in place: the same files again
+    assert _report_files(bench / "report") == first
+
+
+def test_old_results_json_without_runs_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "results.json").write_text(json.dumps({"runs": [{"name": "a"}]}))
+    with pytest.raises(GenpolicyError, match="before reports kept"):
+        collect_runs(tmp_path / "results.json")
+    (tmp_path / "results.json").write_text("{}")
+    with pytest.raises(GenpolicyError, match="no runs list"):
+        collect_runs(tmp_path)

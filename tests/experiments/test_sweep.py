@@ -230,78 +230,6 @@ def test_only_needs_just_the_chosen_trials_datasets(
     assert "4 trial(s)" in capsys.readouterr().out
 
 
-def test_deadline_sweep_runs_in_priority_order_and_packs(tmp_path: Path) -> None:
-    """scripts/deadline_sweep.py (the borrowed-GPU runner): trials of the given globs, in
-    argument order, as ordinary sweep runs; a tarball of run folders without checkpoints."""
-    import tarfile
-
-    spec = toy_spec(tmp_path / "out", grid={"algo": ["gmpo", "iql"], "seed": [0]})
-    path = write_spec(tmp_path / "s.yaml", spec)
-    tgz, logs = tmp_path / "pack" / "runs.tgz", tmp_path / "logs"
-    cmd = [
-        sys.executable,
-        str(REPO / "scripts" / "deadline_sweep.py"),
-        f"{path}:iql-*",
-        f"{path}:*",
-        "--device",
-        "cpu",
-        "--workers",
-        "1",
-        "--seconds",
-        "300",
-        "--grace",
-        "5",
-        "--every",
-        "60",
-        "--out",
-        str(tgz),
-        "--logs",
-        str(logs),
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert out.returncode == 0, out.stdout + out.stderr
-    starts = [ln.split()[1] for ln in out.stdout.splitlines() if ln.startswith("start ")]
-    assert starts == ["iql-s0", "gmpo-s0"]  # the first glob's trials first
-    records = json.loads((logs / "deadline_sweep.json").read_text())
-    assert [r["state"] for r in records] == ["done", "done"]
-    with tarfile.open(tgz) as tar:
-        names = tar.getnames()
-    assert any(n.endswith("runs/iql-s0/summary.json") for n in names)
-    assert any(n.endswith("logs/gmpo-s0.log") for n in names)  # the trial's worker log
-    assert not any("checkpoints" in n for n in names)
-    # a second call finds both done and runs nothing
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert again.returncode == 0 and "0 to run" in again.stdout
-    # a glob that matches no trial: one line naming it, exit 2
-    bad = [*cmd[:2], f"{path}:sac-*", *cmd[4:]]
-    out = subprocess.run(bad, capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert out.returncode == 2 and "no trial id matches 'sac-*'" in out.stderr
-    assert "Traceback" not in out.stderr
-
-
-# -- running --------------------------------------------------------------------------------
-def test_local_sweep_skips_finished_trials(tmp_path: Path) -> None:
-    spec = parse_spec(toy_spec(tmp_path / "out", grid={"algo": ["iql"], "seed": [0]}))
-    trials = expand(spec)
-    first = run_local(spec, trials, workers=1, status_every=0)
-    assert first.ok and first.done == ["iql-s0"] and not first.skipped
-    run = tmp_path / "out" / "runs" / "iql-s0"
-    assert json.loads((run / "trial.json").read_text())["group"] == "iql"
-    stamp = (run / "summary.json").stat().st_mtime_ns
-    again = run_local(spec, trials, workers=1, status_every=0)
-    assert again.skipped == ["iql-s0"] and (run / "summary.json").stat().st_mtime_ns == stamp
-    # a run saved before an option existed (no such key in its config.yaml) is still done
-    saved = yaml.safe_load((run / "config.yaml").read_text())
-    del saved["algo"]["lr_schedule"]
-    (run / "config.yaml").write_text(yaml.safe_dump(saved))
-    assert trial_state(trial_config(spec, trials[0])) == "done"
-    # the same folder asked for with another config is refused, not silently reused
-    other = parse_spec(toy_spec(tmp_path / "out", grid={"algo": ["iql"], "seed": [0]}))
-    other.set["algo.lr"] = 0.01
-    with pytest.raises(GenpolicyError, match="different config"):
-        trial_state(trial_config(other, expand(other)[0]))
-
-
 def test_a_branch_waits_for_the_run_it_starts_from(tmp_path: Path) -> None:
     """A trial whose train.init_from lies in another trial's run folder starts after that
     trial ends, even listed first with a worker free; its curve carries the shared part."""
@@ -470,63 +398,38 @@ def test_ray_backend_without_ray_says_how_to_install(
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize(
-    "spec_file", sorted((REPO / "benchmarks" / "sweeps").glob("*.yaml")), ids=lambda p: p.stem
-)
-def test_committed_sweeps_still_match_their_finished_runs(
-    spec_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A shipped config that changes under a committed sweep (a new default in
-    scripts/make_configs.py) must be pinned in the spec, or rerunning the sweep refuses its
-    finished run folders ("made by a different config")."""
-    monkeypatch.chdir(REPO)  # specs name their configs and output folders from the root
-    spec = load_spec(spec_file)
-    for trial in expand(spec, check=False):
-        assert trial_state(trial_config(spec, trial)) in ("done", "resume", "new")
-
-
+# the learning-curves grid's row per shipped algorithm (the bounded GMPG phase is shipped)
 CURVE_ROWS = {
-    "bc": "bc-det",
+    "bc": "bc",
     "iql": "iql",
-    "gmpo": "gmpo-no-ess",
-    "gmpg": "gmpg-adv-clip",  # the bounded phase, shipped since session 15
+    "gmpo": "gmpo",
+    "gmpg": "gmpg-adv-clip",
     "gmpg-published": "gmpg",
-    "gtp": "gtp-no-ess",
+    "gtp": "gtp",
 }
+CURVE_BRANCH_POINTS = [19000, 49000]  # the checkpoints the grid's published GMPG row keeps
 
 
-# each curves grid: its row per shipped algorithm, and the branch points its GMPG row keeps
-CURVE_GRIDS = {
-    "curves-medium-replay": (CURVE_ROWS, [49000]),
-    # session 12's grid on a new draw: its rows are the shipped configs themselves
-    "curves-medium-replay-s12": (
-        {**{a: a for a in CURVE_ROWS}, "gmpg": "gmpg-adv-clip", "gmpg-published": "gmpg"},
-        [19000, 49000],
-    ),
-}
-
-
-@pytest.mark.parametrize("grid", sorted(CURVE_GRIDS))
 @pytest.mark.parametrize("algo", sorted(CURVE_ROWS))
 @pytest.mark.parametrize("task", ["hopper", "walker2d", "halfcheetah"])
 def test_cpu_medium_replay_configs_are_the_curves_rows(
-    grid: str, task: str, algo: str, monkeypatch: pytest.MonkeyPatch
+    task: str, algo: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """cpu/<task>-medium-replay-<algo> train what each learning-curves grid
+    """cpu/<task>-medium-replay-<algo> train what the learning-curves grid
     measured (the same algo, model, critic, data and budget); only the bookkeeping differs:
     where the run is written, GMPO, GTP and the bounded GMPG evaluating one sample with the
     shipped best of 16 by Q as an extra series, GMPG's published row keeping its branch
     points, and its bounded row (the shipped GMPG) branching the published row's
     pretraining."""
     monkeypatch.chdir(REPO)
-    rows, branch_points = CURVE_GRIDS[grid]
-    spec = load_spec(REPO / "benchmarks" / "sweeps" / f"{grid}.yaml")
+    rows, branch_points = CURVE_ROWS, CURVE_BRANCH_POINTS
+    spec = load_spec(REPO / "benchmarks" / "sweeps" / "curves-medium-replay.yaml")
     (trial,) = [
         t for t in expand(spec, check=False) if t.id == f"{task}-medium-replay-{rows[algo]}-s0"
     ]
     curve = trial_config(spec, trial).to_dict()
     shipped = load_config(f"cpu/{task}-medium-replay-{algo}").to_dict()
-    if algo in ("gmpo", "gtp", "gmpg"):  # GMPG since session 19
+    if algo in ("gmpo", "gtp", "gmpg"):
         assert curve["train"].pop("eval_act_candidates") == [16]
         assert shipped["train"].pop("eval_act_candidates") == []
         assert curve["algo"]["act"].pop("candidates") == 1

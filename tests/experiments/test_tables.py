@@ -1,8 +1,10 @@
-"""benchmarks/act_speed.py (actions/s at batch 1 of trained runs) and the comparison table
-that scripts/results_tables.py builds from run summaries and its JSON."""
+"""benchmarks/act_speed.py (actions/s at batch 1 of trained runs) and the tables of
+``genpolicy tables``: the comparison built from run summaries (run folders, or the runs a
+report's results.json keeps) and its JSON, the grid, target, noise and evaluation tables."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 from pathlib import Path
@@ -11,6 +13,9 @@ from typing import Any
 import pytest
 from helpers import script
 
+from genpolicy.cli.tables import add_parser
+from genpolicy.errors import GenpolicyError
+from genpolicy.experiments.report import make_report, tables
 from genpolicy.rl.algos.acting import ActConfig
 from genpolicy.rl.algos.base import Algorithm
 from genpolicy.training.config import create
@@ -121,7 +126,6 @@ def test_act_speed_candidates_times_each_run_again_with_that_count(
 
 
 def test_comparison_table(runs: Path) -> None:
-    tables = script("scripts/results_tables.py")
     summary = json.loads((runs / "gmpo-s0" / "summary.json").read_text())
     speed = {
         "meta": {"command": "python benchmarks/act_speed.py RUNS", "seconds": 2.0},
@@ -145,8 +149,39 @@ def test_comparison_table(runs: Path) -> None:
     assert "not measured yet" in missing and missing.splitlines()[2].endswith(" | — | — |")
 
 
+def _tables_cli(argv: list[str]) -> str:
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(["tables", *argv])
+    return tables.table_text(args)
+
+
+def test_tables_from_a_report_without_its_run_folders(runs: Path, tmp_path: Path) -> None:
+    """The comparison and the grid table read the same from a report's results.json (or the
+    folder holding report/) once the run folders are deleted."""
+    bench = tmp_path / "bench"
+    shutil.copytree(runs, bench / "runs", ignore=shutil.ignore_patterns("checkpoints"))
+    speed = tmp_path / "speed.json"
+    speed.write_text(json.dumps({"meta": {"seconds": 2.0}, "timings": []}))
+    make_report(bench / "runs", bench / "report")
+    argv = ["--act-speed", str(speed), "--groups", "gmpo,iql"]
+    before = _tables_cli([str(bench / "runs"), *argv])
+    grid_before = _tables_cli([str(bench / "report" / "results.json")])
+    shutil.rmtree(bench / "runs")
+
+    def body(text: str) -> str:  # the table; its footnote names the source
+        return text.split("\n\n*Generated")[0]
+
+    for source in (bench / "report" / "results.json", bench / "report", bench):
+        after = _tables_cli([str(source), *argv])
+        assert body(after) == body(before) and "| GMPO | " in after
+    assert _tables_cli([str(bench / "report" / "results.json")]) == grid_before
+    assert not tables.is_eval_folder(bench / "report")  # a report, not evaluate outputs
+    assert tables.benchmark_name(bench / "report" / "results.json") == "bench"
+    assert tables.benchmark_name(bench / "runs") == "bench"
+
+
 def test_target_table_averages_datasets_and_compares_with_the_reference() -> None:
-    tables = script("scripts/results_tables.py")
 
     def group(*cells: tuple[int, float, int]) -> dict[str, Any]:
         return {"at_steps": [{"step": s, "mean": m, "n": n} for s, m, n in cells]}
@@ -171,7 +206,6 @@ def test_target_table_averages_datasets_and_compares_with_the_reference() -> Non
 
 
 def test_target_table_gives_the_seed_paired_standard_error_of_the_difference() -> None:
-    tables = script("scripts/results_tables.py")
 
     def group(seeds: list[int], values: list[float]) -> dict[str, Any]:
         mean = sum(values) / len(values)
@@ -209,7 +243,6 @@ def test_target_table_gives_the_seed_paired_standard_error_of_the_difference() -
 
 
 def test_noise_table_names_each_acting_setting() -> None:
-    tables = script("scripts/results_tables.py")
     result = {
         "settings": [["1", 1.0, 1, None], ["0k1", 0.0, 1, 1], ["c16", 1.0, 16, None]],
         "groups": [{"dataset": "d", "group": "g", "seeds": 2, "score@1": 50.0, "score@0k1": 97.44}],
@@ -222,7 +255,6 @@ def test_noise_table_names_each_acting_setting() -> None:
 
 
 def test_eval_table_groups_seeds_and_compares_with_the_target(tmp_path: Path) -> None:
-    tables = script("scripts/results_tables.py")
     for name, score in [("bc-det-s0", 40.0), ("bc-det-s1", 60.0), ("gmpg-s1", 45.0)]:
         out = {"checkpoint": f"runs/{name}", "episodes": 100, "score_mean": score}
         (tmp_path / f"{name}.json").write_text(json.dumps(out))
@@ -232,10 +264,10 @@ def test_eval_table_groups_seeds_and_compares_with_the_target(tmp_path: Path) ->
     assert lines[1] == "| --- | --- | --- | --- | --- |"
     assert lines[2] == "| bc-det | 100 | 40.0 / 60.0 | 50.0 ± 14.1 (2) | 100% |"
     assert lines[3] == "| gmpg | 100 | 45.0 | 45.0 (1) | 90% |"
-    with pytest.raises(SystemExit, match="no such group"):
+    with pytest.raises(GenpolicyError, match="no such group"):
         tables.eval_table(tmp_path, "iql")
     (tmp_path / "broken-s0.json").write_text('{"episodes": 10}')
-    with pytest.raises(SystemExit, match="not a 'genpolicy evaluate' output"):
+    with pytest.raises(GenpolicyError, match="not a 'genpolicy evaluate' output"):
         tables.eval_table(tmp_path)
     run = tmp_path / "runs" / "a-s0"
     run.mkdir(parents=True)

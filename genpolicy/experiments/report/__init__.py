@@ -1,4 +1,5 @@
-"""``genpolicy report DIR``: tables and plots made from run folders alone.
+"""``genpolicy report DIR``: tables and plots made from run folders alone, or again from
+the ``results.json`` of an earlier report (which embeds every run it was made from).
 
 A run folder is any directory under DIR holding ``config.yaml`` and ``metrics.jsonl``
 (``genpolicy train`` writes both). ``summary.json`` marks a finished run; ``trial.json``
@@ -10,6 +11,7 @@ evaluated with K sampler steps) becomes its own group ``"<group> K=<K>"``, every
     from genpolicy.experiments.report import collect_runs, make_report, summarise
     md = make_report("runs")                  # runs/report/report.md, PNGs, results.json/csv
     results = summarise(collect_runs("runs")) # the same numbers as plain data
+    make_report("runs/report/results.json", "again")  # the same report without the runs
 
 Every number in ``report.md`` is rendered from the dict written to ``results.json``.
 """
@@ -17,7 +19,9 @@ Every number in ``report.md`` is rendered from the dict written to ``results.jso
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 from genpolicy.errors import GenpolicyError
 from genpolicy.experiments.report.markdown import render_markdown, write_csv
@@ -28,6 +32,8 @@ from genpolicy.experiments.report.runs import (
     RunRecord,
     collect_runs,
     dataset_label,
+    read_results,
+    summary_file,
 )
 from genpolicy.experiments.report.stats import stat, summarise
 
@@ -35,14 +41,28 @@ from genpolicy.experiments.report.stats import stat, summarise
 def make_report(
     root: str | Path,
     out: str | Path | None = None,
-    metric: str = DEFAULT_METRIC,
+    metric: str | None = None,
     title: str | None = None,
 ) -> Path:
-    """Write report.md, its PNGs, results.json and results.csv; return report.md's path."""
+    """Write report.md, its PNGs, results.json and results.csv; return report.md's path.
+
+    ``root``: a folder of run folders, or a results.json (or a folder holding
+    ``report/results.json``) whose embedded runs make the same report again: its metric,
+    title, source folder and date are kept unless given."""
     root = Path(root)
-    out = Path(out) if out is not None else root / "report"
+    source = summary_file(root)
+    if out is None:
+        out = source.parent if source is not None else root / "report"
+    out = Path(out)
     runs = collect_runs(root)
+    previous = read_results(source) if source is not None else None
+    meta = (previous or {}).get("meta") or {}
+    metric = metric or meta.get("metric") or DEFAULT_METRIC
+    title = title if title is not None else meta.get("title")
     results = summarise(runs, metric, root=root)
+    if previous is not None:  # the numbers come from the runs of that report
+        for key in ("root", "root_resolved", "created"):
+            results["meta"][key] = meta.get(key)
     results["meta"]["title"] = title
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -52,12 +72,45 @@ def make_report(
         if any(g["curve"]["step"] for g in d["groups"].values()):
             d["plot"] = f"curves_{slug(ds)}.png"
             plot_curves(ds, d, metric, out / d["plot"], title)
-    results["actions"] = action_pictures(runs, out)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    if previous is not None and source is not None:  # no checkpoints: keep its pictures
+        results["actions"] = previous.get("actions", {})
+        png = results["actions"].get("png") if results["actions"] else None
+        if png and (source.parent / png).is_file() and source.parent.resolve() != out.resolve():
+            shutil.copyfile(source.parent / png, out / png)
+    else:
+        results["actions"] = action_pictures(runs, out)
+    results["runs"] = results.pop("runs")  # the runs last, one line each
+    (out / "results.json").write_text(dump_results(results))
     write_csv(results, out / "results.csv")
     md = out / "report.md"
     md.write_text(render_markdown(results, title))
     return md
+
+
+def _expanded(path: tuple[str, ...]) -> bool:
+    """Containers of results.json laid out one member a line: the top level and its
+    sections, and per dataset its groups; everything deeper (a group, a run) is one line."""
+    return len(path) <= 1 or (path[0] in ("datasets", "average") and len(path) <= 3)
+
+
+def dump_results(results: dict[str, Any]) -> str:
+    """results.json's text: JSON with one group or one run a line (git diffs stay readable
+    and the file short)."""
+
+    def dump(obj: Any, path: tuple[str, ...], indent: str) -> str:
+        if not isinstance(obj, (dict, list)) or not obj or not _expanded(path):
+            return json.dumps(obj)
+        inner = indent + "  "
+        if isinstance(obj, dict):
+            items = [
+                f"{inner}{json.dumps(str(k))}: {dump(v, (*path, str(k)), inner)}"
+                for k, v in obj.items()
+            ]
+            return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+        items = [f"{inner}{dump(v, (*path, str(i)), inner)}" for i, v in enumerate(obj)]
+        return "[\n" + ",\n".join(items) + f"\n{indent}]"
+
+    return dump(results, (), "") + "\n"
 
 
 __all__ = [
@@ -66,6 +119,7 @@ __all__ = [
     "RunRecord",
     "collect_runs",
     "dataset_label",
+    "dump_results",
     "make_report",
     "render_markdown",
     "stat",

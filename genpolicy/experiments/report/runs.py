@@ -1,6 +1,8 @@
-"""Reading run folders back: each becomes a ``RunRecord`` (what it is, its evaluation rows,
-its training speed). A run folder is any directory holding ``config.yaml`` and
-``metrics.jsonl``; ``summary.json`` marks a finished run and ``trial.json`` names its group."""
+"""Reading runs back: each becomes a ``RunRecord`` (what it is, its evaluation rows, its
+training speed). A run folder is any directory holding ``config.yaml`` and
+``metrics.jsonl``; ``summary.json`` marks a finished run and ``trial.json`` names its group.
+A report's ``results.json`` holds every run it was made from (its ``runs`` list), so the
+records can also be rebuilt from that file once the run folders are gone."""
 
 from __future__ import annotations
 
@@ -118,14 +120,102 @@ def dataset_label(dataset: str) -> str:
     return path.stem if path.suffix.lower() in DATA_SUFFIXES else dataset
 
 
-def collect_runs(root: str | Path) -> list[RunRecord]:
-    """Every run folder (``config.yaml`` + ``metrics.jsonl``) under ``root``, recursively."""
+def run_entry(r: RunRecord) -> dict[str, Any]:
+    """A run as results.json keeps it: everything its record holds but the folder's path
+    (eval rows: the step and every ``eval*/`` metric)."""
+    return {
+        "name": r.name,
+        "dataset": r.dataset,
+        "group": r.group,
+        "algo": r.algo,
+        "seed": r.seed,
+        "status": r.status,
+        "evaluations": len(r.evals),
+        "last_step": int(r.evals[-1]["step"]) if r.evals else None,
+        "ks": r.ks(),
+        "skipped_lines": r.skipped_lines,
+        "dataset_fingerprint": r.fingerprint,
+        "evals": [
+            {k: v for k, v in row.items() if k == "step" or k.startswith("eval")} for row in r.evals
+        ],
+        "train_steps_per_s": r.train_steps_per_s,
+        "summary": r.summary,
+        "trial": r.trial,
+    }
+
+
+def run_from_entry(entry: dict[str, Any], base: Path) -> RunRecord:
+    """The record of a results.json ``runs`` entry (``base``: where its folder was)."""
+    try:
+        return RunRecord(
+            path=base / str(entry["name"]),
+            name=str(entry["name"]),
+            dataset=str(entry["dataset"]),
+            group=str(entry["group"]),
+            algo=str(entry["algo"]),
+            seed=int(entry["seed"]),
+            status=str(entry["status"]),
+            evals=[dict(row) for row in entry["evals"]],
+            train_steps_per_s=[float(v) for v in entry.get("train_steps_per_s") or []],
+            summary=entry.get("summary"),
+            trial=entry.get("trial"),
+            skipped_lines=int(entry.get("skipped_lines") or 0),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise GenpolicyError(
+            f"a runs entry of results.json lacks {exc}; it was written before reports kept "
+            "their runs: make the report again from the run folders"
+        ) from None
+
+
+def summary_file(root: str | Path) -> Path | None:
+    """The results.json that ``root`` names when it holds no run folders: the file itself,
+    or ``root/results.json``, or ``root/report/results.json``; else None."""
     root = Path(root)
-    if not root.is_dir():
+    if root.is_file():
+        return root
+    if not root.is_dir() or any(
+        (m.parent / "config.yaml").is_file() for m in root.rglob("metrics.jsonl")
+    ):
+        return None
+    for f in (root / "results.json", root / "report" / "results.json"):
+        if f.is_file():
+            return f
+    return None
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """A results.json written by ``genpolicy report`` with its runs embedded."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise GenpolicyError(f"cannot read {path} as results.json: {exc}") from None
+    runs = data.get("runs") if isinstance(data, dict) else None
+    if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) for r in runs):
+        raise GenpolicyError(f"{path}: no runs list; not a results.json of genpolicy report")
+    if any("evals" not in r for r in runs):
+        raise GenpolicyError(
+            f"{path} was written before reports kept their runs' evaluations; make the "
+            "report again from the run folders (genpolicy report RUNS)"
+        )
+    return data
+
+
+def collect_runs(root: str | Path) -> list[RunRecord]:
+    """Every run folder (``config.yaml`` + ``metrics.jsonl``) under ``root``, recursively;
+    or, where ``root`` is a results.json (or a folder holding ``results.json`` or
+    ``report/results.json`` and no run folders), the runs that report embeds."""
+    root = Path(root)
+    if not root.exists():
         raise GenpolicyError(
             f"report directory {root} does not exist; pass the folder that holds run folders "
-            "(train.out_dir, e.g. runs/)"
+            "(train.out_dir, e.g. runs/) or a report's results.json"
         )
+    source = summary_file(root)
+    if source is not None:
+        data = read_results(source)
+        base = Path(str((data.get("meta") or {}).get("root") or source.parent))
+        return [run_from_entry(e, base) for e in data["runs"]]
     runs = []
     for metrics in sorted(root.rglob("metrics.jsonl")):
         if (metrics.parent / "config.yaml").is_file():

@@ -21,6 +21,7 @@ from genpolicy.experiments.report.runs import (
     VARIANT_ORDER,
     RunRecord,
     Stat,
+    run_entry,
     variant_label,
     variant_metric,
 )
@@ -122,22 +123,7 @@ def summarise(
     }
     out: dict[str, Any] = {
         "meta": meta,
-        "runs": [
-            {
-                "name": r.name,
-                "dataset": r.dataset,
-                "group": r.group,
-                "algo": r.algo,
-                "seed": r.seed,
-                "status": r.status,
-                "evaluations": len(r.evals),
-                "last_step": int(r.evals[-1]["step"]) if r.evals else None,
-                "ks": r.ks(),
-                "skipped_lines": r.skipped_lines,
-                "dataset_fingerprint": r.fingerprint,
-            }
-            for r in runs
-        ],
+        "runs": [run_entry(r) for r in runs],
         "datasets": {},
     }
     for ds in sorted({r.dataset for r in runs}):
