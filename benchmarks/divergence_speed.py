@@ -9,7 +9,7 @@ forward-mode version (``jvp`` under ``vmap``).
 
 The model is the CPU GMPG configs' policy (flow, linear path, 3 x 256 residual SiLU trunk)
 at hopper (11-D states, 3-D actions) and halfcheetah (17-D, 6-D) sizes with random weights;
-batch 256, 16 RK4 steps (64 field evaluations), as in docs/benchmarks.md. Each route's
+batch 256, 16 RK4 steps (64 field evaluations), as in docs/benchmarks/speed.md. Each route's
 median CPU seconds (``time.process_time``, so a busy machine inflates it less than wall
 time) over ``--repeats`` calls, in alternation.
 """

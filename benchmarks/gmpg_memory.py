@@ -5,8 +5,8 @@
         [--settings BATCH:MICRO:CKPT,...]
 
 ``--net 256:3`` sets the policy's width and depth (default: the config's; the committed
-tables in docs/rl.md used 256:3, the 291k-parameter net the published configs had until
-they took the published 512:4, 1.63M parameters); ``--grad-steps`` overrides the
+tables in docs/benchmarks/gmpg-cost.md used 256:3, the 291k-parameter net the published
+configs had until they took the published 512:4, 1.63M parameters); ``--grad-steps`` overrides the
 config's ``algo.grad_steps`` (the solver steps of both differentiable passes);
 ``--settings`` replaces the default list of (policy batch, micro-batch, checkpointing)
 settings, e.g. ``256:256:0,1024:256:0``.

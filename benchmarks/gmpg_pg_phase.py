@@ -13,7 +13,7 @@ plus the policy's own sampling noise. Only finished runs are read.
 
 With ``--episodes N`` both sides are evaluated again here, from the runs' last checkpoints,
 on N episodes with the runs' evaluation seed (a 20-episode hopper score moves by 10-20
-points with the sampler's draw alone, docs/rl.md); each score is kept in the output's
+points with the sampler's draw alone, docs/algorithms/index.md); each score is kept in the output's
 ``evals`` and reused when the script runs again. ``--dataset`` limits it to one dataset.
 """
 

@@ -5,7 +5,7 @@ grl_pipelines/benchmark/{gmpo,gmpg}/{vpsde,gvp,icfm}/*.py; arXiv 2412.01245):
 IQL critic 2x256 MLPs, expectile 0.7, gamma 0.99, Polyak 0.005, lr 3e-4, batch 4096;
 GMPO policy lr 1e-4, batch 4096, beta and weight clamp per dataset; GMPG beta and policy
 lr per dataset; deployment with one 32-step Euler sample. Step budgets are GPU-scale;
-on a CPU shorten them with --set train.steps=... (see docs/rl.md).
+on a CPU shorten them with --set train.steps=... (see docs/algorithms/index.md).
 """
 
 from __future__ import annotations
@@ -56,16 +56,17 @@ MODEL = {
 }
 # the public GMPO/GMPG code's policy network (1.63M parameters at halfcheetah sizes, against
 # 291k for MODEL's 3 x 256): the published configs take it, the CPU configs keep MODEL's,
-# which reaches the same 20k-update scores in a third of the time (docs/learning.md)
+# which reaches the same 20k-update scores in a third of the time (docs/benchmarks/index.md)
 PUBLISHED_NET = {"model.hidden": 512, "model.depth": 4}
-GTP_ETA = {"medium": 3.0, "medium-replay": 3.0, "medium-expert": 1.0}  # untuned; docs/gtp.md
+# untuned; docs/algorithms/gtp.md
+GTP_ETA = {"medium": 3.0, "medium-replay": 3.0, "medium-expert": 1.0}
 GTP_MODEL = {
     **{k: v for k, v in MODEL.items() if k != "solver"},
     "kind": "flowmap",
     "path": "ve",
     "steps": 2,
     # EDM preconditioning (as CTM, which GTP's map builds on): halves the flow map's cloning
-    # error at 1-5k updates and lifts GTP's early scores (docs/gtp.md, docs/learning.md)
+    # error at 1-5k updates and lifts GTP's early scores (docs/benchmarks/gtp-precond.md)
     "precondition": True,
 }
 TRAIN = {"eval_every": 50_000, "eval_episodes": 10, "checkpoint_every": 50_000, "log_every": 1000}
@@ -139,7 +140,7 @@ def main() -> None:
                         "algo.pretrain_steps": 500_000,
                         "algo.policy_batch": 256,
                         # 20 RK4 steps on a quadratic time grid: log-likelihoods within
-                        # 0.01 nats of a 1000-step reference (docs/rl.md)
+                        # 0.01 nats of a 1000-step reference (docs/algorithms/index.md)
                         "algo.grad_steps": 20,
                         "model.grid_power": 2.0,
                         "algo.q_normalize": False,
@@ -165,7 +166,7 @@ def main() -> None:
                     **{f"model.{k}": v for k, v in GTP_MODEL.items()},
                 },
                 f"GTP (arXiv 2510.11499), flow map on the ve path, IQL critic, {ds}; "
-                "see docs/gtp.md",
+                "see docs/algorithms/gtp.md",
             )
             n += 1
             write(
@@ -194,7 +195,7 @@ def main() -> None:
     print(f"wrote {n} configs under {ROOT}")
 
 
-# ---------------------------------------------------------------------- mazes (docs/mazes.md)
+# ---------------------------------------------------------------------- mazes (docs/data/mazes.md)
 # AntMaze: D4RL's datasets (antmaze-<maze>-v2 files under GENPOLICY_DATASETS or ./datasets);
 # PointMaze: genpolicy's own (genpolicy dataset make-maze-suite).
 ANTMAZE = ("umaze", "umaze-diverse", "medium-play", "medium-diverse", "large-play", "large-diverse")
@@ -294,10 +295,10 @@ def maze_main() -> int:
                 **{f"model.{k}": v for k, v in GTP_MODEL.items()},
             },
             f"GTP, flow map on the ve path, IQL critic, {ds}; eta 3 untuned (no public maze "
-            "setting); see docs/gtp.md",
+            "setting); see docs/algorithms/gtp.md",
         )
         n += 4
-    # CPU budgets on pointmaze-medium (two-core machine; docs/mazes.md)
+    # CPU budgets on pointmaze-medium (two-core machine; docs/data/mazes.md)
     ds = "pointmaze-medium-v1"
     cpu = {
         "data.dataset": ds,
@@ -376,7 +377,7 @@ def maze_main() -> int:
             "train.checkpoint_every": 5000,
             **cpu,
             **{f"model.{k}": v for k, v in GTP_MODEL.items()},
-            # preconditioning lowered the goal-reaching rate here (docs/mazes.md)
+            # preconditioning lowered the goal-reaching rate here (docs/data/mazes.md)
             "model.precondition": False,
         },
         f"CPU budget: GTP (K = 2), 10k critic-only steps, then 10k at batch 256, {ds}",
@@ -386,7 +387,7 @@ def maze_main() -> int:
     return n
 
 
-# ---------------------------------------------------------------------- FQL (docs/rl.md)
+# ---------------------------------------------------------------- FQL (docs/algorithms/fql.md)
 # Flow Q-learning (arXiv 2502.02538; public code seohongpark/fql, agents/fql.py): lr 3e-4,
 # batch 256, actor and critic 4 x 512 MLPs, 2 critics, gamma 0.99, tau 0.005, q_agg mean,
 # 10 Euler flow steps; 500k steps on D4RL (its README). The paper has no D4RL locomotion
@@ -438,7 +439,7 @@ def fql_main() -> int:
                     **{f"model.{k}": v for k, v in FQL_MODEL.items()},
                 },
                 f"FQL (Park et al. 2025), {ds}; public-code settings, alpha {FQL_ALPHA} with "
-                "normalize_q untuned (no published locomotion alpha); see docs/rl.md",
+                "normalize_q untuned (no published locomotion alpha); see docs/algorithms/index.md",
             )
             n += 1
     small = {"hidden": 256, "depth": 3, "residual": True, "activation": "silu"}
@@ -468,7 +469,7 @@ def fql_main() -> int:
     return n
 
 
-# ---------------------------------------------------------------- QGPO and SRPO (docs/rl.md)
+# ------------------------------------------------------------------------------- QGPO and SRPO
 # QGPO (Lu et al. 2023, arXiv 2304.12824; public code ChenDRAG/CEP-energy-guided-diffusion
 # and DI-engine's qgpo configs): behaviour 600k updates at batch 4096, lr 1e-4; then
 # in-support softmax Q-learning and CEP on 256 states x M = 16 support actions (15 sampler
@@ -610,14 +611,14 @@ def qgpo_srpo_main() -> int:
     return n
 
 
-# ------------------------------------------------------- IDQL and Diffusion-QL (docs/rl.md)
+# ------------------------------------------------------------------------ IDQL and Diffusion-QL
 # IDQL (Hansen-Estruch et al. 2023, arXiv 2304.10573; public code philippe-eecs/IDQL,
 # launcher/examples/train_ddpm_iql_offline.py): IQL critic (expectile 0.7, 0.9 AntMaze) and
 # a behaviour diffusion model trained by plain matching, lr 3e-4 cosine-decayed over the 3M
 # updates, batch 512 (the critic's 256), a Polyak-0.001 target copy of the score network
 # that samples (our ema 0.999); acting: the highest Q of N = 64 samples (its eval_actions).
 # Its 5-step DDPM is a discrete chain; our continuous-time VP model samples with the shared
-# 32 Euler steps instead (docs/rl.md has the few-step numbers).
+# 32 Euler steps instead (docs/algorithms/index.md has the few-step numbers).
 IDQL_ALGO = {
     "algo.name": "idql",
     "algo.batch_size": 512,
@@ -784,7 +785,7 @@ def idql_dql_main() -> int:
     return n
 
 
-# ------------------------------------------- the learning curves' CPU configs (docs/learning.md)
+# ---------------- the learning curves' CPU configs (docs/benchmarks/curves-medium-replay.md)
 # cpu/<task>-medium-replay-<algo>: 50k updates, batch at most 512, the published per-dataset
 # betas and expectiles; benchmarks/sweeps/curves-medium-replay.yaml trains these configs
 # as they are. GMPO and GTP act with the best of 16 samples by the critic's Q (the grid's
@@ -793,7 +794,8 @@ def idql_dql_main() -> int:
 # published GMPG phase, as published, acts with one sample.
 # GMPG's shipped phase is the bounded one (c = mean |Q - V|, beta 0.5, Q at the clipped
 # action); the published raw-Q phase ran the policy off its behaviour model on most
-# medium-replay datasets (docs/learning.md) and ships as <task>-medium-replay-gmpg-published.
+# medium-replay datasets (docs/benchmarks/curves-medium-replay.md) and ships as
+# <task>-medium-replay-gmpg-published.
 CURVES_SET = {
     "train.steps": 50000,
     "train.eval_every": 5000,

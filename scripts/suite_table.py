@@ -1,4 +1,4 @@
-"""Print the markdown table of the suite for docs/datasets.md.
+"""Print the markdown table of the suite for docs/data/datasets.md.
 
 python scripts/suite_table.py --datasets datasets --record logs/suite_records.json
 """

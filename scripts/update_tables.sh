@@ -5,69 +5,54 @@ set -eu
 cd "$(dirname "$0")/.."
 R=benchmarks/results
 genpolicy tables $R/levers-reference/report/results.json \
-  --steps 5000,10000,20000 --name levers-reference --update docs/learning.md > /dev/null
+  --steps 5000,10000,20000 --name levers-reference --update docs/benchmarks/levers.md > /dev/null
 genpolicy tables $R/levers-reference/report/results.json \
-  $R/levers-gmpo/report/results.json --steps 5000,10000,20000 --name levers-gmpo \
-  --update docs/learning.md README.md > /dev/null
+  $R/levers-gmpo/report/results.json --steps 5000,10000,20000 --name levers-gmpo --update docs/benchmarks/levers.md > /dev/null
 genpolicy tables $R/levers-reference/report/results.json \
-  $R/levers-gtp/report/results.json --steps 5000,10000,20000 --name levers-gtp \
-  --update docs/learning.md > /dev/null
+  $R/levers-gtp/report/results.json --steps 5000,10000,20000 --name levers-gtp --update docs/benchmarks/levers.md > /dev/null
 genpolicy tables $R/noisy-expert/report/results.json --steps 1000,3000,5000 \
-  --name noisy-expert --update docs/learning.md README.md > /dev/null
-genpolicy tables $R/speed_before_after.json --name speed \
-  --update docs/learning.md > /dev/null
-genpolicy tables $R/eval_noise_scale.json --name noise \
-  --update docs/learning.md > /dev/null
-genpolicy tables $R/gmpg_memory.json --name gmpg-memory \
-  --update docs/rl.md > /dev/null
+  --name noisy-expert --update docs/benchmarks/noisy-expert.md > /dev/null
+genpolicy tables $R/speed_before_after.json --name speed --update docs/benchmarks/speed.md > /dev/null
+genpolicy tables $R/eval_noise_scale.json --name noise --update docs/benchmarks/noisy-expert.md > /dev/null
+genpolicy tables $R/gmpg_memory.json --name gmpg-memory --update docs/benchmarks/gmpg-cost.md > /dev/null
 genpolicy tables $R/loglik_time_grids_vp.json $R/loglik_time_grids_linear.json \
-  --name loglik-grids --update docs/rl.md > /dev/null
-genpolicy tables $R/gmpg_pg_phase.json --name gmpg-pg-phase \
-  --update docs/rl.md README.md > /dev/null
-genpolicy tables $R/gmpg_pg_phase_draw2.json --name gmpg-pg-phase-draw2 \
-  --update docs/rl.md > /dev/null
+  --name loglik-grids --update docs/benchmarks/gmpg-cost.md > /dev/null
+genpolicy tables $R/gmpg_pg_phase.json --name gmpg-pg-phase --update docs/benchmarks/gmpg-pg-phase.md > /dev/null
+genpolicy tables $R/gmpg_pg_phase_draw2.json --name gmpg-pg-phase-draw2 --update docs/benchmarks/gmpg-pg-phase.md > /dev/null
 genpolicy tables $R/gmpg_pg_phase_draw2_hopper100.json \
-  --name gmpg-pg-phase-draw2-100 --update docs/rl.md > /dev/null
+  --name gmpg-pg-phase-draw2-100 --update docs/benchmarks/gmpg-pg-phase.md > /dev/null
 genpolicy tables $R/noisy-expert-draw2/report/results.json --steps 1000,3000,5000 \
-  --name noisy-expert-draw2 --update docs/learning.md > /dev/null
+  --name noisy-expert-draw2 --update docs/benchmarks/noisy-expert.md > /dev/null
 genpolicy tables $R/noisy-expert-draw2/eval100 --target bc-det \
-  --name noisy-expert-draw2-eval100 --update docs/learning.md > /dev/null
+  --name noisy-expert-draw2-eval100 --update docs/benchmarks/noisy-expert.md > /dev/null
 genpolicy tables $R/pointmaze-medium/report/results.json \
-  --name pointmaze-score --update docs/mazes.md > /dev/null
+  --name pointmaze-score --update docs/benchmarks/pointmaze.md > /dev/null
 genpolicy tables $R/pointmaze-medium/report-success/results.json \
-  --digits 2 --name pointmaze-success --update docs/mazes.md README.md > /dev/null
+  --digits 2 --name pointmaze-success --update docs/benchmarks/pointmaze.md > /dev/null
 genpolicy tables $R/pointmaze-medium/report-success/results.json \
   $R/pointmaze-medium-tune/report-success/results.json --digits 2 \
   --groups bc,iql,gmpo,gmpo-b12,gmpo-b24,gmpo-cw10k,gtp,gtp-e10,gtp-cw10k,gtp-cw10k-precond \
-  --name pointmaze-tune-success --update docs/mazes.md README.md > /dev/null
-genpolicy tables $R/eval_pointmaze_candidates.json --name pointmaze-candidates \
-  --update docs/mazes.md README.md > /dev/null
+  --name pointmaze-tune-success --update docs/benchmarks/pointmaze.md > /dev/null
+genpolicy tables $R/eval_pointmaze_candidates.json --name pointmaze-candidates --update docs/benchmarks/pointmaze.md > /dev/null
 genpolicy tables $R/baselines-medium-replay/report/results.json \
   --act-speed $R/act_speed_baselines.json --groups qgpo,idql,srpo,dql,fql,gmpo,gtp,iql \
   --datasets hopper-medium-replay-v5,halfcheetah-medium-replay-v5 \
-  --name baselines-medium-replay --update docs/rl.md README.md > /dev/null
-genpolicy tables $R/eval_pointmaze_noise0.json --name pointmaze-noise0 \
-  --update docs/mazes.md > /dev/null
+  --name baselines-medium-replay --update docs/benchmarks/baselines-medium-replay.md > /dev/null
+genpolicy tables $R/eval_pointmaze_noise0.json --name pointmaze-noise0 --update docs/benchmarks/pointmaze.md > /dev/null
 genpolicy tables $R/baselines-medium-replay/report/results.json \
   $R/gtp-precond-medium-replay/report/results.json --steps 2500,5000,7500,10000 \
-  --groups gtp,gtp-precond,gmpo,iql --name gtp-precond --update docs/learning.md README.md \
+  --groups gtp,gtp-precond,gmpo,iql --name gtp-precond --update docs/benchmarks/gtp-precond.md \
   > /dev/null
-genpolicy tables $R/ensemble_speed.json --name ensemble-speed \
-  --update docs/rl.md > /dev/null
+genpolicy tables $R/ensemble_speed.json --name ensemble-speed --update docs/benchmarks/speed.md > /dev/null
 genpolicy tables $R/curves-medium-replay/report/results.json \
-  --steps 5000,10000,20000,30000,50000 --name curves-medium-replay \
-  --update docs/learning.md > /dev/null
+  --steps 5000,10000,20000,30000,50000 --name curves-medium-replay --update docs/benchmarks/curves-medium-replay.md > /dev/null
 genpolicy tables $R/curves-medium-replay/report/results.json \
-  --steps 20000,50000 --target iql --name curves-target --update docs/learning.md README.md \
+  --steps 20000,50000 --target iql --name curves-target --update docs/benchmarks/curves-medium-replay.md README.md \
   > /dev/null
-genpolicy tables $R/eval_candidates_hopper_mr.json --name candidates-hopper-mr \
-  --update docs/learning.md > /dev/null
-genpolicy tables $R/eval_mean_readout.json --name mean-readout \
-  --update docs/learning.md > /dev/null
-# the learning curves in docs/ (where docs still show them): curves_<dataset>.png of
-# curves-medium-replay as docs/curves-<dataset>.png
+genpolicy tables $R/eval_mean_readout.json --name mean-readout --update docs/benchmarks/noisy-expert.md > /dev/null
+# the learning curves shown on the benchmark page
 for f in $R/curves-medium-replay/report/curves_*.png; do
-  dest="docs/curves-$(basename "$f" | sed 's/^curves_//')"
-  if [ -f "$dest" ]; then cp "$f" "$dest"; fi
+  ds=$(basename "$f" .png | sed 's/^curves_//; s/-v5$//')
+  cp "$f" "docs/assets/benchmarks/curves-medium-replay-${ds}.png"
 done
 echo "tables updated"

@@ -18,7 +18,7 @@ def add_parser(sub: Any) -> None:
         description="Expand SPEC.yaml (a base config, a grid of overrides, an output folder) "
         "into trials and run each as an ordinary run folder under OUT/runs/. Finished trials "
         "are skipped and interrupted ones resume from their checkpoints, so rerunning the "
-        "same command after a crash finishes only what is missing. See docs/sweeps.md.",
+        "same command after a crash finishes only what is missing. See docs/guide/sweeps.md.",
     )
     p.add_argument("spec", help="sweep spec (YAML)")
     p.add_argument("--backend", choices=BACKENDS, default="local")

@@ -313,7 +313,7 @@ class OfflineDataset:
     def fingerprint(self) -> str:
         """sha256 (first 16 hex digits) of the transitions' raw contents, whatever file or
         format they came from: two runs with the same fingerprint trained on the same data
-        (the suite's rollouts are not bit-reproducible across machines, docs/datasets.md)."""
+        (the suite's rollouts are not bit-reproducible across machines, docs/data/datasets.md)."""
         h = hashlib.sha256()
         for name, a in self.arrays().items():
             h.update(name.encode())

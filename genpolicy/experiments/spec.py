@@ -147,7 +147,9 @@ def load_spec(path: str | Path, out: str | Path | None = None) -> SweepSpec:
     """Read and check a sweep spec file (see the module docstring for its keys)."""
     path = Path(path)
     if not path.is_file():
-        raise GenpolicyError(f"sweep spec {path} not found; pass a YAML file (see docs/sweeps.md)")
+        raise GenpolicyError(
+            f"sweep spec {path} not found; pass a YAML file (see docs/guide/sweeps.md)"
+        )
     data = read_file(path)
     return parse_spec(data, default_name=path.stem, out=out)
 

@@ -19,7 +19,7 @@ gradient is wrong for any net with LayerNorm, our residual trunk included. These
 differentiate exactly (``tests/generative/test_exact_trace.py`` checks them against finite
 differences), run 1.5-1.9x faster
 than the forward-mode route and level with the reverse-mode one, in 13% less memory than
-the latter (``benchmarks/divergence_speed.py``, docs/benchmarks.md). ``head_with_trace``
+the latter (``benchmarks/divergence_speed.py``, docs/benchmarks/speed.md). ``head_with_trace``
 returns None for a layer it does not know; the caller then takes the generic route, which
 is reverse mode (``vjp``) and so also differentiates correctly.
 """

@@ -178,7 +178,7 @@ class EnsembleMLP(nn.Module):
     On this CPU, one training step of a twin Q at batch 4096 takes 15% less time that way
     than with one batched matmul per layer, a 10-member ensemble 31% less at batch 1024 and
     39% less at 4096, the same as separate ``nn.Sequential`` MLPs; at batch 256 they tie
-    (``benchmarks/ensemble_speed.py``, docs/rl.md).
+    (``benchmarks/ensemble_speed.py``, docs/algorithms/index.md).
     """
 
     def __init__(self, n: int, d_in: int, d_out: int, hidden: int = 256, depth: int = 2) -> None:

@@ -70,14 +70,14 @@ class TrainConfig:
     # start from another run's checkpoint (a run dir or checkpoint file): its weights,
     # optimiser states and step; the evaluations (unless init_history), the best checkpoint
     # and the batch RNG start fresh. '' starts from scratch. Example: the policy-gradient
-    # phase of GMPG from a pretrained behaviour model (docs/rl.md).
+    # phase of GMPG from a pretrained behaviour model (docs/algorithms/index.md).
     init_from: str = ""
     # with init_from: carry its evaluations up to its step and its training seconds over, so
     # this run's curve and seconds start at step 0 as if it had trained the shared part
     # itself (a branch of a longer run; the best checkpoint is still this run's own)
     init_history: bool = False
     # also keep checkpoint 'step<N>' at each of these steps (never overwritten): branch points
-    # that other runs start from with init_from (docs/sweeps.md)
+    # that other runs start from with init_from (docs/guide/sweeps.md)
     checkpoint_at: list[int] = field(default_factory=list)
 
 

@@ -75,7 +75,7 @@ def _medium_replay(recipe: TaskRecipe, buffers: Path, out: Path, name: str) -> d
     if not src.is_file():
         raise GenpolicyError(
             f"{src}: no SAC replay buffer; make it with scripts/train_medium_sac.py "
-            "(see docs/datasets.md) or pass --buffers DIR"
+            "(see docs/data/datasets.md) or pass --buffers DIR"
         )
     raw = read_npz(src)
     arrays = raw.arrays

@@ -61,7 +61,7 @@ def make_report(
     title = title if title is not None else meta.get("title")
     results = summarise(runs, metric, root=root)
     if previous is not None:  # the numbers come from the runs of that report
-        for key in ("root", "root_resolved", "created"):
+        for key in ("root", "created"):
             results["meta"][key] = meta.get(key)
     results["meta"]["title"] = title
     try:

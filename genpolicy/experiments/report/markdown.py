@@ -38,7 +38,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def render_markdown(results: dict[str, Any], title: str | None = None) -> str:
     """report.md from the results dict (no number is typed in by hand)."""
     m = results["meta"]
-    root = m["root"] if m["root"] == m["root_resolved"] else f"{m['root']} ({m['root_resolved']})"
+    root = m["root"]
     lines = [
         f"# {title or 'genpolicy report'}",
         "",

@@ -112,7 +112,6 @@ def summarise(
 
     meta = {
         "root": str(root) if root is not None else None,
-        "root_resolved": str(Path(root).resolve()) if root is not None else None,
         "created": now.strftime("%Y-%m-%d %H:%M UTC"),
         "metric": metric,
         "runs": len(runs),

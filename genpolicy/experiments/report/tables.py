@@ -2,7 +2,7 @@
 
     genpolicy tables benchmarks/results/levers-gmpo/report/results.json \
         benchmarks/results/levers-reference/report/results.json --steps 5000,10000,20000
-    genpolicy tables ... --name levers --update README.md docs/learning.md
+    genpolicy tables ... --name levers --update README.md docs/benchmarks/index.md
 
 Rows are groups (one configuration, all its seeds), columns are datasets x update counts:
 mean +- sample std over seeds, with the number of seeds. With ``--update FILE`` the table

@@ -32,7 +32,7 @@ from genpolicy.generative.nets import ConditionalMLP
 class FlowMap(GenerativeModel):
     kind = "flowmap"
     capabilities = frozenset({"sample", "flow_map"})
-    default_steps = 2  # K = 2 jumps: nearly as good as 5 (docs/gtp.md)
+    default_steps = 2  # K = 2 jumps: nearly as good as 5 (docs/algorithms/gtp.md)
     default_solver = "jump"
 
     @classmethod

@@ -16,7 +16,7 @@
    minimiser is pi ~ (mu exp(beta Q / c))^(1 / alpha): alpha < 1 sharpens the tilted
    behaviour model towards its modes (alpha = 1: the published loss).
 
-Cost and stability (docs/rl.md, "GMPG"): ``grad_steps`` RK4 steps with the exact
+Cost and stability (docs/algorithms/index.md, "GMPG"): ``grad_steps`` RK4 steps with the exact
 divergence instead of the public code's 1000 Euler steps with Hutchinson's estimator; a
 policy batch (``policy_batch``) taken from the critic's; Q from the Polyak target; c = 1
 (raw Q, ``q_normalize: false``, as published), the batch's mean |Q| or, with

@@ -60,7 +60,7 @@ class GTPConfig(AlgoConfig):
     weighting: str = "std_positive"  # or exp: min(exp(eta A), weight_clamp)
     self_normalize: bool = False  # divide the weights by their batch mean
     min_ess: float = 0.0  # lower eta per batch so the weights' ESS stays >= this; 0: off
-    critic: str = "iql"  # iql | td (see the module docstring and docs/gtp.md)
+    critic: str = "iql"  # iql | td (see the module docstring and docs/algorithms/gtp.md)
     ema: float = 0.995  # EMA actor decay (acting and the TD target's next action); 0: off
     td_steps: int = 2  # flow-map jumps of the EMA actor for a' and a_pi (critic "td")
     anchored: bool | None = None  # None: keep model.anchored; True/False overrides it
