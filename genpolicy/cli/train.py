@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import signal
 import sys
 from typing import Any
+
+from genpolicy.errors import GenpolicyError
 
 
 def add_parser(sub: Any) -> None:
@@ -33,8 +37,8 @@ def add_parser(sub: Any) -> None:
         "--speed",
         type=int,
         metavar="N",
-        default=0,
-        help="time N updates (and acting at batch 1), print steps/s, write nothing",
+        default=None,
+        help="time N >= 1 updates (and acting at batch 1), print steps/s, write nothing",
     )
     p.set_defaults(func=_train)
 
@@ -49,7 +53,11 @@ def _train(args: argparse.Namespace) -> int:
     if args.print_config:
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
         return 0
-    if args.speed:
+    if args.speed is not None:
+        if args.speed < 1:
+            raise GenpolicyError(
+                f"--speed N times N updates and must be >= 1, got {args.speed}; e.g. --speed 50"
+            )
         from genpolicy.training.speed import measure_speed
 
         speed = measure_speed(cfg, args.speed)
@@ -57,6 +65,13 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     result = fit(cfg, resume=args.resume, overwrite=args.overwrite)
     s = result.summary
+    if result.already_finished:
+        print(
+            f"run {s['run']} is finished ({s['steps']} steps); nothing to do (raise "
+            "train.steps to train it further)"
+        )
+        print(f"summary: {result.run_dir / 'summary.json'}")
+        return 0
     line = f"run {s['run']}: {s['steps']} steps at {s['steps_per_s']:.1f} steps/s"
     for tag in ("last", "best"):
         row = s.get(tag)
@@ -67,8 +82,11 @@ def _train(args: argparse.Namespace) -> int:
     print(line)
     print(f"summary: {result.run_dir / 'summary.json'}")
     if result.interrupted:
+        saved = result.run_dir / "config.yaml"
         print(
-            f"interrupted; continue with: genpolicy train {args.config} --resume", file=sys.stderr
+            f"interrupted at step {s['steps']}, checkpoint saved; continue with: "
+            f"genpolicy train {shlex.quote(str(saved))} --resume",
+            file=sys.stderr,
         )
-        return 130
+        return 143 if result.stop_signal == signal.SIGTERM else 130
     return 0

@@ -138,6 +138,35 @@ class RunConfig:
             except GenpolicyError as exc:
                 raise GenpolicyError(f"train.eval_act_candidates={counts}: {exc}") from None
 
+    def _check_rates_and_steps(self) -> None:
+        """Every learning rate (``lr`` and ``*_lr`` keys of the algorithm, model and critic)
+        > 0, and the sampler's step counts >= 1: checked here, not at the first update or
+        evaluation."""
+        for sec in ("algo", "model", "critic"):
+            section = getattr(self, sec)
+            for f in dataclasses.fields(section):
+                if f.name != "lr" and not f.name.endswith("_lr"):
+                    continue
+                value = getattr(section, f.name)
+                if isinstance(value, (int, float)) and not (0 < value < float("inf")):
+                    raise GenpolicyError(
+                        f"{sec}.{f.name} is a learning rate and must be > 0, got {value}; "
+                        f"set e.g. {sec}.{f.name}=3e-4"
+                    )
+        steps = self.model.steps
+        if steps is not None and steps < 1:
+            raise GenpolicyError(
+                f"model.steps (the sampler's steps) must be >= 1, got {steps}; "
+                "set model.steps=32 or leave it out for the model's default"
+            )
+        act = getattr(self.algo, "act", None)
+        act_steps = getattr(act, "steps", None)
+        if isinstance(act_steps, int) and act_steps < 1:
+            raise GenpolicyError(
+                f"algo.act.steps (the sampler's steps) must be >= 1, got {act_steps}; "
+                "set algo.act.steps=32 or leave it out for the model's default"
+            )
+
     def validate(self) -> None:
         self.algo.validate()
         t = self.train
@@ -147,6 +176,7 @@ class RunConfig:
         for key in ("eval_every", "checkpoint_every", "threads"):
             if getattr(t, key) < 0:
                 raise GenpolicyError(f"train.{key} must be >= 0, got {getattr(t, key)}")
+        self._check_rates_and_steps()
         if t.init_history and not t.init_from:
             raise GenpolicyError(
                 "train.init_history carries over the evaluations of train.init_from's run, "
