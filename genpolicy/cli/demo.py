@@ -30,7 +30,15 @@ def run_demo(
     png = out / "demo.png"
     if png.exists() and not overwrite:
         raise GenpolicyError(f"{png} exists; pass --overwrite or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    try:  # a folder that cannot be written fails now, not after the training
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise GenpolicyError(
+            f"cannot write {out} ({exc.strerror or exc}); choose a writable folder with --out"
+        ) from None
     torch.manual_seed(seed)
     toy = TwoToys()
     cfg = ModelConfig(kind=kind, path=path, hidden=128, steps=sample_steps)

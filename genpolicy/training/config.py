@@ -290,8 +290,10 @@ def _build(
     overrides_types: Mapping[str, type] | None = None,
 ) -> Any:
     if not isinstance(data, Mapping):
+        name = prefix.rstrip(".")
+        fix = f"; set its keys one at a time, e.g. --set {name}.KEY=VALUE" if name else ""
         raise GenpolicyError(
-            f"config section {prefix.rstrip('.') or '<root>'!r} must be a mapping, got {data!r}"
+            f"config section {name or '<root>'!r} must be a mapping, got {data!r}{fix}"
         )
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]

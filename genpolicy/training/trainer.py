@@ -159,6 +159,12 @@ class Trainer:
         seed_everything(t.seed)
         self.dataset = dataset if dataset is not None else load_data(cfg)
         self.fingerprint: str = self.dataset.fingerprint()  # checkpoints record it
+        builtin = builtin_dataset(cfg.data.dataset)
+        if builtin is not None and cfg.data.env_id and cfg.data.env_id != builtin.env_id:
+            raise GenpolicyError(
+                f"data.env_id={cfg.data.env_id!r} does not apply to the built-in dataset "
+                f"{cfg.data.dataset!r} (evaluated on {builtin.env_id!r}); drop data.env_id"
+            )
         self.env_id = eval_env_id(cfg, self.dataset)
         gym_env = self.env_id is not None and builtin_env(self.env_id) is None
         if gym_env and importlib.util.find_spec("gymnasium") is None:
@@ -234,8 +240,8 @@ class Trainer:
             make_env(env_id, seed=0).close()
         except GenpolicyError as exc:
             raise GenpolicyError(
-                f"{where} cannot be made for evaluation ({exc}); set data.env_id to an "
-                "installed environment"
+                f"{where} cannot be made for evaluation ({str(exc).rstrip('.')}); set data.env_id "
+                "to an installed environment"
             ) from None
 
     # -- checkpoints -----------------------------------------------------------------------
