@@ -31,7 +31,7 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="scale of a generative policy's start noise (0: deterministic, 1: sample)",
     )
-    e.add_argument("--device", default="cpu")
+    e.add_argument("--device", default="cpu", help="torch device to act on (default cpu)")
     e.set_defaults(func=_evaluate)
 
 

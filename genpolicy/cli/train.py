@@ -13,11 +13,14 @@ from genpolicy.errors import GenpolicyError
 
 
 def add_parser(sub: Any) -> None:
+    from genpolicy.training.shipped import builtin_names
+
     p = sub.add_parser(
         "train",
         help="train an offline RL policy from a config",
-        description="Train from a YAML/JSON config, a configs/ name (gmpo/vp/hopper-medium) or "
-        "a built-in (default, toy-gmpo, toy-gmpg, toy-bc, toy-iql).",
+        description="Train from a YAML/JSON config, a shipped config name "
+        "(gmpo/vp/hopper-medium; `genpolicy configs` lists them) or a built-in "
+        f"({', '.join(builtin_names())}).",
     )
     p.add_argument("config", nargs="?", default="default", help="config file or name")
     p.add_argument(
