@@ -36,6 +36,7 @@ EvalCallback = Callable[[dict[str, Any]], None]
 FREE_TRAIN_KEYS = (
     "threads",
     "progress",
+    "log_interval_s",
     "device",
     "tensorboard",
     "out_dir",

@@ -56,7 +56,10 @@ class TrainConfig:
     out_dir: str = "runs"
     run_name: str = ""  # default: <algo>-<dataset>-s<seed>
     tensorboard: bool = True  # also write TensorBoard events if tensorboard is installed
-    progress: bool = True  # tqdm progress bar
+    progress: bool = True  # tqdm progress bar when stderr is a terminal
+    # without a bar (progress off, or stderr not a terminal: a log file, a job scheduler) a
+    # line with the step, steps/s and ETA every this many seconds; 0: none
+    log_interval_s: float = 30.0
     threads: int = 0  # torch.set_num_threads; 0 leaves the default
     # at each evaluation, also evaluate with algo.act.steps = k for each k (eval_k{k}/* keys)
     eval_act_steps: list[int] = field(default_factory=list)
@@ -173,6 +176,10 @@ class RunConfig:
         for key in ("steps", "log_every", "eval_episodes"):
             if getattr(t, key) < 1:
                 raise GenpolicyError(f"train.{key} must be >= 1, got {getattr(t, key)}")
+        if not t.log_interval_s >= 0:
+            raise GenpolicyError(
+                f"train.log_interval_s must be >= 0 (0: no progress lines), got {t.log_interval_s}"
+            )
         for key in ("eval_every", "checkpoint_every", "threads"):
             if getattr(t, key) < 0:
                 raise GenpolicyError(f"train.{key} must be >= 0, got {getattr(t, key)}")

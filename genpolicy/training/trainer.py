@@ -449,6 +449,9 @@ class Trainer:
         t = self.cfg.train
         self.algo.set_horizon(t.steps)
         bar = _progress(t.progress, t.steps, self.step, self.cfg.run_name)
+        ticker = None
+        if bar is None and t.log_interval_s > 0:
+            ticker = _Ticker(self.cfg.run_name, t.steps, self.step, t.log_interval_s)
         previous = _install_stop_handlers(self)
         interrupted = False
         t_start, step_start = time.perf_counter(), self.step
@@ -482,6 +485,8 @@ class Trainer:
                     self.save(f"step{self.step}")
                 if bar is not None:
                     bar.update(1)
+                elif ticker is not None:
+                    ticker.tick(self.step)
                 if (on_step is not None and on_step(self.step, self)) or self._stop_requested:
                     if self.step < t.steps:
                         interrupted = True
@@ -561,8 +566,39 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+class _Ticker:
+    """A progress line on stderr every ``interval`` seconds: step, steps/s, ETA."""
+
+    def __init__(self, name: str, total: int, start: int, interval: float) -> None:
+        self.name, self.total, self.interval = name, total, interval
+        self.t0 = self.last = time.perf_counter()
+        self.start = start
+
+    def tick(self, step: int) -> None:
+        now = time.perf_counter()
+        if now - self.last < self.interval:
+            return
+        self.last = now
+        rate = (step - self.start) / max(now - self.t0, 1e-9)
+        eta = _fmt_seconds((self.total - step) / rate) if rate > 0 else "?"
+        print(
+            f"genpolicy: {self.name}: step {step}/{self.total} "
+            f"({100 * step / self.total:.0f}%), {rate:.3g} steps/s, ETA {eta}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _fmt_seconds(seconds: float) -> str:
+    s = max(0, int(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
 def _progress(enabled: bool, total: int, initial: int, desc: str) -> Any:
-    if not enabled:
+    """A tqdm bar when ``enabled`` and stderr is a terminal (a log file gets lines instead)."""
+    if not enabled or not sys.stderr.isatty():
         return None
     from tqdm.auto import tqdm
 
