@@ -89,6 +89,12 @@ def run_make(args: argparse.Namespace) -> int:
     from genpolicy.data.make.dataset import make_dataset
     from genpolicy.envs.gym_envs import env_id_for
 
+    suffix = Path(args.out).suffix.lower()
+    if suffix not in (".hdf5", ".h5"):
+        raise GenpolicyError(
+            f"--out {args.out}: dataset make writes HDF5 (D4RL layout); name the file "
+            f"{Path(args.out).with_suffix('.hdf5')}"
+        )
     env_id = env_id_for(args.env)
     if args.policy == "planner":
         return _make_maze(args, env_id)
@@ -158,11 +164,34 @@ def format_info(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _check_env_known(env_id: str, name: str) -> None:
+    """Refuse a dataset whose environment Gymnasium does not know (it could not be
+    evaluated); a missing Gymnasium is left to the commands that need it."""
+    import importlib.util
+
+    from genpolicy.envs.builtin import builtin_env
+    from genpolicy.envs.gym_envs import env_spaces
+
+    if builtin_env(env_id) is not None or importlib.util.find_spec("gymnasium") is None:
+        return
+    try:
+        known = env_spaces(env_id) is not None
+    except GenpolicyError:  # a 'module:Env-v0' id whose module does not import
+        known = False
+    if not known:
+        raise GenpolicyError(
+            f"dataset {name!r} names environment {env_id!r}, which Gymnasium does not know; "
+            "install the package that registers it, or pass --no-env-check"
+        )
+
+
 def run_info(args: argparse.Namespace) -> int:
     from genpolicy.data.make.dataset import dataset_summary
     from genpolicy.data.readers import load_dataset
 
     ds = load_dataset(args.dataset, env_check=not args.no_env_check, normalize_obs=False)
+    if not args.no_env_check and ds.env_id:
+        _check_env_known(ds.env_id, ds.name)
     info = dataset_summary(ds)
     info["metadata"] = {k: v for k, v in ds.metadata.items() if v not in ("", None)}
     print(json.dumps(info, default=str) if args.json else format_info(info))

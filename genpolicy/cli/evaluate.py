@@ -16,7 +16,12 @@ def add_parser(sub: Any) -> None:
         "raw and D4RL-normalised returns as JSON.",
     )
     e.add_argument("checkpoint", help="checkpoint file or run directory")
-    e.add_argument("--episodes", type=int, default=10)
+    e.add_argument(
+        "--episodes",
+        type=int,
+        default=10,
+        help="episodes to run, one per environment copy, seeded from --seed (default 10)",
+    )
     e.add_argument("--seed", type=int, default=None, help="default: the run's eval seed")
     e.add_argument("--candidates", type=int, default=None, help="rank N samples by Q")
     e.add_argument("--steps", type=int, default=None, help="sampler steps for generative policies")
@@ -26,13 +31,16 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="scale of a generative policy's start noise (0: deterministic, 1: sample)",
     )
-    e.add_argument("--device", default="cpu")
+    e.add_argument("--device", default="cpu", help="torch device to act on (default cpu)")
     e.set_defaults(func=_evaluate)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from genpolicy.training.checkpoint import checkpoint_file
+    from genpolicy.training.device import check_device
     from genpolicy.training.policy import load_policy
 
+    check_device(args.device, "--device")
     actor = load_policy(
         args.checkpoint,
         args.device,
@@ -44,6 +52,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     res = actor.evaluate(args.episodes, args.seed)
     out = {
         "checkpoint": str(args.checkpoint),
+        "checkpoint_file": str(checkpoint_file(args.checkpoint)),
         "step": actor.ckpt["step"],
         "env_id": actor.env_id,
         "task": actor.task,

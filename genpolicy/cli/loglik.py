@@ -22,7 +22,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "loglik-error",
         help="log-likelihood error of a trained ODE policy's solver against a fine reference",
-        description=__doc__,
+        description=(__doc__ or "").replace("``", ""),  # plain text, not reStructuredText
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("checkpoint", help="run directory or checkpoint file")

@@ -12,7 +12,10 @@ from genpolicy.errors import GenpolicyError
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "maze-plot", help="draw a maze with dataset trajectories (and a run's rollouts) to PNG"
+        "maze-plot",
+        help="draw a maze with dataset trajectories (and a run's rollouts) to PNG",
+        description="Draw a maze dataset's walls, goal and --episodes of its trajectories to "
+        "a PNG; with --run, overlay rollouts of that run's policy.",
     )
     p.add_argument("dataset", help="a maze dataset (path or id)")
     p.add_argument("--out", required=True, help="output .png")

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import signal
 import sys
 from typing import Any
 
+from genpolicy.errors import GenpolicyError
+
 
 def add_parser(sub: Any) -> None:
+    from genpolicy.training.shipped import builtin_names
+
     p = sub.add_parser(
         "train",
         help="train an offline RL policy from a config",
-        description="Train from a YAML/JSON config, a configs/ name (gmpo/vp/hopper-medium) or "
-        "a built-in (default, toy-gmpo, toy-gmpg, toy-bc, toy-iql).",
+        description="Train from a YAML/JSON config, a shipped config name "
+        "(gmpo/vp/hopper-medium; `genpolicy configs` lists them) or a built-in "
+        f"({', '.join(builtin_names())}).",
     )
     p.add_argument("config", nargs="?", default="default", help="config file or name")
     p.add_argument(
@@ -33,8 +40,8 @@ def add_parser(sub: Any) -> None:
         "--speed",
         type=int,
         metavar="N",
-        default=0,
-        help="time N updates (and acting at batch 1), print steps/s, write nothing",
+        default=None,
+        help="time N >= 1 updates (and acting at batch 1), print steps/s, write nothing",
     )
     p.set_defaults(func=_train)
 
@@ -49,7 +56,11 @@ def _train(args: argparse.Namespace) -> int:
     if args.print_config:
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
         return 0
-    if args.speed:
+    if args.speed is not None:
+        if args.speed < 1:
+            raise GenpolicyError(
+                f"--speed N times N updates and must be >= 1, got {args.speed}; e.g. --speed 50"
+            )
         from genpolicy.training.speed import measure_speed
 
         speed = measure_speed(cfg, args.speed)
@@ -57,6 +68,13 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     result = fit(cfg, resume=args.resume, overwrite=args.overwrite)
     s = result.summary
+    if result.already_finished:
+        print(
+            f"run {s['run']} is finished ({s['steps']} steps); nothing to do (raise "
+            "train.steps to train it further)"
+        )
+        print(f"summary: {result.run_dir / 'summary.json'}")
+        return 0
     line = f"run {s['run']}: {s['steps']} steps at {s['steps_per_s']:.1f} steps/s"
     for tag in ("last", "best"):
         row = s.get(tag)
@@ -67,8 +85,11 @@ def _train(args: argparse.Namespace) -> int:
     print(line)
     print(f"summary: {result.run_dir / 'summary.json'}")
     if result.interrupted:
+        saved = result.run_dir / "config.yaml"
         print(
-            f"interrupted; continue with: genpolicy train {args.config} --resume", file=sys.stderr
+            f"interrupted at step {s['steps']}, checkpoint saved; continue with: "
+            f"genpolicy train {shlex.quote(str(saved))} --resume",
+            file=sys.stderr,
         )
-        return 130
+        return 143 if result.stop_signal == signal.SIGTERM else 130
     return 0

@@ -90,6 +90,13 @@ def read_d4rl_hdf5(path: str | Path) -> RawData:
 def read_npz(path: str | Path) -> RawData:
     """An ``.npz`` with the D4RL keys (plus optional string ``env_id``)."""
     path = Path(path)
+    import zipfile
+
+    if path.is_file() and not zipfile.is_zipfile(path):  # np.load would try a pickle
+        raise GenpolicyError(
+            f"{path}: not an npz file (an .npz is a zip of .npy arrays, as numpy.savez "
+            "writes); pass an .npz, .hdf5 or Minari dataset"
+        )
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files if k in D4RL_KEYS}

@@ -66,6 +66,12 @@ def validate_arrays(arrays: Mapping[str, np.ndarray], source: str) -> None:
         )
 
 
+_ENV_FIX = (
+    "pick the matching environment (data.env_id), or skip this check "
+    "(genpolicy dataset info --no-env-check; env_check=False in Python)"
+)
+
+
 def validate_against_space(
     observations: np.ndarray,
     actions: np.ndarray,
@@ -80,12 +86,12 @@ def validate_against_space(
     if observations.shape[1] != obs_dim:
         raise GenpolicyError(
             f"{source}: key 'observations' has size {observations.shape[1]} but {env_id} "
-            f"observes {obs_dim}; pick the matching environment or pass env_check=False"
+            f"observes {obs_dim}; {_ENV_FIX}"
         )
     if actions.shape[1] != len(act_low):
         raise GenpolicyError(
             f"{source}: key 'actions' has size {actions.shape[1]} but {env_id} takes "
-            f"{len(act_low)}; pick the matching environment or pass env_check=False"
+            f"{len(act_low)}; {_ENV_FIX}"
         )
     low = actions < act_low - ACTION_TOLERANCE
     high = actions > act_high + ACTION_TOLERANCE

@@ -203,7 +203,7 @@ def run_local(
                 elif code == EXIT_BUSY:
                     outcome.failed[r.trial.id] = "run by another process"
                     print(f"skip {r.trial.id}: another process runs it", file=out)
-                elif code == 130:
+                elif code in (130, 143):  # stopped by SIGINT / SIGTERM, checkpoint saved
                     outcome.interrupted = True
                     print(f"stopped {r.trial.id} (checkpoint saved)", file=out)
                 else:

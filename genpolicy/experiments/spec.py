@@ -182,10 +182,18 @@ def parse_spec(
             if not values or not all(isinstance(v, Mapping | type(None)) for v in values.values()):
                 raise GenpolicyError(
                     f"grid axis {axis!r}: a named axis maps each label to a mapping of "
-                    "overrides, e.g. {{cosine: {{algo.lr_schedule: cosine}}}}"
+                    "overrides, e.g. {cosine: {algo.lr_schedule: cosine}}"
                 )
         elif not isinstance(values, list):
             raise GenpolicyError(f"grid axis {axis!r} must be a list (or a mapping of bundles)")
+        else:
+            seen = [json.dumps(v, sort_keys=True, default=str) for v in values]
+            twice = sorted({v for v in seen if seen.count(v) > 1})
+            if twice:  # the trials would share one id and one run folder
+                raise GenpolicyError(
+                    f"grid axis {axis!r} lists {', '.join(twice)} more than once; "
+                    "list each value once"
+                )
     if bases and "algo" not in grid:
         raise GenpolicyError("sweep spec has 'bases' but no grid.algo axis to choose among them")
     if "algo" in grid and bases:

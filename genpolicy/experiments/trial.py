@@ -9,7 +9,8 @@ runs the trial (a local worker, a Ray Tune actor) calls ``run_trial(payload)``:
   old ``last.pt``): the run resumes from it (bit-identical to never stopping);
 * otherwise the run starts afresh (a folder without a checkpoint holds nothing to keep).
 
-A lock file ``<out>/runs/.<id>.lock`` stops two processes from training the same trial.
+A lock file ``<out>/runs/.<id>.lock`` (the trainer's own, ``genpolicy.training.lock``) stops
+two processes from training the same trial.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from genpolicy.errors import GenpolicyError
 from genpolicy.training import checkpoint
 from genpolicy.training.config import RunConfig
+from genpolicy.training.lock import RunBusy, run_lock
 
 EvalCallback = Callable[[dict[str, Any]], None]
 # train-section keys that may differ between the runs of one trial (they change no result;
@@ -34,6 +36,7 @@ EvalCallback = Callable[[dict[str, Any]], None]
 FREE_TRAIN_KEYS = (
     "threads",
     "progress",
+    "log_interval_s",
     "device",
     "tensorboard",
     "out_dir",
@@ -46,39 +49,16 @@ BRANCH_KEYS = {"train.init_from", "train.init_history"}
 EXIT_BUSY = 75  # a worker's exit code when another process holds the trial
 
 
-class TrialBusy(GenpolicyError):
-    """Another process is running this trial."""
+TrialBusy = RunBusy  # another process is running this trial (holds its run folder's lock)
 
 
 def run_dir_of(cfg: RunConfig) -> Path:
     return Path(cfg.train.out_dir) / cfg.run_name
 
 
-@contextlib.contextmanager
-def trial_lock(run_dir: Path) -> Iterator[None]:
-    """An exclusive, non-blocking lock beside the run folder (released when the process dies)."""
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    path = run_dir.parent / f".{run_dir.name}.lock"
-    f = path.open("a+")
-    try:
-        try:
-            import fcntl
-
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:  # not POSIX: no lock, the sweep driver is the only guard
-            pass
-        except OSError:
-            raise TrialBusy(
-                f"trial {run_dir.name} is being run by another process (lock {path}); "
-                "wait for it or stop it"
-            ) from None
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
-        yield
-    finally:
-        f.close()
+def trial_lock(run_dir: Path) -> contextlib.AbstractContextManager[Path]:
+    """The run folder's lock (``genpolicy.training.lock``), the one the trainer takes too."""
+    return run_lock(run_dir, "trial")
 
 
 def trained_in_full_for_a_branch(saved: dict[str, Any], cfg: RunConfig) -> bool:
@@ -154,7 +134,10 @@ def run_trial(payload: dict[str, Any], on_eval: EvalCallback | None = None) -> d
         if on_eval is not None and len(trainer.evals) > seen:
             for row in trainer.evals[seen:]:
                 on_eval(row)
-        return dict(result.summary)
+        out = dict(result.summary)
+        if result.stop_signal is not None:
+            out["stop_signal"] = int(result.stop_signal)  # not in summary.json
+        return out
 
 
 def worker_main(argv: list[str] | None = None) -> int:
@@ -173,7 +156,9 @@ def worker_main(argv: list[str] | None = None) -> int:
     except GenpolicyError as exc:
         print(f"genpolicy: error: {exc}", file=sys.stderr)
         return 2
-    return 130 if summary.get("interrupted") else 0
+    if summary.get("interrupted"):  # stopped by a signal, checkpoint saved
+        return 128 + int(summary.get("stop_signal") or 2)
+    return 0
 
 
 def _die_with_parent() -> None:

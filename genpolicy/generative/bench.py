@@ -151,9 +151,17 @@ def bench_log_prob(cfg: BenchConfig) -> dict[str, float]:
     return out
 
 
-def run(cfg: BenchConfig) -> dict[str, Any]:
+def run(cfg: BenchConfig, say: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Every measurement; ``say(text)`` is told which part is being timed as it starts."""
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(0)
+    tell = say or (lambda text: None)
+    tell(f"timing training steps at batch {cfg.train_batch} (3 models)")
+    train = bench_training(cfg)
+    tell(f"timing sampling at batch 1 and {cfg.big_batch}, {len(cfg.steps)} step counts")
+    sampling = bench_sampling(cfg)
+    tell(f"timing log-likelihoods ({cfg.logp_steps} RK4 steps, batch {cfg.logp_batch})")
+    log_prob = bench_log_prob(cfg)
     return {
         "machine": {
             "cpu": platform.processor() or platform.machine(),
@@ -161,9 +169,9 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
             "torch": torch.__version__,
         },
         "config": cfg.__dict__,
-        "train_steps_per_s": bench_training(cfg),
-        "actions_per_s": bench_sampling(cfg),
-        f"log_prob_{cfg.logp_steps}_rk4_steps_batch_{cfg.logp_batch}": bench_log_prob(cfg),
+        "train_steps_per_s": train,
+        "actions_per_s": sampling,
+        f"log_prob_{cfg.logp_steps}_rk4_steps_batch_{cfg.logp_batch}": log_prob,
     }
 
 

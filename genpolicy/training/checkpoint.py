@@ -327,6 +327,11 @@ def _load_new(stem: Path, device: str) -> dict[str, Any]:
     return {"format": FORMAT, "genpolicy_version": doc.get("genpolicy_version"), **state}
 
 
+def checkpoint_file(path: str | Path) -> Path:
+    """The ``.json`` file of the checkpoint that ``load(path)`` reads."""
+    return _files(_resolve(Path(path)))[1]
+
+
 def load(path: str | Path, device: str = "cpu") -> dict[str, Any]:
     """The checkpoint dict at ``path``: a run directory (its ``checkpoints/last``), a
     checkpoints directory, or a checkpoint's ``.json``/``.safetensors`` file or name.
@@ -338,7 +343,9 @@ def load_algorithm(path: str | Path, device: str = "cpu") -> tuple[Any, Any, dic
     """(algorithm ready to ``act``, its RunConfig, the checkpoint dict) from a checkpoint."""
     from genpolicy.rl.algos import build_algorithm
     from genpolicy.training.config import RunConfig
+    from genpolicy.training.device import check_device
 
+    check_device(device, "device")
     ckpt = load(path, device)
     cfg = RunConfig.from_dict(ckpt["config"])
     dims = ckpt["dims"]

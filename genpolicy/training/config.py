@@ -60,7 +60,10 @@ class TrainConfig:
     wandb: bool = False  # also log to Weights & Biases (the logging extra installs wandb)
     wandb_project: str = "genpolicy"
     wandb_mode: str = "online"  # online | offline (no network; `wandb sync` later) | disabled
-    progress: bool = True  # tqdm progress bar
+    progress: bool = True  # tqdm progress bar when stderr is a terminal
+    # without a bar (progress off, or stderr not a terminal: a log file, a job scheduler) a
+    # line with the step, steps/s and ETA every this many seconds; 0: none
+    log_interval_s: float = 30.0
     threads: int = 0  # torch.set_num_threads; 0 leaves the default
     # at each evaluation, also evaluate with algo.act.steps = k for each k (eval_k{k}/* keys)
     eval_act_steps: list[int] = field(default_factory=list)
@@ -142,17 +145,51 @@ class RunConfig:
             except GenpolicyError as exc:
                 raise GenpolicyError(f"train.eval_act_candidates={counts}: {exc}") from None
 
+    def _check_rates_and_steps(self) -> None:
+        """Every learning rate (``lr`` and ``*_lr`` keys of the algorithm, model and critic)
+        > 0, and the sampler's step counts >= 1: checked here, not at the first update or
+        evaluation."""
+        for sec in ("algo", "model", "critic"):
+            section = getattr(self, sec)
+            for f in dataclasses.fields(section):
+                if f.name != "lr" and not f.name.endswith("_lr"):
+                    continue
+                value = getattr(section, f.name)
+                if isinstance(value, (int, float)) and not (0 < value < float("inf")):
+                    raise GenpolicyError(
+                        f"{sec}.{f.name} is a learning rate and must be > 0, got {value}; "
+                        f"set e.g. {sec}.{f.name}=3e-4"
+                    )
+        steps = self.model.steps
+        if steps is not None and steps < 1:
+            raise GenpolicyError(
+                f"model.steps (the sampler's steps) must be >= 1, got {steps}; "
+                "set model.steps=32 or leave it out for the model's default"
+            )
+        act = getattr(self.algo, "act", None)
+        act_steps = getattr(act, "steps", None)
+        if isinstance(act_steps, int) and act_steps < 1:
+            raise GenpolicyError(
+                f"algo.act.steps (the sampler's steps) must be >= 1, got {act_steps}; "
+                "set algo.act.steps=32 or leave it out for the model's default"
+            )
+
     def validate(self) -> None:
         self.algo.validate()
         t = self.train
         for key in ("steps", "log_every", "eval_episodes"):
             if getattr(t, key) < 1:
                 raise GenpolicyError(f"train.{key} must be >= 1, got {getattr(t, key)}")
+        if not t.log_interval_s >= 0:
+            raise GenpolicyError(
+                f"train.log_interval_s must be >= 0 (0: no progress lines), got {t.log_interval_s}"
+            )
         for key in ("eval_every", "checkpoint_every", "threads"):
             if getattr(t, key) < 0:
                 raise GenpolicyError(f"train.{key} must be >= 0, got {getattr(t, key)}")
         if t.wandb_mode not in WANDB_MODES:
             raise unknown_name("train.wandb_mode", t.wandb_mode, WANDB_MODES)
+        self._check_rates_and_steps()
         if t.init_history and not t.init_from:
             raise GenpolicyError(
                 "train.init_history carries over the evaluations of train.init_from's run, "
@@ -266,8 +303,10 @@ def _build(
     overrides_types: Mapping[str, type] | None = None,
 ) -> Any:
     if not isinstance(data, Mapping):
+        name = prefix.rstrip(".")
+        fix = f"; set its keys one at a time, e.g. --set {name}.KEY=VALUE" if name else ""
         raise GenpolicyError(
-            f"config section {prefix.rstrip('.') or '<root>'!r} must be a mapping, got {data!r}"
+            f"config section {name or '<root>'!r} must be a mapping, got {data!r}{fix}"
         )
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]

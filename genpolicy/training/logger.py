@@ -42,7 +42,10 @@ class MetricsLogger:
         if resume_step is not None and self.jsonl.exists():
             for line in self.jsonl.read_text().splitlines():
                 if line.strip():
-                    row = json.loads(line)
+                    try:
+                        row = json.loads(line)
+                    except ValueError:  # a line cut short by a kill: past the checkpoint
+                        continue
                     if int(row.get("step", 0)) <= resume_step:
                         self.rows.append(row)
         self.columns: list[str] = []

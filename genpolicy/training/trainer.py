@@ -36,7 +36,6 @@ import shutil
 import signal
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +50,9 @@ from genpolicy.envs.evaluate import EvalResult, evaluate, score_task
 from genpolicy.errors import GenpolicyError
 from genpolicy.rl.algos import Algorithm, build_algorithm
 from genpolicy.training import checkpoint as ckpt_io
+from genpolicy.training import lock
 from genpolicy.training.config import RunConfig, config_diff
+from genpolicy.training.device import check_device
 from genpolicy.training.logger import MetricsLogger, WandbSettings
 
 StepHook = Callable[[int, "Trainer"], bool | None]
@@ -64,6 +65,8 @@ class FitResult:
     summary: dict[str, Any]
     interrupted: bool = False
     evals: list[dict[str, Any]] = field(default_factory=list)
+    stop_signal: int | None = None  # SIGINT or SIGTERM when a signal stopped the run
+    already_finished: bool = False  # resumed a run that had ended: nothing was trained
 
 
 def load_data(cfg: RunConfig) -> Any:
@@ -110,36 +113,73 @@ class Trainer:
     ) -> None:
         self.cfg = cfg
         t = cfg.train
+        if resume and overwrite:
+            raise GenpolicyError(
+                "--resume continues a run and --overwrite replaces it; pass only one of them"
+            )
+        check_device(t.device, "train.device")
         if t.threads:
             torch.set_num_threads(t.threads)
         self.run_dir = Path(t.out_dir) / cfg.run_name
         self.ckpt_dir = self.run_dir / "checkpoints"
+        self.finished = False  # resumed a run that had already ended: run() changes nothing
+        self.stop_signal: int | None = None  # the signal that stopped the run (SIGINT/SIGTERM)
+        self._stop_requested = False
+        self._locked = False
+        # one writer per run folder, taken before the folder is looked at (or deleted)
+        lock.acquire(self.run_dir)
+        self._locked = True
+        try:
+            self._setup(dataset, resume, overwrite)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the run folder's lock (``run`` does so when it ends)."""
+        if self._locked:
+            self._locked = False
+            lock.release(self.run_dir)
+
+    def _setup(self, dataset: Any, resume: bool, overwrite: bool) -> None:
+        cfg, t = self.cfg, self.cfg.train
         if resume:
             if not ckpt_io.exists(self.ckpt_dir, "last"):
                 raise GenpolicyError(
                     f"cannot resume: no checkpoint 'last' in {self.ckpt_dir}; drop --resume"
                 )
-        elif self.run_dir.exists() and any(self.run_dir.iterdir()):
-            if not overwrite:
-                raise GenpolicyError(
-                    f"run directory {self.run_dir} exists; pass --resume to continue it, "
-                    "--overwrite to replace it, or --set train.run_name=NEW"
-                )
-            shutil.rmtree(self.run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+            for folder in (self.run_dir, self.ckpt_dir):
+                _check_writable(folder, f"cannot resume {self.run_dir}:")
+        elif self.run_dir.exists() and any(self.run_dir.iterdir()) and not overwrite:
+            raise GenpolicyError(
+                f"run directory {self.run_dir} exists; pass --resume to continue it, "
+                "--overwrite to replace it, or --set train.run_name=NEW"
+            )
 
         seed_everything(t.seed)
         self.dataset = dataset if dataset is not None else load_data(cfg)
         self.fingerprint: str = self.dataset.fingerprint()  # checkpoints record it
+        builtin = builtin_dataset(cfg.data.dataset)
+        if builtin is not None and cfg.data.env_id and cfg.data.env_id != builtin.env_id:
+            raise GenpolicyError(
+                f"data.env_id={cfg.data.env_id!r} does not apply to the built-in dataset "
+                f"{cfg.data.dataset!r} (evaluated on {builtin.env_id!r}); drop data.env_id"
+            )
         self.env_id = eval_env_id(cfg, self.dataset)
         gym_env = self.env_id is not None and builtin_env(self.env_id) is None
         if gym_env and importlib.util.find_spec("gymnasium") is None:
-            warnings.warn(
+            warn(
                 "gymnasium is not installed: training without evaluation "
-                "(pip install -c constraints.txt 'genpolicy[envs]')",
-                stacklevel=2,
+                "(pip install -c constraints.txt 'genpolicy[envs]')"
             )
             self.env_id = None
+        elif self.env_id is None:
+            warn(
+                f"dataset {getattr(self.dataset, 'name', cfg.data.dataset)!r} names no "
+                "environment: training without evaluation; set data.env_id=ENV_ID to evaluate"
+            )
+        else:
+            self._check_env(self.env_id)
         self.algo = build_algorithm(
             cfg.algo, cfg.model, cfg.critic, self.dataset.obs_dim, self.dataset.act_dim, t.device
         )
@@ -157,8 +197,23 @@ class Trainer:
         self._segment_start: float | None = None  # perf_counter() when run() started
         if resume:
             self._restore(ckpt_io.load(self.ckpt_dir / "last", t.device))
+            if self.step > t.steps:
+                raise GenpolicyError(
+                    f"cannot resume {self.run_dir}: its checkpoint is at step {self.step}, "
+                    f"past train.steps={t.steps}; set train.steps={self.step} or more"
+                )
+            self.finished = self.step == t.steps and _final_summary(self.run_dir, self.step)
+            if self.finished:
+                return  # nothing to train: nothing on disk changes
         elif t.init_from:
             self._init_from(t.init_from)
+        if overwrite and self.run_dir.exists():
+            shutil.rmtree(self.run_dir)  # only now that every check has passed
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _write_error(self.run_dir, exc) from None
+        _check_writable(self.run_dir, "cannot train:")
         cfg.save(self.run_dir / "config.yaml")
         wandb = None
         if t.wandb:
@@ -172,7 +227,25 @@ class Trainer:
         self._sums: dict[str, Tensor] = {}
         self._counts: dict[str, int] = {}  # per key: some losses exist only in some phases
         self._count = 0
-        self._stop_requested = False
+
+    def _check_env(self, env_id: str) -> None:
+        """Make the evaluation environment once now, so a wrong id fails before training."""
+        if builtin_env(env_id) is not None:
+            return
+        where = (
+            f"data.env_id={env_id!r}"
+            if self.cfg.data.env_id
+            else f"environment {env_id!r} (named by the dataset)"
+        )
+        from genpolicy.envs.gym_envs import make_env
+
+        try:
+            make_env(env_id, seed=0).close()
+        except GenpolicyError as exc:
+            raise GenpolicyError(
+                f"{where} cannot be made for evaluation ({str(exc).rstrip('.')}); set data.env_id "
+                "to an installed environment"
+            ) from None
 
     # -- checkpoints -----------------------------------------------------------------------
     def payload(self) -> dict[str, Any]:
@@ -329,10 +402,20 @@ class Trainer:
         self._sums, self._counts, self._count = {}, {}, 0
         bad = [k for k, v in means.items() if not math.isfinite(v)]
         if bad:
+            if ckpt_io.exists(self.ckpt_dir, "last"):
+                last = self.ckpt_dir / "last.json"
+                where = (
+                    f"the last good checkpoint is {last}. Lower the learning rate or algo.beta, "
+                    "or set a gradient clip, and start again (--overwrite), or branch from it "
+                    f"with those changes: --set train.init_from={last} --set train.run_name=NEW"
+                )
+            else:
+                where = (
+                    "no checkpoint was written before it. Lower the learning rate or "
+                    "algo.beta, or set a gradient clip, and start again (--overwrite)"
+                )
             raise NonFiniteLoss(
-                f"non-finite loss at step {self.step} ({', '.join(bad)}); stopped, the last good "
-                f"checkpoint is {self.ckpt_dir / 'last.json'}. Lower the learning rate or "
-                "algo.beta, or set a gradient clip, and resume or restart"
+                f"non-finite loss at step {self.step} ({', '.join(bad)}); stopped, {where}"
             )
         return means
 
@@ -347,10 +430,32 @@ class Trainer:
         self._stop_requested = True
 
     def run(self, on_step: StepHook | None = None) -> FitResult:
+        try:
+            if self.finished:  # resumed after its end: report the saved summary, write nothing
+                summary = json.loads((self.run_dir / "summary.json").read_text())
+                evals = list(self.evals)
+                return FitResult(self.algo, self.run_dir, summary, False, evals, None, True)
+            try:
+                return self._run(on_step)
+            except OSError as exc:  # e.g. the folder lost its write permission mid-run
+                raise _write_error(self.run_dir, exc, self._ckpt_note()) from None
+        finally:
+            self.close()
+
+    def _ckpt_note(self) -> str:
+        """Where the run's last good checkpoint is, if it has one."""
+        if ckpt_io.exists(self.ckpt_dir, "last"):
+            return f"the last checkpoint is {self.ckpt_dir / 'last.json'}"
+        return "no checkpoint was written"
+
+    def _run(self, on_step: StepHook | None) -> FitResult:
         t = self.cfg.train
         self.algo.set_horizon(t.steps)
         bar = _progress(t.progress, t.steps, self.step, self.cfg.run_name)
-        previous = _install_sigint(self)
+        ticker = None
+        if bar is None and t.log_interval_s > 0:
+            ticker = _Ticker(self.cfg.run_name, t.steps, self.step, t.log_interval_s)
+        previous = _install_stop_handlers(self)
         interrupted = False
         t_start, step_start = time.perf_counter(), self.step
         self._segment_start = t_start
@@ -383,6 +488,8 @@ class Trainer:
                     self.save(f"step{self.step}")
                 if bar is not None:
                     bar.update(1)
+                elif ticker is not None:
+                    ticker.tick(self.step)
                 if (on_step is not None and on_step(self.step, self)) or self._stop_requested:
                     if self.step < t.steps:
                         interrupted = True
@@ -392,19 +499,25 @@ class Trainer:
             if not interrupted and not evaluated:  # a run resumed after its final checkpoint
                 self.evaluate()  # was evaluated already
             self._flush_and_save()
-        except NonFiniteLoss:
+        except BaseException:
             self.logger.close()
             raise
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             if bar is not None:
                 bar.close()
         done = self.step - step_start
-        summary = self.summary(done / max(time.perf_counter() - t_start, 1e-9), interrupted)
+        if done:
+            sps = done / max(time.perf_counter() - t_start, 1e-9)
+        else:  # resumed at its last step (stopped before its summary): the saved speed
+            sps = _saved_speed(self.run_dir)
+        summary = self.summary(sps, interrupted)
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         self.logger.close()
-        return FitResult(self.algo, self.run_dir, summary, interrupted, list(self.evals))
+        return FitResult(
+            self.algo, self.run_dir, summary, interrupted, list(self.evals), self.stop_signal
+        )
 
     def _flush_and_save(self) -> None:
         if self._count:  # check the losses since the last row before trusting the parameters
@@ -456,31 +569,120 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+class _Ticker:
+    """A progress line on stderr every ``interval`` seconds: step, steps/s, ETA."""
+
+    def __init__(self, name: str, total: int, start: int, interval: float) -> None:
+        self.name, self.total, self.interval = name, total, interval
+        self.t0 = self.last = time.perf_counter()
+        self.start = start
+
+    def tick(self, step: int) -> None:
+        now = time.perf_counter()
+        if now - self.last < self.interval:
+            return
+        self.last = now
+        rate = (step - self.start) / max(now - self.t0, 1e-9)
+        eta = _fmt_seconds((self.total - step) / rate) if rate > 0 else "?"
+        print(
+            f"genpolicy: {self.name}: step {step}/{self.total} "
+            f"({100 * step / self.total:.0f}%), {rate:.3g} steps/s, ETA {eta}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _fmt_seconds(seconds: float) -> str:
+    s = max(0, int(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
 def _progress(enabled: bool, total: int, initial: int, desc: str) -> Any:
-    if not enabled:
+    """A tqdm bar when ``enabled`` and stderr is a terminal (a log file gets lines instead)."""
+    if not enabled or not sys.stderr.isatty():
         return None
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, file=sys.stderr)
 
 
-def _install_sigint(trainer: Trainer) -> Any:
-    """First Ctrl-C: finish the step, checkpoint, stop. Second: raise KeyboardInterrupt."""
+def _install_stop_handlers(trainer: Trainer) -> dict[int, Any]:
+    """First Ctrl-C or SIGTERM: finish the step, checkpoint, stop. A second one: raise
+    KeyboardInterrupt. Returns the previous handlers (none off the main thread)."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
-        return None
+        return {}
 
     def handler(signum: int, frame: Any) -> None:
         if trainer._stop_requested:
             raise KeyboardInterrupt
+        trainer.stop_signal = signum
         trainer.request_stop()
+        what = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
         print(
-            "\ngenpolicy: stopping after this step and saving a checkpoint (Ctrl-C again to abort)",
+            f"\ngenpolicy: {what}: stopping after this step and saving a checkpoint "
+            f"({what} again to abort)",
             file=sys.stderr,
+            flush=True,
         )
 
-    return signal.signal(signal.SIGINT, handler)
+    return {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+
+
+def warn(message: str) -> None:
+    """A one-line warning on stderr (no source line, unlike ``warnings.warn``)."""
+    print(f"genpolicy: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _write_error(folder: Path, exc: OSError, note: str = "") -> GenpolicyError:
+    where = exc.filename or folder
+    extra = f"; {note}" if note else ""
+    return GenpolicyError(
+        f"cannot write {where} ({exc.strerror or exc}){extra}; make {folder} writable "
+        "(then --resume) or set train.out_dir to a folder you can write"
+    )
+
+
+def _check_writable(folder: Path, what: str) -> None:
+    """Raise ``GenpolicyError`` unless a file can be created in ``folder``."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise GenpolicyError(
+            f"{what} cannot write in {folder} ({exc.strerror or exc}); make it writable, or "
+            "copy the run folder somewhere writable and point train.out_dir there"
+        ) from None
+
+
+def _final_summary(run_dir: Path, step: int) -> bool:
+    """Whether ``summary.json`` reports a run that ended (not interrupted) at ``step``."""
+    try:
+        s = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(s, dict) and not s.get("interrupted") and int(s.get("steps", -1)) == step
+
+
+def _saved_speed(run_dir: Path) -> float:
+    """The last ``steps_per_s`` logged in ``metrics.jsonl`` (0.0 if none)."""
+    try:
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    except OSError:
+        return 0.0
+    for line in reversed(lines):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if "steps_per_s" in row:
+            return float(row["steps_per_s"])
+    return 0.0
 
 
 def fit(

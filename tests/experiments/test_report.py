@@ -360,3 +360,30 @@ def test_old_results_json_without_runs_is_refused(tmp_path: Path) -> None:
     (tmp_path / "results.json").write_text("{}")
     with pytest.raises(GenpolicyError, match="no runs list"):
         collect_runs(tmp_path)
+
+
+def test_a_curve_plot_with_many_groups_keeps_its_legend_without_warnings(tmp_path: Path) -> None:
+    import warnings
+
+    from matplotlib.image import imread
+
+    from genpolicy.experiments.report.plots import plot_curves
+
+    curve = {"step": [0, 10], "mean": [0.0, 1.0], "min": [0.0, 0.5], "max": [0.0, 1.5]}
+    groups = {
+        f"algo{i} variant-with-a-long-name": {
+            "base": f"algo{i}",
+            "variant": "",
+            "curve": curve,
+            "curve_seeds": [0, 1],
+            "unfinished_in_curve": 0,
+        }
+        for i in range(67)
+    }
+    d = {"metric": "eval/score_mean", "fallback": False, "groups": groups}
+    path = tmp_path / "curves.png"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. tight_layout's "not compatible" UserWarning
+        plot_curves("toy", d, "eval/score_mean", path, None)
+    height, width = imread(path).shape[:2]
+    assert width > 9.5 * 110  # the picture grew to hold the legend beside the axes

@@ -161,6 +161,11 @@ def test_per_dataset_base_configs(tmp_path: Path) -> None:
         ({"base": "toy-gmpo", "grid": {"algo.name": ["sac"]}}, "sac"),
         ({"base": "toy-gmpo", "grid": {"dataset": ["no-such-data-v9"]}}, "no-such-data-v9"),
         ({"base": "toy-gmpo", "grid": {"seed": 3}}, "must be a list"),
+        ({"base": "toy-gmpo", "grid": {"seed": [0, 0]}}, "lists 0 more than once"),
+        (
+            {"base": "toy-gmpo", "grid": {"v": {"a": 1}}},
+            r"e\.g\. \{cosine: \{algo\.lr_schedule: cosine\}\}$",
+        ),
         ({"base": "toy-gmpo", "search": {"space": {"algo.beta": {"normal": [0, 1]}}}}, "space"),
     ],
 )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
 
 from genpolicy.experiments.report.runs import ACTION_SEED, ACTION_STATES, RunRecord
+
+LEGEND_ROWS = 30  # legend entries per column of a learning-curve plot
 
 
 def _figure(width: float, height: float) -> Any:
@@ -68,9 +71,19 @@ def plot_curves(ds: str, d: dict[str, Any], metric: str, path: Path, title: str 
     ax.set_ylabel(_metric_label(d, metric))
     ax.set_title(f"{title}: {ds}" if title else ds)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    n = len(ax.get_legend_handles_labels()[1])
+    ncol = max(1, math.ceil(n / LEGEND_ROWS))  # many groups: more columns, never clipped
+    if n > LEGEND_ROWS:  # a taller figure for a long legend beside the axes
+        fig.set_size_inches(9.5, max(4.8, 0.18 * LEGEND_ROWS + 1.0))
+    ax.legend(
+        fontsize=8 if n <= LEGEND_ROWS else 6,
+        ncol=ncol,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        borderaxespad=0.0,
+    )
+    # the saved picture grows to hold the legend (tight_layout would warn and clip it)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
 def action_pictures(runs: list[RunRecord], out: Path) -> dict[str, Any]:

@@ -1,0 +1,220 @@
+"""Every user error of the command line is one line (``genpolicy: error: ...``, exit code 2)
+that names the thing and the fix, and is found before any training: nothing is written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_arrays
+from helpers import tiny
+
+from genpolicy.cli import main
+from genpolicy.training.trainer import fit
+
+
+def _one_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
+    assert len(err) == 1 and err[0].startswith("genpolicy: error: "), err
+    return err[0]
+
+
+def _config(tmp_path: Path, **over: Any) -> str:
+    """A tiny toy-bandit run config saved as YAML; its runs go to tmp_path/runs."""
+    cfg = tiny("bc", tmp_path / "runs", **{"train.steps": 4, "train.eval_every": 0, **over})
+    path = tmp_path / "run.yaml"
+    cfg.save(path)
+    return str(path)
+
+
+def _run_folders(tmp_path: Path) -> list[Path]:
+    """Run folders under tmp_path/runs (the lock files beside them do not count)."""
+    return [p for p in (tmp_path / "runs").glob("*") if p.is_dir()]
+
+
+def _npz(path: Path, env_id: str | None) -> str:
+    arrays = make_arrays(n_episodes=4, length=20, obs_dim=2, act_dim=2)
+    extra = {"env_id": np.array(env_id)} if env_id else {}
+    np.savez(path, **arrays, **extra)
+    return str(path)
+
+
+BAD_SETTINGS = [
+    ("critic.lr=-1", "critic.lr is a learning rate and must be > 0"),
+    ("algo.lr=0", "algo.lr must be > 0"),
+    ("model.steps=0", "model.steps (the sampler's steps) must be >= 1"),
+    ("train.device=banana", "train.device='banana' is not a torch device"),
+    ("train=5", "config section 'train' must be a mapping, got '5'; set its keys"),
+]
+if not torch.cuda.is_available():
+    BAD_SETTINGS.append(("train.device=cuda", "train.device='cuda': this torch build"))
+
+
+@pytest.mark.parametrize(("setting", "message"), BAD_SETTINGS)
+def test_bad_settings_are_one_line_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], setting: str, message: str
+) -> None:
+    assert main(["train", _config(tmp_path), "--set", setting]) == 2
+    assert message in _one_error(capsys)
+    assert not _run_folders(tmp_path)
+
+
+def test_environment_is_made_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = _config(tmp_path)
+    good = _npz(tmp_path / "plain.npz", None)
+    data = ["--set", f"data.dataset={good}", "--set", "data.env_id=NoSuchEnv-v0"]
+    assert main(["train", cfg, *data]) == 2
+    line = _one_error(capsys)
+    assert "data.env_id='NoSuchEnv-v0' cannot be made" in line and "set data.env_id" in line
+    bad = _npz(tmp_path / "bad-env.npz", "NoSuchEnv-v0")
+    assert main(["train", cfg, "--set", f"data.dataset={bad}"]) == 2
+    assert "'NoSuchEnv-v0' (named by the dataset) cannot be made" in _one_error(capsys)
+    assert main(["train", cfg, "--set", "data.env_id=Hopper-v5"]) == 2  # the toy has its own
+    assert "does not apply to the built-in dataset" in _one_error(capsys)
+    assert not list((tmp_path / "runs").glob("*/metrics.jsonl"))  # no run was started
+    # a dataset without a known environment trains without evaluation, and says so
+    assert main(["train", cfg, "--set", f"data.dataset={good}"]) == 0
+    err = capsys.readouterr().err
+    assert "names no environment: training without evaluation; set data.env_id" in err
+
+
+def test_dataset_info_refuses_an_unknown_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = _npz(tmp_path / "bad-env.npz", "NoSuchEnv-v0")
+    assert main(["dataset", "info", bad]) == 2
+    assert "'NoSuchEnv-v0', which Gymnasium does not know" in _one_error(capsys)
+    assert main(["dataset", "info", bad, "--no-env-check"]) == 0
+
+
+def test_a_text_file_named_npz_is_not_an_npz(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "text.npz"
+    path.write_text("hello\n")
+    assert main(["dataset", "info", str(path)]) == 2
+    assert "not an npz file" in _one_error(capsys)
+
+
+def test_dataset_make_refuses_a_non_hdf5_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "x.txt"
+    make = ["dataset", "make", "--env", "Hopper-v5", "--policy", "random", "--size", "5"]
+    assert main([*make, "--out", str(out)]) == 2
+    assert "writes HDF5" in _one_error(capsys) and not out.exists()
+
+
+@pytest.mark.parametrize("n", ["-3", "0"])
+def test_speed_needs_a_positive_count(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], n: str
+) -> None:
+    assert main(["train", _config(tmp_path), "--speed", n]) == 2
+    assert "--speed N times N updates and must be >= 1" in _one_error(capsys)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_output_folder_must_be_writable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["train", _config(tmp_path), "--set", f"train.out_dir={blocker}/runs"]) == 2
+    assert "cannot write the output folder" in _one_error(capsys)
+    demo = ["demo", "--steps", "1", "--out", f"{blocker}/demo"]
+    assert main(demo) == 2
+    assert "cannot write" in _one_error(capsys)
+
+
+def test_init_from_must_exist(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nothing"
+    assert main(["train", _config(tmp_path), "--set", f"train.init_from={missing}"]) == 2
+    assert "train.init_from=" in _one_error(capsys)
+    assert not _run_folders(tmp_path)
+
+
+def test_resume_guards(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = _config(tmp_path)
+    assert main(["train", cfg, "--resume", "--overwrite"]) == 2
+    assert "pass only one of them" in _one_error(capsys)
+    assert main(["train", cfg]) == 0
+    run = next(p for p in (tmp_path / "runs").iterdir() if p.is_dir())
+    capsys.readouterr()
+    assert main(["train", cfg, "--resume", "--set", "train.steps=2"]) == 2
+    assert "past train.steps=2; set train.steps=4 or more" in _one_error(capsys)
+    # resuming a finished run changes nothing on disk and says it is finished
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in run.rglob("*") if p.is_file()}
+    assert main(["train", str(run / "config.yaml"), "--resume"]) == 0
+    assert "is finished (4 steps); nothing to do" in capsys.readouterr().out
+    after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in run.rglob("*") if p.is_file()}
+    assert after == before
+    assert json.loads((run / "summary.json").read_text())["steps_per_s"] > 0
+
+
+def test_resume_of_a_read_only_run_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = _config(tmp_path, **{"train.steps": 2})
+    assert main(["train", cfg]) == 0
+    capsys.readouterr()
+    import tempfile
+
+    real = tempfile.NamedTemporaryFile
+
+    def read_only(*args: Any, **kwargs: Any) -> Any:  # what chmod a-w does for a non-root user
+        if "runs" in str(kwargs.get("dir", "")):
+            raise PermissionError(13, "Permission denied")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", read_only)
+    assert main(["train", cfg, "--resume", "--set", "train.steps=4"]) == 2
+    line = _one_error(capsys)
+    assert "cannot resume" in line and "Permission denied" in line and "writable" in line
+
+
+def test_losing_write_permission_mid_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from genpolicy.training import checkpoint
+
+    real = checkpoint.save
+    calls = []
+
+    def flaky(path: Any, payload: Any) -> Any:
+        calls.append(path)
+        if len(calls) > 1:  # the first checkpoint is written, then the folder turns read-only
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, payload)
+
+    monkeypatch.setattr(checkpoint, "save", flaky)
+    cfg = _config(tmp_path, **{"train.steps": 12, "train.checkpoint_every": 3})
+    assert main(["train", cfg]) == 2
+    line = _one_error(capsys)
+    assert "Permission denied" in line and "the last checkpoint is" in line
+
+
+def test_evaluate_device_and_checkpoint_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    res = fit(tiny("bc", tmp_path / "runs", **{"train.steps": 2, "train.eval_every": 0}))
+    if not torch.cuda.is_available():
+        assert main(["evaluate", str(res.run_dir), "--device", "cuda"]) == 2
+        assert "--device='cuda'" in _one_error(capsys)
+    assert main(["evaluate", str(res.run_dir), "--episodes", "2"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out[out.index("{") :])
+    assert result["checkpoint_file"] == str(res.run_dir / "checkpoints" / "last.json")
+
+
+def test_nan_message_names_only_a_checkpoint_that_exists(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    over = ["--set", "algo.lr=1e12", "--set", "train.log_every=1"]
+    assert main(["train", _config(tmp_path, **{"train.checkpoint_every": 0}), *over]) == 2
+    line = _one_error(capsys)
+    assert "non-finite loss" in line and "no checkpoint was written" in line
+    assert "last.json" not in line and "resume" not in line
