@@ -141,6 +141,12 @@ class Trainer:
             self._locked = False
             lock.release(self.run_dir)
 
+    def __del__(self) -> None:  # a trainer dropped without run() or close() frees its lock
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - never raise from a finaliser (interpreter exit)
+            pass
+
     def _setup(self, dataset: Any, resume: bool, overwrite: bool) -> None:
         cfg, t = self.cfg, self.cfg.train
         if resume:
