@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genpolicy.experiments.jsonio import compact_json
 from genpolicy.rl.algos import build_algorithm
 from genpolicy.training.config import load
 
@@ -73,7 +74,7 @@ def main() -> None:
     }
     print(json.dumps(result, indent=2))
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        Path(args.out).write_text(compact_json(result))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import sys
@@ -37,6 +36,7 @@ import torch
 from genpolicy import __version__
 from genpolicy.envs.evaluate import make_eval_env
 from genpolicy.errors import GenpolicyError
+from genpolicy.experiments.jsonio import compact_json
 from genpolicy.experiments.report import RunRecord, collect_runs
 from genpolicy.generative.bench import timeit
 from genpolicy.training.checkpoint import exists
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         "skipped": skipped,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    Path(args.out).write_text(compact_json(result))
     print(f"{len(timings)} timed, {len(skipped)} skipped: {args.out}")
     return 0
 

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from genpolicy.experiments.jsonio import compact_json
 from genpolicy.generative.models import build_model
 from genpolicy.training.config import load
 from genpolicy.training.trainer import load_data
@@ -86,7 +86,7 @@ def main() -> None:
     }
     if args.out:
         doc = {"dataset": args.dataset, "seed": args.seed, "batch": 256, "lr": 3e-4}
-        Path(args.out).write_text(json.dumps({**doc, "results": results}, indent=2) + "\n")
+        Path(args.out).write_text(compact_json({**doc, "results": results}))
 
 
 if __name__ == "__main__":

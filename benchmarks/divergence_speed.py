@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from genpolicy.experiments.jsonio import compact_json
 from genpolicy.generative.bench import log_prob_call
 from genpolicy.generative.models import ModelConfig, build_model
 
@@ -86,7 +87,7 @@ def main() -> None:
     out = {"unit": "CPU ms per log_prob call", "batch": args.batch, "rk4_steps": args.steps}
     out |= {"repeats": args.repeats, "torch": torch.__version__, "generic_route": "vjp"}
     out |= {"rows": rows}
-    Path(args.out).write_text(json.dumps(out, indent=2))
+    Path(args.out).write_text(compact_json(out))
 
 
 if __name__ == "__main__":

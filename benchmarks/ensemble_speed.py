@@ -12,7 +12,6 @@ the rounds is reported.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -23,6 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from genpolicy.experiments.jsonio import compact_json
 from genpolicy.generative.nets import EnsembleMLP, mlp
 
 
@@ -121,7 +121,7 @@ def main() -> None:
             "load_average": round(os.getloadavg()[0], 2),
             "ensemble": rows,
         }
-        Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
+        Path(args.out).write_text(compact_json(doc))
 
 
 if __name__ == "__main__":

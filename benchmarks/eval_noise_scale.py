@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from genpolicy.envs.evaluate import evaluate
+from genpolicy.experiments.jsonio import compact_json
 from genpolicy.training.checkpoint import load_algorithm
 
 
@@ -143,9 +144,7 @@ def main() -> None:
         for (ds, grp), v in sorted(groups.items())
     ]
     Path(args.out).write_text(
-        json.dumps(
-            {"scales": scales, "settings": settings, "runs": rows, "groups": table}, indent=2
-        )
+        compact_json({"scales": scales, "settings": settings, "runs": rows, "groups": table})
     )
     names = [k for k, *_ in settings]
     print("| dataset | group | seeds | " + " | ".join(names) + " |")

@@ -46,6 +46,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from genpolicy.experiments.jsonio import compact_json
+
 CONFIG = "gmpg/vp/halfcheetah-medium"
 OBS_DIM, ACT_DIM = 17, 6
 PUBLISHED_BATCH = 40_960
@@ -234,7 +236,7 @@ def main() -> int:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out.write_text(compact_json(result))
 
     print(f"\n{'batch':>6} {'micro':>6} {'ckpt':>5} {'peak MB':>9} {'wall s':>8} {'cpu s':>8}")
     for r in rows:

@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from genpolicy.experiments.jsonio import compact_json
 from genpolicy.training.checkpoint import load
 from genpolicy.training.config import RunConfig, apply_overrides, resolve
 from genpolicy.training.trainer import Trainer
@@ -133,7 +134,7 @@ def main() -> None:
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         result = {"run": str(run), "set": args.set, "pg_steps": args.pg_steps, "rows": rows}
-        Path(args.out).write_text(json.dumps(result, indent=1))
+        Path(args.out).write_text(compact_json(result))
 
 
 if __name__ == "__main__":

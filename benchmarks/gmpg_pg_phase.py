@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from genpolicy.experiments.jsonio import compact_json
+
 
 def last_score(run: Path) -> float | None:
     summary = run / "summary.json"
@@ -130,10 +132,10 @@ def main() -> None:
 
     def save() -> None:  # each new evaluation, so an interrupted run keeps what it measured
         kept = json.loads(out.read_text()) if out.is_file() else {}
-        out.write_text(json.dumps({**kept, "evals": cache}, indent=1))
+        out.write_text(compact_json({**kept, "evals": cache}))
 
     result = collect(Path(args.pretrain), Path(args.pg), args.episodes, args.dataset, cache, save)
-    out.write_text(json.dumps(result, indent=1))
+    out.write_text(compact_json(result))
     for row in result["summary"]:
         print(json.dumps(row))
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from genpolicy.experiments.jsonio import compact_json
 from genpolicy.training.checkpoint import load_algorithm
 from genpolicy.training.trainer import load_data
 
@@ -128,7 +129,7 @@ def main() -> None:
         "reference_logp_mean": float(ref.mean()),
         "rows": rows,
     }
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    Path(args.out).write_text(compact_json(result))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import numpy as np
 from genpolicy.data.make.maze import max_episode_steps
 from genpolicy.data.readers import read_raw
 from genpolicy.envs.registry import normalized_score
+from genpolicy.experiments.jsonio import compact_json
 
 
 def main() -> None:
@@ -49,7 +50,7 @@ def main() -> None:
         }
         rows.append(row)
         print(json.dumps(row))
-    Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
+    Path(args.out).write_text(compact_json(rows))
 
 
 if __name__ == "__main__":

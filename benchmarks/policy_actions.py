@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from genpolicy.experiments.jsonio import compact_json
 from genpolicy.training.checkpoint import load_algorithm
 from genpolicy.training.trainer import load_data
 
@@ -74,9 +74,7 @@ def main() -> None:
             )
         )
     if args.out:
-        Path(args.out).write_text(
-            json.dumps({"states": args.states, "rows": rows}, indent=2) + "\n"
-        )
+        Path(args.out).write_text(compact_json({"states": args.states, "rows": rows}))
 
 
 if __name__ == "__main__":

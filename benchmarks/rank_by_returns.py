@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from genpolicy.data.dataset import episode_ends_of
 from genpolicy.data.readers import load_dataset
 from genpolicy.envs.evaluate import evaluate, score_task
+from genpolicy.experiments.jsonio import compact_json
 from genpolicy.training.policy import Policy, load_policy
 
 
@@ -132,7 +133,7 @@ def main() -> None:
     torch.set_num_threads(1)
     rows = [probe(run, args) for run in args.runs]
     if args.out:
-        Path(args.out).write_text(json.dumps({"argv": vars(args), "rows": rows}, indent=1))
+        Path(args.out).write_text(compact_json({"argv": vars(args), "rows": rows}))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from genpolicy.experiments.jsonio import compact_json
+
 CONFIGS = {
     "bc (gaussian)": ("cpu/hopper-medium-bc", 300),
     "iql": ("cpu/hopper-medium-iql", 200),
@@ -68,7 +70,7 @@ def main() -> None:
         rows[name] = row
         print(name, json.dumps(row))
     result = {"repeats": args.repeats, "before": str(before), "configs": configs, "rows": rows}
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    Path(args.out).write_text(compact_json(result))
 
 
 if __name__ == "__main__":

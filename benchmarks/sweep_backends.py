@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from genpolicy.experiments.jsonio import compact_json
 from genpolicy.experiments.local import run_local
 from genpolicy.experiments.ray_backend import best_trial, run_ray
 from genpolicy.experiments.spec import expand, parse_spec, trial_config
@@ -182,7 +183,7 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2, default=str))
+    Path(args.out).write_text(compact_json(result))
     print(json.dumps({k: v for k, v in result.items()}, indent=1, default=str)[:3000])
 
 

@@ -52,7 +52,7 @@ genpolicy tables $R/curves-medium-replay/report/results.json \
 genpolicy tables $R/eval_mean_readout.json --name mean-readout --update docs/benchmarks/noisy-expert.md > /dev/null
 # the learning curves shown on the benchmark page
 for f in $R/curves-medium-replay/report/curves_*.png; do
-  ds=$(basename "$f" .png | sed 's/^curves_//; s/-v5$//')
+  ds=$(basename "$f" .png | sed 's/^curves_//; s/-medium-replay-v5$//')
   cp "$f" "docs/assets/benchmarks/curves-medium-replay-${ds}.png"
 done
 echo "tables updated"

@@ -18,12 +18,12 @@ Every number in ``report.md`` is rendered from the dict written to ``results.jso
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 from genpolicy.errors import GenpolicyError
+from genpolicy.experiments.jsonio import compact_json
 from genpolicy.experiments.report.markdown import render_markdown, write_csv
 from genpolicy.experiments.report.plots import action_pictures, plot_curves, slug
 from genpolicy.experiments.report.runs import (
@@ -96,21 +96,7 @@ def _expanded(path: tuple[str, ...]) -> bool:
 def dump_results(results: dict[str, Any]) -> str:
     """results.json's text: JSON with one group or one run a line (git diffs stay readable
     and the file short)."""
-
-    def dump(obj: Any, path: tuple[str, ...], indent: str) -> str:
-        if not isinstance(obj, (dict, list)) or not obj or not _expanded(path):
-            return json.dumps(obj)
-        inner = indent + "  "
-        if isinstance(obj, dict):
-            items = [
-                f"{inner}{json.dumps(str(k))}: {dump(v, (*path, str(k)), inner)}"
-                for k, v in obj.items()
-            ]
-            return "{\n" + ",\n".join(items) + f"\n{indent}}}"
-        items = [f"{inner}{dump(v, (*path, str(i)), inner)}" for i, v in enumerate(obj)]
-        return "[\n" + ",\n".join(items) + f"\n{indent}]"
-
-    return dump(results, (), "") + "\n"
+    return compact_json(results, _expanded)
 
 
 __all__ = [

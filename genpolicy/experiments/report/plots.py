@@ -83,7 +83,7 @@ def plot_curves(ds: str, d: dict[str, Any], metric: str, path: Path, title: str 
         borderaxespad=0.0,
     )
     # the saved picture grows to hold the legend (tight_layout would warn and clip it)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.savefig(path, dpi=80, bbox_inches="tight")
 
 
 def action_pictures(runs: list[RunRecord], out: Path) -> dict[str, Any]:
