@@ -194,6 +194,7 @@ def test_cli_errors_and_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "matches none of the 4 trial ids" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_device_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--device places every trial (train.device) and, being a free key, leaves finished
     runs made on another device done; a device torch cannot use fails before anything runs."""
@@ -235,6 +236,7 @@ def test_only_needs_just_the_chosen_trials_datasets(
     assert "4 trial(s)" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_branch_waits_for_the_run_it_starts_from(tmp_path: Path) -> None:
     """A trial whose train.init_from lies in another trial's run folder starts after that
     trial ends, even listed first with a worker free; its curve carries the shared part."""
@@ -307,6 +309,7 @@ def _wait(cond: Any, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_kill_9_of_the_driver_then_rerun_matches_an_uninterrupted_sweep(tmp_path: Path) -> None:
     """The driver is killed with SIGKILL mid-trial; its workers die with it; the rerun runs
     only what was missing and every trial's evaluations equal those of a clean sweep."""
@@ -340,6 +343,7 @@ def test_kill_9_of_the_driver_then_rerun_matches_an_uninterrupted_sweep(tmp_path
         assert eval_rows(runs / t.id) == eval_rows(tmp_path / "clean" / "runs" / t.id), t.id
 
 
+@pytest.mark.slow
 def test_sigterm_to_the_driver_checkpoints_the_workers(tmp_path: Path) -> None:
     """`kill PID` of the driver alone (no Ctrl-C reaches the workers): the driver passes each
     worker one Ctrl-C, they checkpoint and write an interrupted summary, the driver exits
@@ -372,6 +376,7 @@ def _unlocked(lock: Path) -> bool:
         return True
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not ray_available(), reason="ray is not installed (genpolicy[ray])")
 def test_ray_backend_gives_the_local_metrics(tmp_path: Path) -> None:
     from genpolicy.experiments.ray_backend import run_ray

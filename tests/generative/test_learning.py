@@ -16,6 +16,8 @@ import torch
 from genpolicy.generative.models import ModelConfig, build_model
 from genpolicy.generative.toy import TwoToys, fit_toy, sliced_wasserstein
 
+pytestmark = pytest.mark.slow  # every test here trains a model
+
 TOY = TwoToys()
 N = 2000
 SWD_MAX = 0.13

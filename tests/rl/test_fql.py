@@ -37,6 +37,7 @@ def small(obs_dim: int = 2, act_dim: int = 2, **over: Any) -> FQL:
 
 
 # -- learning ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_fql_picks_the_best_mode_where_its_bc_flow_does_not() -> None:
     algo = train("toy-fql", tb.make_dataset())
     f = fractions(algo)  # the one-step policy, one forward pass per action

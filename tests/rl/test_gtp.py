@@ -57,12 +57,14 @@ def gtp(dataset: Any) -> Any:
     return train(dataset)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jumps", [1, 2])
 def test_gtp_picks_the_best_mode_in_one_and_two_jumps(gtp: Any, jumps: int) -> None:
     f = fractions(gtp, jumps)
     assert f["best"] >= 0.9, f
 
 
+@pytest.mark.slow
 def test_bc_only_keeps_the_behaviour_mix(dataset: Any) -> None:
     bc = train(dataset, steps=600, **{"algo.eta": 0.0})
     f = fractions(bc, 2)

@@ -27,6 +27,7 @@ def dataset() -> Any:
     return tb.make_dataset()
 
 
+@pytest.mark.slow
 def test_qgpo_picks_the_best_mode(dataset: Any) -> None:
     algo = train("toy-qgpo", dataset)
     assert isinstance(algo, QGPO) and not algo.pretraining

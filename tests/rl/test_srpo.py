@@ -20,6 +20,7 @@ from genpolicy.training.trainer import fit
 TINY = {"model.hidden": 16, "model.depth": 1, "model.time_dim": 8, "critic.hidden": 16}
 
 
+@pytest.mark.slow
 def test_srpo_picks_the_best_mode() -> None:
     cfg = create("toy-srpo")
     torch.manual_seed(0)

@@ -22,6 +22,8 @@ from genpolicy.envs import toy_bandit as tb
 from genpolicy.rl.algos import ActConfig, build_algorithm
 from genpolicy.training.config import create
 
+pytestmark = pytest.mark.slow  # every test here trains a model
+
 
 @pytest.fixture(scope="module")
 def dataset() -> Any:
