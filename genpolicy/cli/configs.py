@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from genpolicy.cli.train import add_set_argument
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
@@ -15,14 +17,7 @@ def add_parser(sub: Any) -> None:
         "default filled in and the overrides applied.",
     )
     p.add_argument("name", nargs="?", default=None, help="a shipped config name or a file")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value before printing, e.g. --set algo.beta=8",
-    )
+    add_set_argument(p)
     p.set_defaults(func=_configs)
 
 

@@ -12,6 +12,18 @@ from typing import Any
 from genpolicy.errors import GenpolicyError
 
 
+def add_set_argument(p: argparse.ArgumentParser) -> None:
+    """``--set KEY=VALUE`` (repeatable): config overrides, collected in ``args.overrides``."""
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.steps=1000 --set algo.beta=8",
+    )
+
+
 def add_parser(sub: Any) -> None:
     from genpolicy.training.shipped import builtin_names
 
@@ -23,14 +35,7 @@ def add_parser(sub: Any) -> None:
         f"({', '.join(builtin_names())}).",
     )
     p.add_argument("config", nargs="?", default="default", help="config file or name")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set train.steps=1000 --set algo.beta=8",
-    )
+    add_set_argument(p)
     p.add_argument(
         "--resume", action="store_true", help="continue the run from its last checkpoint"
     )
