@@ -9,7 +9,8 @@ tables in docs/benchmarks/gmpg-cost.md used 256:3, the 291k-parameter net the pu
 configs had until they took the published 512:4, 1.63M parameters); ``--grad-steps`` overrides the
 config's ``algo.grad_steps`` (the solver steps of both differentiable passes);
 ``--settings`` replaces the default list of (policy batch, micro-batch, checkpointing)
-settings, e.g. ``256:256:0,1024:256:0``.
+settings, e.g. ``256:256:0,1024:256:0``; a micro-batch of ``default`` leaves the config's
+own ``algo.policy_microbatch`` (the shipped config with no memory settings).
 
 Uses the model and algo settings of a shipped GMPG config (default
 gmpg/vp/halfcheetah-medium) at halfcheetah sizes (17-D states, 6-D actions),
@@ -52,6 +53,7 @@ CONFIG = "gmpg/vp/halfcheetah-medium"
 OBS_DIM, ACT_DIM = 17, 6
 PUBLISHED_BATCH = 40_960
 MICRO = 256
+DEFAULT_MICRO = -1  # --settings BATCH:default:CKPT: the config's own policy_microbatch
 # (policy batch, policy_microbatch, grad_checkpoint), in the order they run
 SETTINGS: list[tuple[int, int, bool]] = [
     (256, 0, False),
@@ -89,9 +91,10 @@ def child(
     over: dict[str, Any] = {
         "algo.pretrain_steps": 0,  # start in the policy-gradient phase (pi <- mu)
         "algo.policy_batch": batch,
-        "algo.policy_microbatch": micro,
         "algo.grad_checkpoint": ckpt,
     }
+    if micro != DEFAULT_MICRO:
+        over["algo.policy_microbatch"] = micro
     if grad_steps is not None:
         over["algo.grad_steps"] = grad_steps
     if net:
@@ -105,6 +108,7 @@ def child(
     obs = torch.randn(batch, OBS_DIM)
     base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     wall, cpu = time.perf_counter(), time.process_time()
+    micro_used = algo.cfg.policy_microbatch
     info = algo.policy_update(obs)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -114,6 +118,7 @@ def child(
         "wall_s": wall,
         "cpu_s": cpu,
         "finite": bool(all(torch.isfinite(v) for v in info.values())),
+        "policy_microbatch_used": micro_used,
     }
 
 
@@ -170,7 +175,7 @@ def main() -> int:
     if args.settings:
         try:
             settings = [
-                (int(b), int(m), bool(int(c)))
+                (int(b), DEFAULT_MICRO if m == "default" else int(m), bool(int(c)))
                 for b, m, c in (item.split(":") for item in args.settings.split(","))
             ]
         except ValueError:
