@@ -100,9 +100,9 @@ def child(
     if net:
         hidden, depth = parse_net(net)
         over.update({"model.hidden": hidden, "model.depth": depth})
+    if load(config).algo.batch_size < batch:  # a policy batch is drawn from the critic's
+        over["algo.batch_size"] = batch
     cfg = load(config, over)
-    if cfg.algo.batch_size < batch:
-        cfg = load(config, {**over, "algo.batch_size": batch})
     torch.manual_seed(0)
     algo: Any = build_algorithm(cfg.algo, cfg.model, cfg.critic, OBS_DIM, ACT_DIM, "cpu")
     obs = torch.randn(batch, OBS_DIM)
@@ -160,7 +160,7 @@ def main() -> int:
     ap.add_argument("--grad-steps", type=int, default=None, help="override algo.grad_steps")
     ap.add_argument(
         "--net",
-        default="",
+        default=None,
         type=lambda t: parse_net(t) and t,  # checked here, passed on as written
         help="HIDDEN:DEPTH of the policy (default: config's)",
     )
@@ -169,7 +169,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.child:
         batch, micro, ckpt = json.loads(args.child)
-        print(json.dumps(child(args.config, batch, micro, ckpt, args.grad_steps, args.net)))
+        print(json.dumps(child(args.config, batch, micro, ckpt, args.grad_steps, args.net or "")))
         return 0
     settings = SETTINGS
     if args.settings:
