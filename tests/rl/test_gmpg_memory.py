@@ -207,3 +207,20 @@ def test_the_policy_step_is_micro_batched_by_default() -> None:
     so one step's memory does not grow with algo.policy_batch."""
     cfg = create("toy-gmpg", {**SMALL, "algo.batch_size": 4096, "algo.policy_batch": 4096})
     assert cfg.algo.policy_microbatch == 256
+
+
+def test_the_batch_q_scale_builds_no_graph() -> None:
+    """c over the whole policy batch comes from a no-grad pass of the sampler: no activations
+    of the whole batch are kept, whatever its size (only the micro-batches backpropagate)."""
+    algo = make({"algo.q_normalize": True})
+    obs = obs_batch()
+    grad_on: list[bool] = []
+    sample = algo.policy.sample
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        grad_on.append(torch.is_grad_enabled())
+        return sample(*args, **kwargs)
+
+    algo.policy.sample = spy
+    scale = algo.batch_q_scale(obs, algo.policy.draw_prior(obs))
+    assert grad_on == [False] and scale.grad_fn is None and float(scale) > 0
