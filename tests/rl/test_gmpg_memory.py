@@ -181,7 +181,7 @@ def saved_bytes(algo: Any, obs: torch.Tensor) -> int:
 
 def test_checkpointing_keeps_less_for_backward() -> None:
     obs = obs_batch()
-    plain = saved_bytes(make(), obs)
+    plain = saved_bytes(make({"algo.grad_checkpoint": False}), obs)
     checkpointed = saved_bytes(make({"algo.grad_checkpoint": True}), obs)
     assert checkpointed < plain / 4, (checkpointed, plain)
 
@@ -202,11 +202,11 @@ def test_bad_microbatch_is_a_user_error() -> None:
         create("toy-gmpg", {**SMALL, "algo.policy_microbatch": -1})
 
 
-def test_the_policy_step_is_micro_batched_by_default() -> None:
+def test_the_policy_step_is_micro_batched_and_checkpointed_by_default() -> None:
     """A policy batch of any size backpropagates 256 states at a time unless told otherwise,
     so one step's memory does not grow with algo.policy_batch."""
     cfg = create("toy-gmpg", {**SMALL, "algo.batch_size": 4096, "algo.policy_batch": 4096})
-    assert cfg.algo.policy_microbatch == 256
+    assert cfg.algo.policy_microbatch == 256 and cfg.algo.grad_checkpoint
 
 
 def test_the_batch_q_scale_builds_no_graph() -> None:
