@@ -213,7 +213,12 @@ def main() -> int:
 
     per_micro = {}
     for ckpt in (False, True):
-        mb = [r for r in rows if r["status"] == "ok" and r["policy_microbatch"] == MICRO]
+        mb = [
+            r
+            for r in rows
+            if r["status"] == "ok"
+            and r.get("policy_microbatch_used", r["policy_microbatch"]) == MICRO
+        ]
         mb = [r for r in mb if r["grad_checkpoint"] == ckpt]
         if mb:
             ref = max(mb, key=lambda r: r["policy_batch"])
