@@ -58,7 +58,7 @@ def observations(actor: Policy, n: int = OBSERVATIONS) -> tuple[list[np.ndarray]
             env.close()
         source = f"{env_id} reset (seed {seed})"
     else:
-        from genpolicy.training.trainer import load_data
+        from genpolicy.training.run_data import load_data
 
         data = load_data(actor.cfg)
         obs = data.observations[:n].cpu().numpy().astype(np.float32)

@@ -28,7 +28,7 @@ import torch
 from genpolicy.experiments.jsonio import compact_json
 from genpolicy.generative.models import build_model
 from genpolicy.training.config import load
-from genpolicy.training.trainer import load_data
+from genpolicy.training.run_data import load_data
 
 VARIANTS: dict[str, tuple[str, dict[str, Any], tuple[int, ...]]] = {
     "flowmap": ("gtp/hopper-medium", {"precondition": False}, (1, 2, 5)),

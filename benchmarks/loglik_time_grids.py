@@ -30,7 +30,7 @@ import torch
 
 from genpolicy.experiments.jsonio import compact_json
 from genpolicy.training.checkpoint import load_algorithm
-from genpolicy.training.trainer import load_data
+from genpolicy.training.run_data import load_data
 
 GRIDS = ("uniform", "pow2", "pow3", "logt", "lognsr", "edm3", "edm7")
 

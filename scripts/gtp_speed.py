@@ -25,8 +25,8 @@ import torch
 from genpolicy.generative.models import model_class
 from genpolicy.rl.algos import build_algorithm
 from genpolicy.training.config import load
+from genpolicy.training.run_data import load_data
 from genpolicy.training.speed import measure_speed
-from genpolicy.training.trainer import load_data
 
 
 def per_second(fn: Callable[[], object], min_seconds: float) -> float:

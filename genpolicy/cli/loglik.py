@@ -81,7 +81,7 @@ def loglik_error(
 def _run(args: argparse.Namespace) -> int:
     from genpolicy.errors import GenpolicyError
     from genpolicy.training.checkpoint import load_algorithm
-    from genpolicy.training.trainer import load_data
+    from genpolicy.training.run_data import load_data
 
     algo, cfg, ckpt = load_algorithm(args.checkpoint)
     model = getattr(algo, args.model, None)

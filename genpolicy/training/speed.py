@@ -10,7 +10,8 @@ import torch
 
 from genpolicy.rl.algos import build_algorithm
 from genpolicy.training.config import RunConfig
-from genpolicy.training.trainer import load_data, seed_everything
+from genpolicy.training.run_data import load_data
+from genpolicy.training.trainer import seed_everything
 
 
 def measure_speed(

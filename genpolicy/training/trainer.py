@@ -28,13 +28,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.util
 import json
 import math
 import random
 import shutil
 import signal
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,7 +43,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from genpolicy.envs.builtin import builtin_dataset, builtin_env
 from genpolicy.envs.evaluate import EvalResult, evaluate, score_task
 from genpolicy.errors import GenpolicyError
 from genpolicy.rl.algos import Algorithm, build_algorithm
@@ -54,6 +51,17 @@ from genpolicy.training import lock
 from genpolicy.training.config import RunConfig, config_diff
 from genpolicy.training.device import check_device
 from genpolicy.training.logger import MetricsLogger, WandbSettings
+from genpolicy.training.progress import Ticker, progress_bar
+from genpolicy.training.run_data import evaluation_env, load_data
+from genpolicy.training.run_dir import (
+    check_branch_source,
+    check_same_file,
+    check_writable,
+    final_summary,
+    saved_speed,
+    write_error,
+)
+from genpolicy.training.stop import install_stop_handlers
 
 StepHook = Callable[[int, "Trainer"], bool | None]
 
@@ -67,37 +75,6 @@ class FitResult:
     evals: list[dict[str, Any]] = field(default_factory=list)
     stop_signal: int | None = None  # SIGINT or SIGTERM when a signal stopped the run
     already_finished: bool = False  # resumed a run that had ended: nothing was trained
-
-
-def load_data(cfg: RunConfig) -> Any:
-    """The training dataset that ``cfg.data`` names (a built-in one, e.g. the toy bandit,
-    or a file / suite name / Minari id)."""
-    d = cfg.data
-    builtin = builtin_dataset(d.dataset)
-    if builtin is not None:
-        return builtin.make(cfg.train.device)
-    from genpolicy.data import load_dataset
-
-    return load_dataset(
-        d.dataset,
-        device=cfg.train.device,
-        reward_convention=d.reward_convention,
-        normalize_obs=d.normalize_obs,
-        env_id=d.env_id,
-    )
-
-
-def eval_env_id(cfg: RunConfig, dataset: Any) -> str | None:
-    builtin = builtin_dataset(cfg.data.dataset)
-    if builtin is not None and builtin.env_id:
-        return builtin.env_id
-    if cfg.data.env_id:
-        return cfg.data.env_id
-    if getattr(dataset, "env_id", None):
-        return str(dataset.env_id)
-    from genpolicy.envs.gym_envs import guess_env_id
-
-    return guess_env_id(dataset.name)
 
 
 class Trainer:
@@ -155,7 +132,7 @@ class Trainer:
                     f"cannot resume: no checkpoint 'last' in {self.ckpt_dir}; drop --resume"
                 )
             for folder in (self.run_dir, self.ckpt_dir):
-                _check_writable(folder, f"cannot resume {self.run_dir}:")
+                check_writable(folder, f"cannot resume {self.run_dir}:")
         elif self.run_dir.exists() and any(self.run_dir.iterdir()) and not overwrite:
             raise GenpolicyError(
                 f"run directory {self.run_dir} exists; pass --resume to continue it, "
@@ -165,27 +142,7 @@ class Trainer:
         seed_everything(t.seed)
         self.dataset = dataset if dataset is not None else load_data(cfg)
         self.fingerprint: str = self.dataset.fingerprint()  # checkpoints record it
-        builtin = builtin_dataset(cfg.data.dataset)
-        if builtin is not None and cfg.data.env_id and cfg.data.env_id != builtin.env_id:
-            raise GenpolicyError(
-                f"data.env_id={cfg.data.env_id!r} does not apply to the built-in dataset "
-                f"{cfg.data.dataset!r} (evaluated on {builtin.env_id!r}); drop data.env_id"
-            )
-        self.env_id = eval_env_id(cfg, self.dataset)
-        gym_env = self.env_id is not None and builtin_env(self.env_id) is None
-        if gym_env and importlib.util.find_spec("gymnasium") is None:
-            warn(
-                "gymnasium is not installed: training without evaluation "
-                "(pip install -c constraints.txt 'genpolicy[envs]')"
-            )
-            self.env_id = None
-        elif self.env_id is None:
-            warn(
-                f"dataset {getattr(self.dataset, 'name', cfg.data.dataset)!r} names no "
-                "environment: training without evaluation; set data.env_id=ENV_ID to evaluate"
-            )
-        else:
-            self._check_env(self.env_id)
+        self.env_id = evaluation_env(cfg, self.dataset)
         self.algo = build_algorithm(
             cfg.algo, cfg.model, cfg.critic, self.dataset.obs_dim, self.dataset.act_dim, t.device
         )
@@ -208,7 +165,7 @@ class Trainer:
                     f"cannot resume {self.run_dir}: its checkpoint is at step {self.step}, "
                     f"past train.steps={t.steps}; set train.steps={self.step} or more"
                 )
-            self.finished = self.step == t.steps and _final_summary(self.run_dir, self.step)
+            self.finished = self.step == t.steps and final_summary(self.run_dir, self.step)
             if self.finished:
                 return  # nothing to train: nothing on disk changes
         elif t.init_from:
@@ -218,8 +175,8 @@ class Trainer:
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise _write_error(self.run_dir, exc) from None
-        _check_writable(self.run_dir, "cannot train:")
+            raise write_error(self.run_dir, exc) from None
+        check_writable(self.run_dir, "cannot train:")
         cfg.save(self.run_dir / "config.yaml")
         wandb = None
         if t.wandb:
@@ -233,25 +190,6 @@ class Trainer:
         self._sums: dict[str, Tensor] = {}
         self._counts: dict[str, int] = {}  # per key: some losses exist only in some phases
         self._count = 0
-
-    def _check_env(self, env_id: str) -> None:
-        """Make the evaluation environment once now, so a wrong id fails before training."""
-        if builtin_env(env_id) is not None:
-            return
-        where = (
-            f"data.env_id={env_id!r}"
-            if self.cfg.data.env_id
-            else f"environment {env_id!r} (named by the dataset)"
-        )
-        from genpolicy.envs.gym_envs import make_env
-
-        try:
-            make_env(env_id, seed=0).close()
-        except GenpolicyError as exc:
-            raise GenpolicyError(
-                f"{where} cannot be made for evaluation ({str(exc).rstrip('.')}); set data.env_id "
-                "to an installed environment"
-            ) from None
 
     # -- checkpoints -----------------------------------------------------------------------
     def payload(self) -> dict[str, Any]:
@@ -280,7 +218,13 @@ class Trainer:
                 f"cannot resume {self.run_dir}: config differs from the saved one in "
                 f"{', '.join(diff)}; use the saved config ({self.run_dir / 'config.yaml'})"
             )
-        self._check_same_file(ckpt, f"cannot resume {self.run_dir}:", "start a new run")
+        check_same_file(
+            ckpt,
+            self.fingerprint,
+            self.cfg.data.dataset,
+            f"cannot resume {self.run_dir}:",
+            "start a new run",
+        )
         self.algo.load_training_state(ckpt["algo"])
         ckpt_io.set_rng_state(ckpt["rng"], self.batch_gen)
         self.step = int(ckpt["step"])
@@ -297,27 +241,7 @@ class Trainer:
             ckpt = ckpt_io.load(Path(path).expanduser(), self.cfg.train.device)
         except GenpolicyError as e:
             raise GenpolicyError(f"{where}: {e}") from None
-        saved_algo = ckpt["config"].get("algo", {}).get("name")
-        if saved_algo != self.cfg.algo.name:
-            raise GenpolicyError(
-                f"{where} is a {saved_algo!r} checkpoint, this run trains "
-                f"{self.cfg.algo.name!r}; point it at a checkpoint of the same algorithm"
-            )
-        dims = {"obs": self.dataset.obs_dim, "act": self.dataset.act_dim}
-        saved_dims = {k: int(v) for k, v in ckpt["dims"].items()}
-        if saved_dims != dims:
-            raise GenpolicyError(
-                f"{where} has observation/action sizes {saved_dims}, the dataset {dims}; "
-                "start from a checkpoint trained on this task"
-            )
-        self._check_same_file(ckpt, f"{where}:", "start from a checkpoint of this file")
-        ours, theirs = self.dataset.normalizer_state(), ckpt.get("normalizer", {})
-        if not _same_normalizer(ours, theirs):
-            raise GenpolicyError(
-                f"{where} was trained with other observation or reward statistics (another "
-                "dataset, data.normalize_obs or reward convention); start from a checkpoint of "
-                "this dataset"
-            )
+        check_branch_source(ckpt, self.cfg, self.dataset, self.fingerprint, where)
         try:
             self.algo.load_training_state(ckpt["algo"])
         except RuntimeError as exc:  # parameter names or shapes differ
@@ -335,18 +259,6 @@ class Trainer:
             raise GenpolicyError(
                 f"{where} is at step {self.step}, not before train.steps="
                 f"{self.cfg.train.steps}; raise train.steps (it counts the loaded steps)"
-            )
-
-    def _check_same_file(self, ckpt: dict[str, Any], where: str, fix: str) -> None:
-        """Refuse a checkpoint trained on other transitions than this run's dataset (a file
-        remade since, or another file of the same name)."""
-        saved = ckpt.get("dataset_fingerprint")
-        if saved is not None and saved != self.fingerprint:
-            raise GenpolicyError(
-                f"{where} it was trained on a dataset with fingerprint {saved}, "
-                f"{self.cfg.data.dataset!r} has {self.fingerprint} (other transitions: a "
-                "remade or replaced file); point data.dataset at the file it was trained on "
-                f"(`genpolicy dataset info FILE` prints the fingerprint) or {fix}"
             )
 
     # -- evaluation ------------------------------------------------------------------------
@@ -444,7 +356,7 @@ class Trainer:
             try:
                 return self._run(on_step)
             except OSError as exc:  # e.g. the folder lost its write permission mid-run
-                raise _write_error(self.run_dir, exc, self._ckpt_note()) from None
+                raise write_error(self.run_dir, exc, self._ckpt_note()) from None
         finally:
             self.close()
 
@@ -457,11 +369,11 @@ class Trainer:
     def _run(self, on_step: StepHook | None) -> FitResult:
         t = self.cfg.train
         self.algo.set_horizon(t.steps)
-        bar = _progress(t.progress, t.steps, self.step, self.cfg.run_name)
+        bar = progress_bar(t.progress, t.steps, self.step, self.cfg.run_name)
         ticker = None
         if bar is None and t.log_interval_s > 0:
-            ticker = _Ticker(self.cfg.run_name, t.steps, self.step, t.log_interval_s)
-        previous = _install_stop_handlers(self)
+            ticker = Ticker(self.cfg.run_name, t.steps, self.step, t.log_interval_s)
+        previous = install_stop_handlers(self)
         interrupted = False
         t_start, step_start = time.perf_counter(), self.step
         self._segment_start = t_start
@@ -517,7 +429,7 @@ class Trainer:
         if done:
             sps = done / max(time.perf_counter() - t_start, 1e-9)
         else:  # resumed at its last step (stopped before its summary): the saved speed
-            sps = _saved_speed(self.run_dir)
+            sps = saved_speed(self.run_dir)
         summary = self.summary(sps, interrupted)
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         self.logger.close()
@@ -553,18 +465,6 @@ class Trainer:
         }
 
 
-def _same_normalizer(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Whether two ``normalizer_state`` dicts (observation and reward transforms) agree."""
-    for key in sorted(set(a) | set(b)):
-        x, y = a.get(key), b.get(key)
-        if isinstance(x, (int, float, list)) and isinstance(y, (int, float, list)):
-            if np.shape(x) != np.shape(y) or not np.allclose(x, y, rtol=1e-5, atol=1e-6):
-                return False
-        elif x != y:
-            return False
-    return True
-
-
 class NonFiniteLoss(GenpolicyError):
     """Raised when a logged loss is NaN or infinite."""
 
@@ -573,122 +473,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-class _Ticker:
-    """A progress line on stderr every ``interval`` seconds: step, steps/s, ETA."""
-
-    def __init__(self, name: str, total: int, start: int, interval: float) -> None:
-        self.name, self.total, self.interval = name, total, interval
-        self.t0 = self.last = time.perf_counter()
-        self.start = start
-
-    def tick(self, step: int) -> None:
-        now = time.perf_counter()
-        if now - self.last < self.interval:
-            return
-        self.last = now
-        rate = (step - self.start) / max(now - self.t0, 1e-9)
-        eta = _fmt_seconds((self.total - step) / rate) if rate > 0 else "?"
-        print(
-            f"genpolicy: {self.name}: step {step}/{self.total} "
-            f"({100 * step / self.total:.0f}%), {rate:.3g} steps/s, ETA {eta}",
-            file=sys.stderr,
-            flush=True,
-        )
-
-
-def _fmt_seconds(seconds: float) -> str:
-    s = max(0, int(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
-
-
-def _progress(enabled: bool, total: int, initial: int, desc: str) -> Any:
-    """A tqdm bar when ``enabled`` and stderr is a terminal (a log file gets lines instead)."""
-    if not enabled or not sys.stderr.isatty():
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, file=sys.stderr)
-
-
-def _install_stop_handlers(trainer: Trainer) -> dict[int, Any]:
-    """First Ctrl-C or SIGTERM: finish the step, checkpoint, stop. A second one: raise
-    KeyboardInterrupt. Returns the previous handlers (none off the main thread)."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-
-    def handler(signum: int, frame: Any) -> None:
-        if trainer._stop_requested:
-            raise KeyboardInterrupt
-        trainer.stop_signal = signum
-        trainer.request_stop()
-        what = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
-        print(
-            f"\ngenpolicy: {what}: stopping after this step and saving a checkpoint "
-            f"({what} again to abort)",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    return {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-
-
-def warn(message: str) -> None:
-    """A one-line warning on stderr (no source line, unlike ``warnings.warn``)."""
-    print(f"genpolicy: warning: {message}", file=sys.stderr, flush=True)
-
-
-def _write_error(folder: Path, exc: OSError, note: str = "") -> GenpolicyError:
-    where = exc.filename or folder
-    extra = f"; {note}" if note else ""
-    return GenpolicyError(
-        f"cannot write {where} ({exc.strerror or exc}){extra}; make {folder} writable "
-        "(then --resume) or set train.out_dir to a folder you can write"
-    )
-
-
-def _check_writable(folder: Path, what: str) -> None:
-    """Raise ``GenpolicyError`` unless a file can be created in ``folder``."""
-    import tempfile
-
-    try:
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
-            pass
-    except OSError as exc:
-        raise GenpolicyError(
-            f"{what} cannot write in {folder} ({exc.strerror or exc}); make it writable, or "
-            "copy the run folder somewhere writable and point train.out_dir there"
-        ) from None
-
-
-def _final_summary(run_dir: Path, step: int) -> bool:
-    """Whether ``summary.json`` reports a run that ended (not interrupted) at ``step``."""
-    try:
-        s = json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(s, dict) and not s.get("interrupted") and int(s.get("steps", -1)) == step
-
-
-def _saved_speed(run_dir: Path) -> float:
-    """The last ``steps_per_s`` logged in ``metrics.jsonl`` (0.0 if none)."""
-    try:
-        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    except OSError:
-        return 0.0
-    for line in reversed(lines):
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if "steps_per_s" in row:
-            return float(row["steps_per_s"])
-    return 0.0
 
 
 def fit(

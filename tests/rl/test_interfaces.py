@@ -214,7 +214,7 @@ def test_config_diff_compares_the_sampler_acting_resolves() -> None:
 # -- built-in datasets and environments ---------------------------------------------------
 def test_toy_bandit_is_a_registered_dataset_and_environment() -> None:
     from genpolicy.envs.evaluate import make_eval_env, normalize, score_task
-    from genpolicy.training.trainer import eval_env_id, load_data
+    from genpolicy.training.run_data import eval_env_id, load_data
 
     data = builtins.builtin_dataset(tb.NAME)
     env = builtins.builtin_env(tb.NAME)
@@ -231,7 +231,7 @@ def test_toy_bandit_is_a_registered_dataset_and_environment() -> None:
 
 def test_a_new_builtin_registers_like_the_toy_bandit(monkeypatch: pytest.MonkeyPatch) -> None:
     from genpolicy.envs.evaluate import evaluate, score_task
-    from genpolicy.training.trainer import eval_env_id, load_data
+    from genpolicy.training.run_data import eval_env_id, load_data
 
     monkeypatch.setattr(builtins, "DATASETS", dict(builtins.DATASETS))
     monkeypatch.setattr(builtins, "ENVS", dict(builtins.ENVS))

@@ -214,7 +214,7 @@ def test_resume_and_init_from_refuse_a_remade_dataset(tmp_path: Path) -> None:
     """Checkpoints record the dataset's fingerprint: resuming or branching on other
     transitions under the same name (a file remade since) fails with one line naming both
     fingerprints, even where the statistics the normaliser checks are unchanged."""
-    from genpolicy.training.trainer import load_data
+    from genpolicy.training.run_data import load_data
 
     cfg = tiny("gmpo", tmp_path / "a", **{"train.eval_every": 0})
     part = fit(cfg, on_step=lambda step, trainer: step == 5)

@@ -1,0 +1,145 @@
+"""Tables of the benchmark scripts' own JSON outputs (speed, memory, noise scale, the GMPG
+phase, log-likelihood grids, critic ensembles): one renderer per kind of file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def rate(x: float | None) -> str:
+    """A speed: thousands separators from 100 on, three significant digits below."""
+    if x is None:
+        return "—"
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
+def speed_table(result: dict[str, Any]) -> str:
+    """The table of benchmarks/speed_before_after.py's JSON."""
+    lines = [
+        "| algorithm | updates/s before | updates/s after | actions/s before | actions/s after |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, r in result["rows"].items():
+        ups = [r.get(f"{t}/steps_per_s") for t in ("before", "after")]
+        pre = [r.get(f"{t}/pretrain_steps_per_s") for t in ("before", "after")]
+        act = [r.get(f"{t}/actions_per_s") for t in ("before", "after")]
+
+        def f(x: float | None, p: float | None) -> str:
+            pretrain = f" (pretraining {p:.3g})" if x is not None and p is not None else ""
+            return rate(x) + pretrain
+
+        lines.append(
+            f"| {name} | {f(ups[0], pre[0])} | {f(ups[1], pre[1])} | "
+            f"{f(act[0], None)} | {f(act[1], None)} |"
+        )
+    return "\n".join(lines)
+
+
+def ensemble_table(result: dict[str, Any]) -> str:
+    """The table of benchmarks/ensemble_speed.py's JSON (ms per training step)."""
+    lines = [
+        "| members | batch | genpolicy (member by member) | one batched matmul per layer "
+        "| separate nn.Sequential MLPs | batched / genpolicy |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in result["ensemble"]:
+        ms = r["ms_per_step"]
+        lines.append(
+            f"| {r['members']} | {r['batch']:,} | {ms['genpolicy']:.2f} ms | "
+            f"{ms['batched_matmul']:.2f} ms | {ms['separate_mlps']:.2f} ms | "
+            f"{r['speedup_vs_batched_matmul']:.2f}x |"
+        )
+    note = (
+        f"*`{result['command']}`, torch {result['torch']}, {result['threads']} thread, "
+        f"load average {result['load_average']}; median of the rounds.*"
+    )
+    return "\n".join(lines) + "\n\n" + note
+
+
+def memory_table(result: dict[str, Any]) -> str:
+    """The table of benchmarks/gmpg_memory.py's JSON (one policy-gradient step)."""
+    lines = [
+        "| policy batch | micro-batch | checkpointing | peak memory (MB) | CPU s |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in result["settings"]:
+        if r.get("status") != "ok":
+            lines.append(
+                f"| {r['policy_batch']} | {r['policy_microbatch'] or '—'} | "
+                f"{'on' if r['grad_checkpoint'] else 'off'} | skipped | — |"
+            )
+            continue
+        lines.append(
+            f"| {r['policy_batch']} | {r['policy_microbatch'] or '—'} | "
+            f"{'on' if r['grad_checkpoint'] else 'off'} | {r['peak_mb']:,.0f} | {r['cpu_s']:.1f} |"
+        )
+    for tag, e in result.get("published_batch", {}).items():
+        lines.append(
+            f"| 40,960 (extrapolated: {e['cpu_s_per_microbatch']:.2f} CPU s per 256 x 160, "
+            f"measured at {e['measured_at_batch']}) | 256 | "
+            f"{'on' if tag == 'checkpoint' else 'off'} | — | {e['cpu_s_at_40960']:,.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def setting_name(key: str) -> str:
+    """A column name for an eval_noise_scale.py setting key: 'c16' (candidates by Q), '0'
+    (noise scale, the run's own steps) or '0k1' (noise scale at K steps)."""
+    if key.startswith("c"):
+        return f"{int(key[1:])} candidates by Q"
+    scale, _, steps = key.partition("k")
+    return f"noise {scale}" + (f", {steps} step{'s' if steps != '1' else ''}" if steps else "")
+
+
+def noise_table(result: dict[str, Any]) -> str:
+    """The table of benchmarks/eval_noise_scale.py's JSON (mean over seeds; the success rate
+    in brackets where the environment reports one)."""
+    keys = [s[0] for s in result["settings"]] if "settings" in result else None
+    keys = keys or [f"{s:g}" for s in result["scales"]]
+    names = [setting_name(k) for k in keys]
+    head = ["dataset", "group", "seeds", *names]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for g in result["groups"]:
+        cells = [
+            (f"{g[f'score@{k}']:.1f}" if f"score@{k}" in g else "—")
+            + (f" ({g[f'success@{k}']:.2f})" if f"success@{k}" in g else "")
+            for k in keys
+        ]
+        lines.append(
+            f"| {g['dataset']} | {g['group']} | {g['seeds']} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)
+
+
+def pg_phase_table(result: dict[str, Any]) -> str:
+    """The table of benchmarks/gmpg_pg_phase.py's JSON (behaviour model vs after the phase)."""
+    head = "| dataset | variant | seeds | before (mu) | after | change | seeds raised |"
+    lines = [head, "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in result["summary"]:
+        spread = f" ± {r['delta_std']:.1f}" if r["delta_std"] is not None else ""
+        lines.append(
+            f"| {r['dataset']} | {r['variant']} | {r['seeds']} | {r['before']:.1f} | "
+            f"{r['after']:.1f} | {r['delta']:+.1f}{spread} | {r['raised']}/{r['seeds']} |"
+        )
+    return "\n".join(lines)
+
+
+def grid_table(results: list[dict[str, Any]]) -> str:
+    """benchmarks/loglik_time_grids.py's JSONs side by side: mean (max) |error| in nats per
+    time grid and step count, one column per model."""
+    cols = [f"{r['model_config']['path']} path" for r in results]
+    head = ["time grid", "RK4 steps", *cols]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    keys: list[tuple[str, int]] = []
+    for r in results:
+        keys += [(x["grid"], x["steps"]) for x in r["rows"] if (x["grid"], x["steps"]) not in keys]
+    for grid, steps in keys:
+        cells = []
+        for r in results:
+            hit = [x for x in r["rows"] if (x["grid"], x["steps"]) == (grid, steps)]
+            x = hit[0] if hit else None
+            cells.append(
+                f"{x['mean_abs_error_nats']:.3f} ({x['max_abs_error_nats']:.2f})" if x else "—"
+            )
+        lines.append(f"| {grid} | {steps} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
