@@ -15,6 +15,8 @@ genpolicy tables $R/noisy-expert/report/results.json --steps 1000,3000,5000 \
 genpolicy tables $R/speed_before_after.json --name speed --update docs/benchmarks/speed.md > /dev/null
 genpolicy tables $R/eval_noise_scale.json --name noise --update docs/benchmarks/noisy-expert.md > /dev/null
 genpolicy tables $R/gmpg_memory.json --name gmpg-memory --update docs/benchmarks/gmpg-cost.md > /dev/null
+genpolicy tables $R/gmpg_memory_defaults.json --name gmpg-memory-defaults \
+  --update docs/benchmarks/gmpg-cost.md > /dev/null
 genpolicy tables $R/loglik_time_grids_vp.json $R/loglik_time_grids_linear.json \
   --name loglik-grids --update docs/benchmarks/gmpg-cost.md > /dev/null
 genpolicy tables $R/gmpg_pg_phase.json --name gmpg-pg-phase --update docs/benchmarks/gmpg-pg-phase.md > /dev/null

@@ -63,16 +63,14 @@ def memory_table(result: dict[str, Any]) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for r in result["settings"]:
+        micro = r["policy_microbatch"]
+        if micro == -1:  # the config's own setting, as run
+            micro = f"{r.get('policy_microbatch_used', '?')} (default)"
+        head = f"| {r['policy_batch']} | {micro or '—'} | {'on' if r['grad_checkpoint'] else 'off'}"
         if r.get("status") != "ok":
-            lines.append(
-                f"| {r['policy_batch']} | {r['policy_microbatch'] or '—'} | "
-                f"{'on' if r['grad_checkpoint'] else 'off'} | skipped | — |"
-            )
+            lines.append(f"{head} | skipped | — |")
             continue
-        lines.append(
-            f"| {r['policy_batch']} | {r['policy_microbatch'] or '—'} | "
-            f"{'on' if r['grad_checkpoint'] else 'off'} | {r['peak_mb']:,.0f} | {r['cpu_s']:.1f} |"
-        )
+        lines.append(f"{head} | {r['peak_mb']:,.0f} | {r['cpu_s']:.1f} |")
     for tag, e in result.get("published_batch", {}).items():
         lines.append(
             f"| 40,960 (extrapolated: {e['cpu_s_per_microbatch']:.2f} CPU s per 256 x 160, "
