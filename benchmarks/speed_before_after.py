@@ -1,11 +1,11 @@
 """Updates per second of every algorithm in two checkouts of genpolicy, interleaved.
 
-    git worktree add /tmp/gp-before 90289e6        # the code before the speed-ups
-    python benchmarks/speed_before_after.py --before /tmp/gp-before \
+    git worktree add ../gp-before 90289e6          # the code before the speed-ups
+    python benchmarks/speed_before_after.py --before ../gp-before \
         --out benchmarks/results/speed_before_after.json
     # GMPG's own divergence route (genpolicy/generative/exact_trace.py) against the torch.func one:
-    git worktree add /tmp/gp-b28c5b6 b28c5b6
-    python benchmarks/speed_before_after.py --before /tmp/gp-b28c5b6 --only gmpg \
+    git worktree add ../gp-b28c5b6 b28c5b6
+    python benchmarks/speed_before_after.py --before ../gp-b28c5b6 --only gmpg \
         --out benchmarks/results/speed_gmpg_divergence.json
 
 For each shipped CPU config, ``genpolicy train CONFIG --speed N`` (one torch thread) runs in a
