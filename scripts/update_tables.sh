@@ -25,7 +25,7 @@ genpolicy tables $R/gmpg_pg_phase_draw2_hopper100.json \
   --name gmpg-pg-phase-draw2-100 --update docs/benchmarks/gmpg-pg-phase.md > /dev/null
 genpolicy tables $R/noisy-expert-draw2/report/results.json --steps 1000,3000,5000 \
   --name noisy-expert-draw2 --update docs/benchmarks/noisy-expert.md > /dev/null
-genpolicy tables $R/noisy-expert-draw2/eval100 --target bc-det \
+genpolicy tables $R/noisy-expert-draw2/eval100 --target bc-deterministic \
   --name noisy-expert-draw2-eval100 --update docs/benchmarks/noisy-expert.md > /dev/null
 genpolicy tables $R/pointmaze-medium/report/results.json \
   --name pointmaze-score --update docs/benchmarks/pointmaze.md > /dev/null
@@ -33,7 +33,7 @@ genpolicy tables $R/pointmaze-medium/report-success/results.json \
   --digits 2 --name pointmaze-success --update docs/benchmarks/pointmaze.md > /dev/null
 genpolicy tables $R/pointmaze-medium/report-success/results.json \
   $R/pointmaze-medium-tune/report-success/results.json --digits 2 \
-  --groups bc,iql,gmpo,gmpo-b12,gmpo-b24,gmpo-cw10k,gtp,gtp-e10,gtp-cw10k,gtp-cw10k-precond \
+  --groups bc,iql,gmpo,gmpo-beta-12,gmpo-beta-24,gmpo-critic-warmup-10k,gtp,gtp-eta-10,gtp-critic-warmup-10k,gtp-critic-warmup-10k-precond \
   --name pointmaze-tune-success --update docs/benchmarks/pointmaze.md > /dev/null
 genpolicy tables $R/eval_pointmaze_candidates.json --name pointmaze-candidates --update docs/benchmarks/pointmaze.md > /dev/null
 genpolicy tables $R/baselines-medium-replay/report/results.json \

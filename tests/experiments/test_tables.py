@@ -255,14 +255,17 @@ def test_noise_table_names_each_acting_setting() -> None:
 
 
 def test_eval_table_groups_seeds_and_compares_with_the_target(tmp_path: Path) -> None:
-    for name, score in [("bc-det-s0", 40.0), ("bc-det-s1", 60.0), ("gmpg-s1", 45.0)]:
+    runs = [("bc-deterministic-s0", 40.0), ("bc-deterministic-s1", 60.0), ("gmpg-s1", 45.0)]
+    for name, score in runs:
         out = {"checkpoint": f"runs/{name}", "episodes": 100, "score_mean": score}
         (tmp_path / f"{name}.json").write_text(json.dumps(out))
     assert tables.is_eval_folder(tmp_path)
-    lines = tables.eval_table(tmp_path, "bc-det").splitlines()
-    assert lines[0] == "| group | episodes | score per seed | mean ± std (seeds) | % of bc-det |"
+    lines = tables.eval_table(tmp_path, "bc-deterministic").splitlines()
+    assert lines[0] == (
+        "| group | episodes | score per seed | mean ± std (seeds) | % of bc-deterministic |"
+    )
     assert lines[1] == "| --- | --- | --- | --- | --- |"
-    assert lines[2] == "| bc-det | 100 | 40.0 / 60.0 | 50.0 ± 14.1 (2) | 100% |"
+    assert lines[2] == "| bc-deterministic | 100 | 40.0 / 60.0 | 50.0 ± 14.1 (2) | 100% |"
     assert lines[3] == "| gmpg | 100 | 45.0 | 45.0 (1) | 90% |"
     with pytest.raises(GenpolicyError, match="no such group"):
         tables.eval_table(tmp_path, "iql")

@@ -23,7 +23,7 @@ again, e.g. on 100 episodes), the table has one row per group (the run name with
 ``-s<seed>``): each seed's score, their mean and spread, and with ``--target GROUP`` the
 mean as a percentage of that group's:
 
-    genpolicy tables benchmarks/results/noisy-expert-draw2/eval100 --target bc-det
+    genpolicy tables benchmarks/results/noisy-expert-draw2/eval100 --target bc-deterministic
 """
 
 from __future__ import annotations
