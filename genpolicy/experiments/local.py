@@ -24,6 +24,7 @@ from genpolicy.errors import GenpolicyError
 from genpolicy.experiments.spec import SweepSpec, Trial, trial_config
 from genpolicy.experiments.trial import EXIT_BUSY, run_dir_of, trial_state
 from genpolicy.training import checkpoint
+from genpolicy.training.progress import fmt_seconds
 
 
 @dataclass
@@ -100,13 +101,6 @@ def branch_parents(pending: list[tuple[Trial, Any]]) -> dict[str, set[str]]:
             if src is not None and other != t.id and src.is_relative_to(d)
         }
     return out
-
-
-def _fmt_time(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
 def default_workers(threads: int) -> int:
@@ -196,7 +190,7 @@ def run_local(
                 running.remove(r)
                 r.log.close()
                 finished_steps += r.steps_run()
-                took = _fmt_time(time.monotonic() - r.started)
+                took = fmt_seconds(time.monotonic() - r.started)
                 if code == 0:
                     outcome.done.append(r.trial.id)
                     print(f"done {r.trial.id} in {took}: {_score_text(r.run_dir)}", file=out)
@@ -218,7 +212,7 @@ def run_local(
                 done_steps = finished_steps + live
                 rate = done_steps / max(now - t0, 1e-9)
                 left = total_steps - done_steps
-                eta = _fmt_time(left / rate) if rate > 0 else "?"
+                eta = fmt_seconds(left / rate) if rate > 0 else "?"
                 parts = [f"{r.trial.id} {last_step(r.run_dir)}/{r.total}" for r in running]
                 print(
                     f"status: {len(outcome.done) - len(outcome.skipped)}/{n_total} done, "
@@ -244,7 +238,7 @@ def run_local(
     ran = len(outcome.done) - len(outcome.skipped)
     print(
         f"sweep {spec.name}: {ran} trial(s) finished, {len(outcome.failed)} failed; "
-        f"{finished_steps} updates in {_fmt_time(time.monotonic() - t0)}",
+        f"{finished_steps} updates in {fmt_seconds(time.monotonic() - t0)}",
         file=out,
         flush=True,
     )

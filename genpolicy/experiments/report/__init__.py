@@ -32,6 +32,7 @@ from genpolicy.experiments.report.runs import (
     RunRecord,
     collect_runs,
     dataset_label,
+    embedded_runs,
     read_results,
     summary_file,
 )
@@ -54,8 +55,12 @@ def make_report(
     if out is None:
         out = source.parent if source is not None else root / "report"
     out = Path(out)
-    runs = collect_runs(root)
-    previous = read_results(source) if source is not None else None
+    previous: dict[str, Any] | None = None
+    if source is None:
+        runs = collect_runs(root)
+    else:  # read once: its runs and its meta
+        previous = read_results(source)
+        runs = embedded_runs(previous, source)
     meta = (previous or {}).get("meta") or {}
     metric = metric or meta.get("metric") or DEFAULT_METRIC
     title = title if title is not None else meta.get("title")

@@ -201,6 +201,12 @@ def read_results(path: Path) -> dict[str, Any]:
     return data
 
 
+def embedded_runs(data: dict[str, Any], source: Path) -> list[RunRecord]:
+    """The runs a results.json (``data``, read from ``source`` by ``read_results``) embeds."""
+    base = Path(str((data.get("meta") or {}).get("root") or source.parent))
+    return [run_from_entry(e, base) for e in data["runs"]]
+
+
 def collect_runs(root: str | Path) -> list[RunRecord]:
     """Every run folder (``config.yaml`` + ``metrics.jsonl``) under ``root``, recursively;
     or, where ``root`` is a results.json (or a folder holding ``results.json`` or
@@ -213,9 +219,7 @@ def collect_runs(root: str | Path) -> list[RunRecord]:
         )
     source = summary_file(root)
     if source is not None:
-        data = read_results(source)
-        base = Path(str((data.get("meta") or {}).get("root") or source.parent))
-        return [run_from_entry(e, base) for e in data["runs"]]
+        return embedded_runs(read_results(source), source)
     runs = []
     for metrics in sorted(root.rglob("metrics.jsonl")):
         if (metrics.parent / "config.yaml").is_file():
