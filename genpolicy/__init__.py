@@ -43,6 +43,7 @@ _API: dict[str, str] = {
     "config_names": "genpolicy.training.shipped",
     "fit": "genpolicy.training.trainer",
     "FitResult": "genpolicy.training.trainer",
+    "fit_population": "genpolicy.training.population",
     "load_policy": "genpolicy.training.policy",
     "evaluate_policy": "genpolicy.training.policy",
 }
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from genpolicy.training.config import RunConfig, create, load_config  # noqa: F401
     from genpolicy.training.policy import evaluate_policy, load_policy  # noqa: F401
     from genpolicy.training.shipped import config_names  # noqa: F401
+    from genpolicy.training.population import fit_population  # noqa: F401
     from genpolicy.training.trainer import FitResult, fit  # noqa: F401
 
 

@@ -28,6 +28,14 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--threads", type=int, default=1, help="torch threads per trial")
     p.add_argument(
+        "--population",
+        type=int,
+        default=1,
+        metavar="P",
+        help="train up to P new trials that differ only in seed as one batched process "
+        "(bc, iql, gmpo, gtp; local backend); --threads is that process's",
+    )
+    p.add_argument(
         "--device",
         default=None,
         help="torch device for every trial, e.g. cuda (local backend; default: the spec's "
@@ -103,6 +111,10 @@ def _sweep(args: argparse.Namespace) -> int:
 
     if args.threads < 1 or (args.workers is not None and args.workers < 1):
         raise GenpolicyError("--threads and --workers must be >= 1")
+    if args.population < 1:
+        raise GenpolicyError(f"--population must be >= 1, got {args.population}")
+    if args.population > 1 and args.backend == "ray":
+        raise GenpolicyError("--population runs on the local backend; drop --backend ray")
     spec = load_spec(args.spec, out=args.out)
     trials = select_trials(expand(spec, check=False), args.only)
     check_trials(spec, trials)  # only the chosen trials need their datasets
@@ -159,6 +171,7 @@ def _sweep(args: argparse.Namespace) -> int:
             threads=args.threads,
             status_every=args.status_every,
             device=args.device,
+            population=args.population,
         )
         ok = outcome.ok
         if outcome.interrupted:

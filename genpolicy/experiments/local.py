@@ -103,6 +103,27 @@ def branch_parents(pending: list[tuple[Trial, Any]]) -> dict[str, set[str]]:
     return out
 
 
+def take_pack(
+    first: Trial, cfg: Any, pending: list[tuple[Trial, Any]], size: int
+) -> list[tuple[Trial, Any]]:
+    """Up to ``size - 1`` pending trials to train with ``first`` as one population: new
+    trials (nothing to resume) of an algorithm populations support whose configs differ
+    only in the seed. Removes them from ``pending``; empty when ``first`` cannot pack."""
+    from genpolicy.training.population import pack_key
+
+    key = pack_key(cfg)
+    if key is None or trial_state(cfg) != "new":
+        return []
+    pack: list[tuple[Trial, Any]] = []
+    for t, c in list(pending):
+        if len(pack) == size - 1:
+            break
+        if pack_key(c) == key and trial_state(c) == "new" and not c.train.init_from:
+            pack.append((t, c))
+            pending.remove((t, c))
+    return pack
+
+
 def default_workers(threads: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, threads))
 
@@ -116,8 +137,12 @@ def run_local(
     status_every: float = 30.0,
     stream: TextIO | None = None,
     device: str | None = None,
+    population: int = 1,
 ) -> SweepOutcome:
-    """Run every unfinished trial; returns which finished, failed or were skipped."""
+    """Run every unfinished trial; returns which finished, failed or were skipped.
+
+    ``population`` = P > 1 packs up to P new trials that differ only in their seed into
+    one worker process, trained as one population (``genpolicy.training.population``)."""
     out = stream or sys.stdout
     workers = workers or default_workers(threads)
     queue_dir, log_dir = spec.out / "queue", spec.out / "logs"
@@ -150,7 +175,7 @@ def run_local(
     restore = _stop_on_sigterm(running)
     try:
         while pending or running:
-            while pending and len(running) < workers:
+            while pending and len({id(r.proc) for r in running}) < workers:
                 waiting = {t.id for t, _ in pending} | {r.trial.id for r in running}
                 ready = [i for i, (t, _) in enumerate(pending) if not parents[t.id] & waiting]
                 if not ready:
@@ -158,6 +183,30 @@ def run_local(
                         break  # every pending trial branches from one still running
                     ready = [0]  # a cycle of init_from paths: let the trial say what is wrong
                 trial, cfg = pending.pop(ready[0])
+                pack = take_pack(trial, cfg, pending, population) if population > 1 else []
+                if pack:
+                    members = [(trial, cfg), *pack]
+                    n_started += len(members)
+                    path = queue_dir / f"{trial.id}.pack.json"
+                    payloads = [{"trial": t.to_dict(), "config": c.to_dict()} for t, c in members]
+                    path.write_text(json.dumps({"pack": payloads}))
+                    log = (log_dir / f"{trial.id}.log").open("ab")
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", "genpolicy.experiments.worker", str(path)],
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=env,
+                    )
+                    for t, c in members:
+                        running.append(
+                            _Running(
+                                t, proc, run_dir_of(c), c.train.steps, 0, time.monotonic(), log
+                            )
+                        )
+                    ids = ", ".join(t.id for t, _ in members)
+                    print(f"[{n_started}/{n_total}] population of {len(members)}: {ids}", file=out)
+                    out.flush()
+                    continue
                 failed = sorted(parents[trial.id] & set(outcome.failed))
                 if failed:
                     outcome.failed[trial.id] = f"train.init_from's trial {failed[0]} failed"
@@ -201,7 +250,7 @@ def run_local(
                     outcome.interrupted = True
                     print(f"stopped {r.trial.id} (checkpoint saved)", file=out)
                 else:
-                    reason = _last_line(spec.out / "logs" / f"{r.trial.id}.log")
+                    reason = _last_line(Path(r.log.name))
                     outcome.failed[r.trial.id] = reason
                     print(f"FAILED {r.trial.id} (exit {code}): {reason}", file=out)
                 out.flush()

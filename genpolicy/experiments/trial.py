@@ -140,6 +140,24 @@ def run_trial(payload: dict[str, Any], on_eval: EvalCallback | None = None) -> d
         return out
 
 
+def run_pack(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Train new trials that differ only in seed as one population
+    (``genpolicy.training.population``); returns their summaries.
+
+    ``payload``: ``{"pack": [trial payloads]}``, each as ``run_trial`` takes it.
+    """
+    from genpolicy.training.population import fit_population
+
+    cfgs = [RunConfig.from_dict(p["config"]) for p in payload["pack"]]
+    with contextlib.ExitStack() as locks:
+        for cfg in cfgs:
+            locks.enter_context(trial_lock(run_dir_of(cfg)))
+        results = fit_population(cfgs, overwrite=True)
+    for p, cfg in zip(payload["pack"], cfgs, strict=True):
+        (run_dir_of(cfg) / "trial.json").write_text(json.dumps(p["trial"], indent=2))
+    return [dict(r.summary) for r in results]
+
+
 def worker_main(argv: list[str] | None = None) -> int:
     """``python -m genpolicy.experiments.worker PAYLOAD.json``: run one trial in this process."""
     argv = sys.argv[1:] if argv is None else argv
@@ -149,6 +167,9 @@ def worker_main(argv: list[str] | None = None) -> int:
     _die_with_parent()
     payload = json.loads(Path(argv[0]).read_text())
     try:
+        if "pack" in payload:
+            run_pack(payload)
+            return 0
         summary = run_trial(payload)
     except TrialBusy as exc:
         print(f"genpolicy: {exc}", file=sys.stderr)

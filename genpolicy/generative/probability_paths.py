@@ -72,14 +72,17 @@ class Path(ABC):
         g2 = 2.0 * s * ds - 2.0 * f * s * s
         return f, g2
 
-    def sample_xt(self, a: Tensor, t: Tensor, noise: Tensor | None = None) -> PathSample:
-        """Draw x_t ~ p_t(x | a) for a batch of actions a (B, D) at times t (B,)."""
+    def sample_xt(
+        self, a: Tensor, t: Tensor, noise: Tensor | None = None, extra: Tensor | None = None
+    ) -> PathSample:
+        """Draw x_t ~ p_t(x | a) for a batch of actions a (B, D) at times t (B,); ``noise``
+        (z) and ``extra`` (the I-CFM's sigma_min noise) are drawn here unless given."""
         if noise is None:
             noise = torch.randn_like(a)
         tt = t.reshape(-1, *([1] * (a.dim() - 1)))
         xt = self.alpha(tt) * a + self.sigma(tt) * noise
         if self.sigma_min > 0.0:
-            xt = xt + self.sigma_min * torch.randn_like(a)
+            xt = xt + self.sigma_min * (torch.randn_like(a) if extra is None else extra)
         return PathSample(xt=xt, t=t, noise=noise)
 
     def target(self, prediction: str, a: Tensor, noise: Tensor, t: Tensor) -> Tensor:

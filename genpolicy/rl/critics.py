@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from genpolicy.errors import GenpolicyError, unknown_name
 from genpolicy.generative.nets import EnsembleLinear, EnsembleMLP, mlp
-from genpolicy.rl.optim import optimizer_step, polyak_update
+from genpolicy.rl.optim import LONE, Stepper, optimizer_step, polyak_update
 
 Actor = Callable[[Tensor], Tensor]  # states (B, obs_dim) -> actions (B, act_dim), no grad
 Q_AGGS = ("min", "mean")  # how a TD target aggregates the members Qbar_i(s', a')
@@ -121,6 +121,7 @@ class IQLCritic(TwinQ):
     """Twin Q, V (expectile regression) and the target Qbar, with their one optimiser."""
 
     uses_actor: ClassVar[bool] = False  # in-sample: never asks the policy for actions
+    stepper: Stepper = LONE  # how the optimiser step runs (a population sets its own)
 
     def __init__(self, obs_dim: int, act_dim: int, cfg: CriticConfig | None = None) -> None:
         cfg = cfg or CriticConfig()
@@ -158,10 +159,18 @@ class IQLCritic(TwinQ):
         next_act: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """One gradient step on L_V + L_Q, then the Polyak update (``next_act`` unused)."""
-        v_loss, q_loss = self.losses(obs, act, rew, next_obs, done)
-        optimizer_step(self.optimizer, v_loss + q_loss, grad_clip=self.cfg.grad_clip)
+        _, info = self.stepper.step(
+            self.optimizer, self.loss, (obs, act, rew, next_obs, done), grad_clip=self.cfg.grad_clip
+        )
         self.polyak_update()
-        return {"critic/v_loss": v_loss.detach(), "critic/q_loss": q_loss.detach()}
+        return info
+
+    def loss(
+        self, obs: Tensor, act: Tensor, rew: Tensor, next_obs: Tensor, done: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """L_V + L_Q and both terms (the step's loss function)."""
+        v_loss, q_loss = self.losses(obs, act, rew, next_obs, done)
+        return v_loss + q_loss, {"critic/v_loss": v_loss, "critic/q_loss": q_loss}
 
 
 class TDCritic(TwinQ):

@@ -53,6 +53,39 @@ def clip_and_step(
     return norm
 
 
+LossFn = Callable[..., tuple[Tensor, dict[str, Tensor]]]  # inputs -> (loss, metrics)
+NoiseFn = Callable[[torch.Generator | None], dict[str, Tensor]]  # a loss's random draws
+
+
+class Stepper:
+    """How an algorithm's optimiser steps run.
+
+    ``step(opt, loss_fn, args, noise=...)`` computes ``loss, metrics = loss_fn(*args[,
+    noise(None)])`` and takes one ``optimizer_step``. The loss is a function of its
+    inputs, and its random draws come from ``noise`` (called with a generator, None: the
+    global one), so a population of runs (``genpolicy.training.population``) can run the
+    same step for every member at once.
+    """
+
+    def step(
+        self,
+        opt: torch.optim.Optimizer,
+        loss_fn: LossFn,
+        args: tuple[Tensor, ...],
+        *,
+        lr: float | None = None,
+        grad_clip: float = 0.0,
+        noise: NoiseFn | None = None,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """One step on ``loss_fn(*args)``; returns the loss and metrics, detached."""
+        loss, info = loss_fn(*args, noise(None)) if noise is not None else loss_fn(*args)
+        optimizer_step(opt, loss, lr=lr, grad_clip=grad_clip)
+        return loss.detach(), {k: v.detach() for k, v in info.items()}
+
+
+LONE = Stepper()  # a single run's steps
+
+
 @torch.no_grad()
 def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
     """theta_bar <- theta_bar + tau (theta - theta_bar) over all parameters, in one fused op."""

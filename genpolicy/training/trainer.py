@@ -375,36 +375,17 @@ class Trainer:
             ticker = Ticker(self.cfg.run_name, t.steps, self.step, t.log_interval_s)
         previous = install_stop_handlers(self)
         interrupted = False
-        t_start, step_start = time.perf_counter(), self.step
-        self._segment_start = t_start
-        last_log_t, last_log_step = t_start, self.step
+        self.begin()
         try:
             while self.step < t.steps:
                 batch = self.dataset.sample(self.algo.batch_size, generator=self.batch_gen)
                 info = self.algo.update(batch)
                 self.step += 1
-                for k, v in info.items():
-                    v = v.detach().float()
-                    self._sums[k] = self._sums[k] + v if k in self._sums else v.clone()
-                    self._counts[k] = self._counts.get(k, 0) + 1
-                self._count += 1
-                if self.step % t.log_every == 0 or self.step == t.steps:
-                    means = self._flush()
-                    now = time.perf_counter()
-                    sps = (self.step - last_log_step) / max(now - last_log_t, 1e-9)
-                    last_log_t, last_log_step = now, self.step
-                    self.logger.log(
-                        {"kind": "train", "step": self.step, "steps_per_s": sps, **means}
-                    )
-                    if bar is not None:
-                        bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in means.items()})
-                if t.eval_every and self.step % t.eval_every == 0 and self.step < t.steps:
-                    self.evaluate()
-                if t.checkpoint_every and self.step % t.checkpoint_every == 0:
-                    self._flush_and_save()
-                if self.step in t.checkpoint_at:
-                    self.save(f"step{self.step}")
+                self.record(info)
+                means = self.after_step()
                 if bar is not None:
+                    if means:
+                        bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in means.items()})
                     bar.update(1)
                 elif ticker is not None:
                     ticker.tick(self.step)
@@ -412,11 +393,7 @@ class Trainer:
                     if self.step < t.steps:
                         interrupted = True
                         break
-            self.elapsed, self._segment_start = self.live_elapsed(), None
-            evaluated = bool(self.evals) and self.evals[-1]["step"] == self.step
-            if not interrupted and not evaluated:  # a run resumed after its final checkpoint
-                self.evaluate()  # was evaluated already
-            self._flush_and_save()
+            return self.finish(interrupted)
         except BaseException:
             self.logger.close()
             raise
@@ -425,9 +402,66 @@ class Trainer:
                 signal.signal(signum, handler)
             if bar is not None:
                 bar.close()
-        done = self.step - step_start
+
+    # -- one step's bookkeeping (the lone loop above and a population's loop share it) ----
+    def begin(self) -> None:
+        """Start the clock of this training segment."""
+        self._t_start, self._step_start = time.perf_counter(), self.step
+        self._segment_start = self._t_start
+        self._last_log = (self._t_start, self.step)
+
+    def record(self, info: dict[str, Tensor]) -> None:
+        """Add one update's metrics to the running sums of the next log row."""
+        for k, v in info.items():
+            v = v.detach().float()
+            self._sums[k] = self._sums[k] + v if k in self._sums else v.clone()
+            self._counts[k] = self._counts.get(k, 0) + 1
+        self._count += 1
+
+    def due(self, step: int) -> bool:
+        """Whether ``after_step`` at ``step`` evaluates or writes a checkpoint (it reads the
+        algorithm's weights then)."""
+        t = self.cfg.train
+        return (
+            bool(t.eval_every and step % t.eval_every == 0 and step < t.steps)
+            or bool(t.checkpoint_every and step % t.checkpoint_every == 0)
+            or step in t.checkpoint_at
+        )
+
+    def after_step(self) -> dict[str, float]:
+        """The log row, evaluation and checkpoints due at ``self.step``; returns the row's
+        means (empty when no row was due)."""
+        t = self.cfg.train
+        means: dict[str, float] = {}
+        if self.step % t.log_every == 0 or self.step == t.steps:
+            means = self._flush()
+            now = time.perf_counter()
+            last_t, last_step = self._last_log
+            sps = (self.step - last_step) / max(now - last_t, 1e-9)
+            self._last_log = (now, self.step)
+            self.logger.log({"kind": "train", "step": self.step, "steps_per_s": sps, **means})
+        if t.eval_every and self.step % t.eval_every == 0 and self.step < t.steps:
+            self.evaluate()
+        if t.checkpoint_every and self.step % t.checkpoint_every == 0:
+            self._flush_and_save()
+        if self.step in t.checkpoint_at:
+            self.save(f"step{self.step}")
+        return means
+
+    def finish(self, interrupted: bool = False, seconds: float | None = None) -> FitResult:
+        """The final evaluation and checkpoint, and the summary; ``seconds``: this
+        segment's training time when another loop measured it (a population's)."""
+        if seconds is not None:
+            self._segment_start = time.perf_counter() - seconds
+        self.elapsed, self._segment_start = self.live_elapsed(), None
+        evaluated = bool(self.evals) and self.evals[-1]["step"] == self.step
+        if not interrupted and not evaluated:  # a run resumed after its final checkpoint
+            self.evaluate()  # was evaluated already
+        self._flush_and_save()
+        done = self.step - self._step_start
         if done:
-            sps = done / max(time.perf_counter() - t_start, 1e-9)
+            wall = seconds if seconds is not None else time.perf_counter() - self._t_start
+            sps = done / max(wall, 1e-9)
         else:  # resumed at its last step (stopped before its summary): the saved speed
             sps = saved_speed(self.run_dir)
         summary = self.summary(sps, interrupted)

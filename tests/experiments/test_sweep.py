@@ -454,3 +454,26 @@ def test_cpu_medium_replay_configs_are_the_curves_rows(
     for key in ("out_dir", "run_name", "tensorboard"):
         curve["train"].pop(key), shipped["train"].pop(key)
     assert shipped == curve
+
+
+def test_population_packs_the_seeds_of_one_config(tmp_path: Path) -> None:
+    """--population 2: each algorithm's two seeds train in one process (gmpo, iql), with the
+    lone runs' evaluations; a rerun finds them done; a bad value fails before anything runs."""
+    small = dict(TINY, **{"train.steps": 100, "train.eval_every": 50, "train.eval_episodes": 50})
+    packed = parse_spec(toy_spec(tmp_path / "packed", set=small), tmp_path)
+    lone = parse_spec(toy_spec(tmp_path / "lone", set=small), tmp_path)
+    log = io.StringIO()
+    assert run_local(packed, expand(packed), workers=1, status_every=0, stream=log, population=2).ok
+    assert log.getvalue().count("population of 2") == 2
+    assert run_local(lone, expand(lone), workers=2, status_every=0).ok
+    for trial in expand(packed):
+        got = eval_rows(tmp_path / "packed" / "runs" / trial.id)
+        want = eval_rows(tmp_path / "lone" / "runs" / trial.id)
+        assert [r["step"] for r in got] == [50, 100]
+        for a, b in zip(got, want, strict=True):
+            assert a["eval/return_mean"] == pytest.approx(b["eval/return_mean"], abs=1e-3)
+        assert (tmp_path / "packed" / "runs" / trial.id / "trial.json").is_file()
+        assert trial_state(trial_config(packed, trial)) == "done"
+    path = write_spec(tmp_path / "s.yaml", toy_spec(tmp_path / "out"))
+    assert main(["sweep", str(path), "--population", "0"]) == 2
+    assert not (tmp_path / "out" / "runs").exists()

@@ -231,7 +231,7 @@ def test_algorithms_use_the_chosen_weighting(data: Any) -> None:
     assert torch.allclose(gtp.weights(adv), expect / expect.mean())
     gmpo = build(tiny_cfg("gmpo", **{"algo.weighting": "std_positive"}))
     batch = data.sample(32, torch.Generator().manual_seed(0))
-    _, w = gmpo.policy_loss(batch.observations, batch.actions)
+    w = gmpo.weights(batch.observations, batch.actions)
     a = gmpo.critic.advantage(batch.observations, batch.actions)
     assert torch.allclose(w, advantage_weights(a, "std_positive", gmpo.cfg.beta, 100.0))
     assert bool((w >= 1).all())  # std_positive never lowers a weight below 1

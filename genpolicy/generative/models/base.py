@@ -101,6 +101,9 @@ class GenerativeModel(nn.Module):
     capabilities: ClassVar[frozenset[str]] = frozenset({"sample"})
     default_steps: ClassVar[int] = 32
     default_solver: ClassVar[str] = "euler"
+    # False skips the shape and finiteness checks of ``loss`` inputs (a population's batched
+    # losses, whose inputs the trainer has checked already)
+    input_checks: bool = True
 
     def __init__(self, cfg: ModelConfig, action_dim: int, state_dim: int, n_times: int = 1):
         super().__init__()
@@ -173,6 +176,8 @@ class GenerativeModel(nn.Module):
             raise GenpolicyError("states contain NaN or inf; check the dataset or observation")
 
     def check_actions(self, actions: Tensor, states: Tensor) -> None:
+        if not self.input_checks:
+            return
         self.check_states(states)
         if actions.dim() != 2 or actions.shape[1] != self.action_dim:
             raise GenpolicyError(
@@ -237,8 +242,20 @@ class GenerativeModel(nn.Module):
         """Raise ``GenpolicyError`` if this model cannot sample with ``solver``."""
 
     # -- interface ---------------------------------------------------------------------------
-    def loss(self, actions: Tensor, states: Tensor) -> Tensor:
-        """Per-sample matching loss, shape (B,), for algorithms to weight."""
+    def loss_noise(
+        self, n: int, like: Tensor, generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
+        """The random draws of one ``loss`` call on a batch of ``n`` actions (dtype and
+        device of ``like``), in the order ``loss`` would draw them itself: passing them in
+        (``loss(..., noise=...)``) makes the loss a function of its inputs alone, so a
+        population of runs can draw each member's from its own generator."""
+        raise NotImplementedError
+
+    def loss(
+        self, actions: Tensor, states: Tensor, noise: dict[str, Tensor] | None = None
+    ) -> Tensor:
+        """Per-sample matching loss, shape (B,), for algorithms to weight; ``noise``: the
+        draws of ``loss_noise`` (drawn from the global generator when None)."""
         raise NotImplementedError
 
     def sample(

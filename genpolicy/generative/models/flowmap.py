@@ -118,22 +118,36 @@ class FlowMap(GenerativeModel):
         return cx * x + cd * self.data_prediction(x, t, s, states, net)
 
     # -- training -------------------------------------------------------------------------------
-    def draw_time_triple(self, n: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    def draw_time_triple(
+        self, n: int, device: torch.device, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """t > u > tau on the warped scale; tau = 0 (a jump to data) for half the draws."""
-        r_t = torch.rand(n, device=device) * 0.999
-        r_tau = r_t + (1.0 - r_t) * torch.rand(n, device=device)
-        r_u = r_t + (r_tau - r_t) * self.cfg.max_gap * torch.rand(n, device=device)
+        r = [torch.rand(n, device=device, generator=generator) for _ in range(4)]
+        r_t = r[0] * 0.999
+        r_tau = r_t + (1.0 - r_t) * r[1]
+        r_u = r_t + (r_tau - r_t) * self.cfg.max_gap * r[2]
         t, u, tau = self.warp(r_t), self.warp(r_u), self.warp(r_tau)
-        to_data = torch.rand(n, device=device) < 0.5
-        tau = torch.where(to_data, torch.zeros_like(tau), tau)
+        tau = torch.where(r[3] < 0.5, torch.zeros_like(tau), tau)  # half the draws jump to data
         return t, u, tau
 
-    def loss_terms(self, actions: Tensor, states: Tensor) -> dict[str, Tensor]:
+    def loss_noise(
+        self, n: int, like: Tensor, generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
+        """The time triple (t, u, tau), then z: the draws of ``loss_terms``."""
+        t, u, tau = self.draw_time_triple(n, like.device, generator)
+        shape = (n, self.action_dim)
+        z = torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
+        return {"t": t, "u": u, "tau": tau, "z": z}
+
+    def loss_terms(
+        self, actions: Tensor, states: Tensor, noise: dict[str, Tensor] | None = None
+    ) -> dict[str, Tensor]:
         """Per-sample consistency and flow losses, each of shape (B,)."""
         self.check_actions(actions, states)
         n = actions.shape[0]
-        t, u, tau = self.draw_time_triple(n, actions.device)
-        z = torch.randn_like(actions)
+        if noise is None:
+            noise = self.loss_noise(n, actions)
+        t, u, tau, z = noise["t"], noise["u"], noise["tau"], noise["z"]
         tt = t.unsqueeze(-1)
         xt = self.path.alpha(tt) * actions + self.path.sigma(tt) * z
         # one network call for phi(x_t, t, tau) and phi(x_t, t, t)
@@ -163,8 +177,10 @@ class FlowMap(GenerativeModel):
             x = self.flow_map(x, t0, t1, states, net=self.target)
         return x
 
-    def loss(self, actions: Tensor, states: Tensor) -> Tensor:
-        terms = self.loss_terms(actions, states)
+    def loss(
+        self, actions: Tensor, states: Tensor, noise: dict[str, Tensor] | None = None
+    ) -> Tensor:
+        terms = self.loss_terms(actions, states, noise)
         return self.cfg.consistency_weight * terms["consistency"] + (
             self.cfg.flow_weight * terms["flow"]
         )

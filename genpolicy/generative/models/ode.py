@@ -11,6 +11,7 @@ from torch import Tensor
 from genpolicy.errors import GenpolicyError
 from genpolicy.generative.exact_trace import head_with_trace
 from genpolicy.generative.models.base import GenerativeModel, ModelConfig
+from genpolicy.generative.probability_paths import PathSample
 from genpolicy.generative.solvers import (
     DIVERGENCES,
     EXACT_DIVERGENCE_MAX_DIM,
@@ -154,6 +155,23 @@ class ODEModel(GenerativeModel):
         out = self.net(x, self.net_time(t), states)
         return self.path.convert(out, x, t, self.prediction, "noise")
 
+    def loss_noise(
+        self, n: int, like: Tensor, generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
+        """t, then z (and the I-CFM's extra noise): the draws of the matching loss."""
+        noise = {"t": self.draw_times(n, like.device, generator)}
+        for key in ("z", "extra") if self.path.sigma_min > 0.0 else ("z",):
+            noise[key] = torch.randn(
+                n, self.action_dim, generator=generator, device=like.device, dtype=like.dtype
+            )
+        return noise
+
+    def draw_xt(self, actions: Tensor, noise: dict[str, Tensor] | None) -> PathSample:
+        """x_t on the path for a batch of actions, from ``noise`` or fresh draws."""
+        if noise is None:
+            noise = self.loss_noise(actions.shape[0], actions)
+        return self.path.sample_xt(actions, noise["t"], noise["z"], noise.get("extra"))
+
     def sample_grid(self, steps: int) -> list[float]:
         return self.path.time_grid(steps, self.t_min, self.t_max, self.cfg.grid_power).tolist()
 
@@ -249,10 +267,12 @@ class Flow(ODEModel):
 
     kind = "flow"
 
-    def loss(self, actions: Tensor, states: Tensor) -> Tensor:
+    def loss(
+        self, actions: Tensor, states: Tensor, noise: dict[str, Tensor] | None = None
+    ) -> Tensor:
         self.check_actions(actions, states)
-        t = self.draw_times(actions.shape[0], actions.device)
-        ps = self.path.sample_xt(actions, t)
+        ps = self.draw_xt(actions, noise)
+        t = ps.t
         pred = self.net(ps.xt, self.net_time(t), states)
         target = self.path.target("velocity", actions, ps.noise, t)
         return ((pred - target) ** 2).mean(-1)
@@ -285,11 +305,12 @@ class Diffusion(ODEModel):
         t = torch.tensor(self.t_max, dtype=torch.float64)
         return float(torch.sqrt(self.path.sigma(t) ** 2 + self.path.sigma_min**2))
 
-    def loss(self, actions: Tensor, states: Tensor) -> Tensor:
+    def loss(
+        self, actions: Tensor, states: Tensor, noise: dict[str, Tensor] | None = None
+    ) -> Tensor:
         self.check_actions(actions, states)
-        t = self.draw_times(actions.shape[0], actions.device)
-        ps = self.path.sample_xt(actions, t)
-        pred = self.net(ps.xt, self.net_time(t), states)
+        ps = self.draw_xt(actions, noise)
+        pred = self.net(ps.xt, self.net_time(ps.t), states)
         return ((pred - ps.noise) ** 2).mean(-1)
 
     def velocity_coefficients(self, t: float) -> tuple[float, float]:

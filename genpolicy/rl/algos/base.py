@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from genpolicy.errors import GenpolicyError, unknown_name
 from genpolicy.rl.algos.acting import ActConfig, Selector, generative_act
-from genpolicy.rl.optim import optimizer_step
+from genpolicy.rl.optim import LONE, Stepper, optimizer_step
 
 if TYPE_CHECKING:
     from genpolicy.generative.models import ModelConfig
@@ -166,6 +166,7 @@ class Algorithm(nn.Module):
     policy_ema: Any  # a frozen copy of ``policy`` (nn.Module) or None
     behaviour: Any  # a behaviour model mu, where the algorithm has one (init_behaviour)
     critic: Any  # the critic (a ``genpolicy.rl.critics.Critic``) or None
+    stepper: Stepper = LONE  # how optimiser steps run (``set_stepper``: a population's)
 
     def __init__(
         self,
@@ -262,6 +263,12 @@ class Algorithm(nn.Module):
         return generative_act(model, obs, cfg, self.act_generator, score_fn, select)
 
     # ---- shared -------------------------------------------------------------------------
+    def set_stepper(self, stepper: Stepper) -> None:
+        """Run every optimiser step, the critic's included, through ``stepper``."""
+        self.stepper = stepper
+        if self.critic is not None:
+            self.critic.stepper = stepper
+
     def set_horizon(self, total_updates: int) -> None:
         """The run length the learning-rate schedules decay over (the trainer sets it)."""
         if total_updates < 1:

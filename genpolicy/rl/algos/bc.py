@@ -14,7 +14,7 @@ One registered name, ``bc``; ``policy`` picks the variant (``BC.for_config``):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -25,7 +25,6 @@ from genpolicy.generative.nets import GaussianPolicy
 from genpolicy.rl.algos.acting import ActConfig, check_act_config
 from genpolicy.rl.algos.base import AlgoConfig, Algorithm, BatchLike, check_ema
 from genpolicy.rl.critics import CriticConfig
-from genpolicy.rl.optim import optimizer_step
 
 POLICIES = ("generative", "gaussian", "deterministic")
 
@@ -59,6 +58,7 @@ class BC(Algorithm):
 
     name = "bc"
     cfg: BCConfig
+    draws_noise: ClassVar[bool] = False  # whether ``loss`` takes random draws (loss_noise)
 
     @classmethod
     def for_config(cls, cfg: Any) -> type[Algorithm]:
@@ -79,15 +79,29 @@ class BC(Algorithm):
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"policy": self.policy_opt}
 
-    def loss(self, obs: Tensor, act: Tensor) -> Tensor:
+    def loss(self, obs: Tensor, act: Tensor, noise: dict[str, Tensor] | None = None) -> Tensor:
         raise NotImplementedError
+
+    def loss_noise(self, n: int, like: Tensor, generator: torch.Generator | None) -> Any:
+        """The loss's random draws (for a class with ``draws_noise``)."""
+        raise NotImplementedError
+
+    def step_loss(self, obs: Tensor, act: Tensor, *noise: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        return self.loss(obs, act, *noise), {}
 
     def after_step(self) -> None:
         """Hook after each optimiser step (a generative model's own EMA target)."""
 
     def update(self, batch: BatchLike) -> dict[str, Tensor]:
-        loss = self.loss(batch.observations, batch.actions)
-        optimizer_step(self.policy_opt, loss, lr=self.scheduled_lr(), grad_clip=self.cfg.grad_clip)
+        s, a = batch.observations, batch.actions
+        loss, _ = self.stepper.step(
+            self.policy_opt,
+            self.step_loss,
+            (s, a),
+            lr=self.scheduled_lr(),
+            grad_clip=self.cfg.grad_clip,
+            noise=(lambda g: self.loss_noise(a.shape[-2], a, g)) if self.draws_noise else None,
+        )
         self.after_step()
         self.update_policy_ema()
         self.num_updates += 1
@@ -98,12 +112,16 @@ class GenerativeBC(BC):
     """L = E_(s,a)~D [ l_theta(a | s) ] with any generative model's matching loss."""
 
     requires = ("sample",)
+    draws_noise = True
 
     def make_policy(self, model_cfg: ModelConfig) -> Any:
         return build_model(model_cfg, action_dim=self.act_dim, state_dim=self.obs_dim)
 
-    def loss(self, obs: Tensor, act: Tensor) -> Tensor:
-        return self.policy.loss(act, obs).mean()
+    def loss(self, obs: Tensor, act: Tensor, noise: dict[str, Tensor] | None = None) -> Tensor:
+        return self.policy.loss(act, obs, noise).mean()
+
+    def loss_noise(self, n: int, like: Tensor, generator: torch.Generator | None) -> Any:
+        return self.policy.loss_noise(n, like, generator)
 
     def after_step(self) -> None:
         self.policy.update_target()  # EMA target of flow-map models; no-op otherwise
@@ -119,7 +137,7 @@ class GaussianBC(BC):
     def make_policy(self, model_cfg: ModelConfig) -> Any:
         return GaussianPolicy(self.obs_dim, self.act_dim, self.cfg.hidden, self.cfg.depth)
 
-    def loss(self, obs: Tensor, act: Tensor) -> Tensor:
+    def loss(self, obs: Tensor, act: Tensor, noise: dict[str, Tensor] | None = None) -> Tensor:
         if self.cfg.policy == "gaussian":
             return -self.policy.log_prob(obs, act).mean()
         return (self.policy.mean(obs) - act).square().sum(-1).mean()

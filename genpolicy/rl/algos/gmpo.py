@@ -30,7 +30,6 @@ from genpolicy.rl.algos.acting import ActConfig, check_act_config
 from genpolicy.rl.algos.base import AlgoConfig, Algorithm, BatchLike, check_ema
 from genpolicy.rl.algos.weighting import advantage_weights, check_weighting, weight_stats
 from genpolicy.rl.critics import CriticConfig, IQLCritic
-from genpolicy.rl.optim import optimizer_step
 
 
 @dataclass
@@ -69,9 +68,10 @@ class GMPO(Algorithm):
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"policy": self.policy_opt, "critic": self.critic.optimizer}
 
-    def policy_loss(self, obs: Tensor, act: Tensor) -> tuple[Tensor, Tensor]:
+    def weights(self, obs: Tensor, act: Tensor) -> Tensor:
+        """The per-sample weights of L_pi (no gradient)."""
         c = self.cfg
-        weight = advantage_weights(
+        return advantage_weights(
             self.critic.advantage(obs, act),
             c.weighting,
             c.beta,
@@ -79,18 +79,29 @@ class GMPO(Algorithm):
             self_normalize=c.self_normalize,
             min_ess=c.min_ess,
         )
-        return (weight * self.policy.loss(act, obs)).mean(), weight
+
+    def policy_loss(
+        self, obs: Tensor, act: Tensor, noise: dict[str, Tensor] | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """L_pi and the weights' statistics (``noise``: the model's loss draws)."""
+        weight = self.weights(obs, act)
+        return (weight * self.policy.loss(act, obs, noise)).mean(), weight_stats(weight)
 
     def update(self, batch: BatchLike) -> dict[str, Tensor]:
         c, s, a = self.cfg, batch.observations, batch.actions
         policy_info: dict[str, Tensor] = {}
         if not self.critic_warming_up:
-            loss, weight = self.policy_loss(s, a)
-            lr = self.scheduled_lr(start=c.critic_warmup)
-            optimizer_step(self.policy_opt, loss, lr=lr, grad_clip=c.grad_clip)
+            loss, policy_info = self.stepper.step(
+                self.policy_opt,
+                self.policy_loss,
+                (s, a),
+                lr=self.scheduled_lr(start=c.critic_warmup),
+                grad_clip=c.grad_clip,
+                noise=lambda g: self.policy.loss_noise(a.shape[-2], a, g),
+            )
             self.policy.update_target()  # EMA target of flow-map models; no-op otherwise
             self.update_policy_ema()  # the acting copy (algo.ema)
-            policy_info = {"policy/loss": loss.detach(), **weight_stats(weight)}
+            policy_info["policy/loss"] = loss
         info = self.critic.update(s, a, batch.rewards, batch.next_observations, batch.terminals)
         self.num_updates += 1
         info.update(policy_info)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -44,7 +44,6 @@ from genpolicy.rl.algos.acting import ActConfig, check_act_config
 from genpolicy.rl.algos.base import AlgoConfig, Algorithm, BatchLike, check_ema
 from genpolicy.rl.algos.weighting import advantage_weights, check_weighting, weight_stats
 from genpolicy.rl.critics import CRITICS, CriticConfig, IQLCritic, TDCritic, make_critic
-from genpolicy.rl.optim import optimizer_step
 
 __all__ = ["CRITICS", "GTP", "GTPConfig", "TDCritic"]
 
@@ -132,16 +131,19 @@ class GTP(Algorithm):
             adv, c.weighting, c.eta, c.weight_clamp, c.eps, c.self_normalize, c.min_ess
         )
 
-    def policy_loss(
-        self, obs: Tensor, act: Tensor, adv: Tensor
-    ) -> tuple[Tensor, dict[str, Tensor]]:
+    def policy_loss(self, obs: Tensor, act: Tensor, *rest: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        """The weighted loss and its terms; ``rest``: a_pi (the TD critic's), then the
+        model's loss draws."""
+        *a_pi, noise = rest
+        adv = self.advantage(obs, act, a_pi[0] if a_pi else None)
         w = self.weights(adv)
-        terms = self.policy.loss_terms(act, obs)
+        terms = self.policy.loss_terms(act, obs, noise)
         mc = self.policy.cfg
         per_sample = mc.consistency_weight * terms["consistency"] + mc.flow_weight * terms["flow"]
         info = {
             "policy/consistency": terms["consistency"].mean().detach(),
             "policy/flow": terms["flow"].mean().detach(),
+            "policy/adv_std": adv.std(),
             **weight_stats(w),
         }
         return (w * per_sample).mean(), info
@@ -155,13 +157,17 @@ class GTP(Algorithm):
         info: dict[str, Tensor] = {}
         policy_info: dict[str, Tensor] = {}
         if not self.critic_warming_up:
-            adv = self.advantage(s, a, a_pi)
-            loss, info = self.policy_loss(s, a, adv)
-            lr = self.scheduled_lr(start=self.cfg.critic_warmup)
-            optimizer_step(self.policy_opt, loss, lr=lr, grad_clip=self.cfg.grad_clip)
+            loss, info = self.stepper.step(
+                self.policy_opt,
+                self.policy_loss,
+                (s, a) if a_pi is None else (s, a, a_pi),
+                lr=self.scheduled_lr(start=self.cfg.critic_warmup),
+                grad_clip=self.cfg.grad_clip,
+                noise=lambda g: self.policy.loss_noise(a.shape[-2], a, g),
+            )
             self.policy.update_target()  # the consistency target's EMA (model.ema)
             self.update_policy_ema()  # the acting policy's EMA (algo.ema)
-            policy_info = {"policy/loss": loss.detach(), "policy/adv_std": adv.std()}
+            policy_info = {"policy/loss": loss}
         info.update(self.critic.update(s, a, batch.rewards, s2, batch.terminals, a2))
         self.num_updates += 1
         info.update(policy_info)

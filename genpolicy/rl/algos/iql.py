@@ -25,7 +25,6 @@ from genpolicy.rl.algos.acting import ActConfig
 from genpolicy.rl.algos.base import AlgoConfig, Algorithm, BatchLike
 from genpolicy.rl.algos.weighting import advantage_weights, check_weighting, weight_stats
 from genpolicy.rl.critics import CriticConfig, IQLCritic
-from genpolicy.rl.optim import optimizer_step
 
 __all__ = ["IQL", "LOG_STD_MAX", "LOG_STD_MIN", "GaussianPolicy", "IQLConfig"]
 
@@ -63,23 +62,31 @@ class IQL(Algorithm):
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"policy": self.policy_opt, "critic": self.critic.optimizer}
 
+    def policy_loss(self, s: Tensor, a: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """L_pi (advantage-weighted log-likelihood) and the weights' statistics."""
+        c = self.cfg
+        weight = advantage_weights(
+            self.critic.advantage(s, a),
+            c.weighting,
+            c.beta,
+            c.weight_clamp,
+            self_normalize=c.self_normalize,
+            min_ess=c.min_ess,
+        )
+        return -(weight * self.policy.log_prob(s, a)).mean(), weight_stats(weight)
+
     def update(self, batch: BatchLike) -> dict[str, Tensor]:
         c, s, a = self.cfg, batch.observations, batch.actions
         policy_info: dict[str, Tensor] = {}
         if not self.critic_warming_up:
-            adv = self.critic.advantage(s, a)
-            weight = advantage_weights(
-                adv,
-                c.weighting,
-                c.beta,
-                c.weight_clamp,
-                self_normalize=c.self_normalize,
-                min_ess=c.min_ess,
+            loss, policy_info = self.stepper.step(
+                self.policy_opt,
+                self.policy_loss,
+                (s, a),
+                lr=self.scheduled_lr(start=c.critic_warmup),
+                grad_clip=c.grad_clip,
             )
-            loss = -(weight * self.policy.log_prob(s, a)).mean()
-            lr = self.scheduled_lr(start=c.critic_warmup)
-            optimizer_step(self.policy_opt, loss, lr=lr, grad_clip=c.grad_clip)
-            policy_info = {"policy/loss": loss.detach(), **weight_stats(weight)}
+            policy_info["policy/loss"] = loss
         info = self.critic.update(s, a, batch.rewards, batch.next_observations, batch.terminals)
         self.num_updates += 1
         info.update(policy_info)

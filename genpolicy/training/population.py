@@ -1,0 +1,267 @@
+"""Populations: P runs of one config, different seeds, trained as one batched computation.
+
+Member k is the run ``cfg`` with ``train.seed = seeds[k]``. Every parameter, buffer and
+optimiser state of the algorithm gets a leading member dimension (P, ...): the member
+networks start from the weights a lone run with that seed starts from, each member draws
+its batches from its own generator (seeded as a lone run's) and its loss noise from its own
+generator (continuing the global stream a lone run would use), and each optimiser step is
+
+    L(theta_1..P) = sum_k L_k(theta_k),    L_k = loss_fn(theta_k, batch_k, noise_k)
+
+computed with ``torch.func.vmap`` over the members, so the gradient of member k is that of
+its own loss. Adam is elementwise, so per-member Adam states come for free; the gradient
+norm is clipped per member; Polyak and EMA updates are elementwise too. Member k therefore
+follows the lone run with seed ``seeds[k]`` up to floating-point rounding.
+
+Each member keeps an ordinary run folder (``<out_dir>/<run_name>``, its own config, logs,
+evaluations, checkpoints and summary): a member's checkpoint resumes as a lone run, and
+``genpolicy report`` reads the folders like any others. Supported: algorithms whose update
+runs every optimiser step through ``Algorithm.stepper`` (BC, IQL, GMPO, GTP with the IQL
+critic).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+
+from genpolicy.errors import GenpolicyError
+from genpolicy.generative.models.base import GenerativeModel
+from genpolicy.rl.algos.base import Algorithm
+from genpolicy.rl.optim import LossFn, NoiseFn, Stepper
+from genpolicy.training.config import RunConfig, config_diff
+from genpolicy.training.trainer import FitResult, Trainer
+
+SUPPORTED = ("bc", "iql", "gmpo", "gtp")
+# train-section keys that may differ between members (the rest of the config is shared)
+MEMBER_KEYS = ("seed", "run_name", "out_dir", "progress", "log_interval_s", "tensorboard")
+
+
+class _Call(nn.Module):
+    """Calls a bound method of ``m`` (so ``functional_call`` can swap ``m``'s tensors)."""
+
+    def __init__(self, m: nn.Module) -> None:
+        super().__init__()
+        self.m = m
+
+    def forward(self, fn: LossFn, args: tuple[Tensor, ...], noise: Any) -> Any:
+        return fn(*args) if noise is None else fn(*args, noise)
+
+
+class PopulationStepper(Stepper):
+    """Runs an optimiser step of every member at once (see the module docstring)."""
+
+    def __init__(self, root: Algorithm, generators: list[torch.Generator]) -> None:
+        self.generators = generators
+        self.call = _Call(root)
+        self.state = {
+            **{f"m.{k}": v for k, v in root.named_parameters()},
+            **{f"m.{k}": v for k, v in root.named_buffers()},
+        }
+
+    def step(
+        self,
+        opt: torch.optim.Optimizer,
+        loss_fn: LossFn,
+        args: tuple[Tensor, ...],
+        *,
+        lr: float | None = None,
+        grad_clip: float = 0.0,
+        noise: NoiseFn | None = None,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        draws = None
+        if noise is not None:
+            per = [noise(g) for g in self.generators]
+            draws = {k: torch.stack([d[k] for d in per]) for k in per[0]}
+
+        def member(state: dict[str, Tensor], a: tuple[Tensor, ...], nz: Any) -> Any:
+            return functional_call(self.call, state, (loss_fn, a, nz), strict=True)
+
+        loss, info = vmap(member, in_dims=(0, 0, 0 if draws is not None else None))(
+            self.state, args, draws
+        )
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
+        if grad_clip > 0:
+            clip_per_member(params, grad_clip)
+        if lr is not None:
+            for group in opt.param_groups:
+                group["lr"] = lr
+        opt.step()
+        return loss.detach(), {k: v.detach() for k, v in info.items()}
+
+
+@torch.no_grad()
+def clip_per_member(params: list[Tensor], max_norm: float) -> Tensor:
+    """Clip each member's gradient norm (over all ``params``, sliced on dim 0) to
+    ``max_norm`` as ``torch.nn.utils.clip_grad_norm_`` does for one run; returns the norms."""
+    grads = [p.grad for p in params if p.grad is not None]
+    norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads]).norm(dim=0)
+    coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(coef.view(-1, *([1] * (g.dim() - 1))))
+    return norms
+
+
+def stack_members(template: Algorithm, members: Sequence[Algorithm]) -> None:
+    """Give every parameter and buffer of ``template`` a leading member dimension holding the
+    members' values (the optimisers keep their parameters, now (P, ...) tensors)."""
+    named = [dict(m.named_parameters()) | dict(m.named_buffers()) for m in members]
+    with torch.no_grad():
+        for name, t in [*template.named_parameters(), *template.named_buffers()]:
+            t.data = torch.stack([n[name].detach() for n in named]).to(t.device)
+    for opt in template.optimizers().values():
+        if opt.state:
+            raise GenpolicyError("a population starts from fresh optimisers (no saved state)")
+    for module in template.modules():
+        if isinstance(module, GenerativeModel):
+            module.input_checks = False  # the dataset was checked when it was loaded
+
+
+@torch.no_grad()
+def member_state(template: Algorithm, k: int, into: Algorithm) -> None:
+    """Copy member k's weights, buffers, optimiser states and counters into ``into``."""
+    state = template.state_dict()
+    into.load_state_dict({n: t[k] if isinstance(t, Tensor) else t for n, t in state.items()})
+    for name, opt in template.optimizers().items():
+        src = opt.state_dict()
+        state = {
+            i: {key: v if key == "step" else v[k] for key, v in s.items()}
+            for i, s in src["state"].items()
+        }
+        into.optimizers()[name].load_state_dict(
+            {"state": state, "param_groups": src["param_groups"]}
+        )
+    into.num_updates = template.num_updates
+
+
+def pack_key(cfg: RunConfig) -> str | None:
+    """What runs of one population share (the config but for ``MEMBER_KEYS``), or None if
+    ``cfg`` cannot train in a population."""
+    if cfg.algo.name not in SUPPORTED or cfg.train.init_from:
+        return None
+    if cfg.algo.name == "gtp" and getattr(cfg.algo, "critic", "iql") != "iql":
+        return None
+    d = cfg.to_dict()
+    d["train"] = {k: v for k, v in d["train"].items() if k not in MEMBER_KEYS}
+    return json.dumps(d, sort_keys=True, default=str)
+
+
+def check_members(cfgs: Sequence[RunConfig]) -> None:
+    """The configs a population can train together: one algorithm it supports, the same
+    settings but for the seed and the run folder, and distinct run folders."""
+    if not cfgs:
+        raise GenpolicyError("a population needs at least one member config")
+    first = cfgs[0]
+    if first.algo.name not in SUPPORTED:
+        raise GenpolicyError(
+            f"populations support {', '.join(SUPPORTED)}, not {first.algo.name!r}; "
+            "train it as separate runs (genpolicy sweep --workers N)"
+        )
+    if first.algo.name == "gtp" and getattr(first.algo, "critic", "iql") != "iql":
+        raise GenpolicyError(
+            "a GTP population needs algo.critic=iql (the TD critic samples actions inside "
+            "its step); train TD-critic runs separately"
+        )
+    if first.train.init_from:
+        raise GenpolicyError("a population starts from scratch: drop train.init_from")
+    for cfg in cfgs[1:]:
+        diff = config_diff(first.to_dict(), cfg, ignore={"train": list(MEMBER_KEYS)})
+        if diff:
+            raise GenpolicyError(
+                f"population members {first.run_name!r} and {cfg.run_name!r} differ in "
+                f"{', '.join(diff)}; a population's runs may differ only in train.seed"
+            )
+    dirs = [f"{c.train.out_dir}/{c.run_name}" for c in cfgs]
+    if len(set(dirs)) != len(dirs):
+        raise GenpolicyError(
+            "population members share a run folder; give each its own train.run_name"
+        )
+
+
+def fit_population(
+    cfgs: Sequence[RunConfig], *, dataset: Any = None, overwrite: bool = False
+) -> list[FitResult]:
+    """Train the runs ``cfgs`` (differing only in seed and run folder) as one population;
+    returns one ``FitResult`` per member, as ``fit`` would for each."""
+    check_members(cfgs)
+    trainers: list[Trainer] = []
+    generators: list[torch.Generator] = []
+    try:
+        for cfg in cfgs:
+            tr = Trainer(cfg, dataset=dataset, overwrite=overwrite)
+            dataset = tr.dataset  # members share the data
+            # the global stream a lone run would draw its loss noise from
+            g = torch.Generator(device=tr.algo.device)
+            if tr.algo.device.type == "cpu":
+                g.set_state(torch.get_rng_state())
+            else:  # a CUDA run draws from the device's own generator
+                g.set_state(torch.cuda.get_rng_state(tr.algo.device))
+            trainers.append(tr)
+            generators.append(g)
+        return Population(trainers, generators).run()
+    finally:
+        for tr in trainers:
+            tr.close()
+
+
+class Population:
+    """The loop of ``fit_population``: one batched update, then each member's bookkeeping
+    (logging, evaluation and checkpoints through its own ``Trainer``)."""
+
+    def __init__(self, trainers: list[Trainer], generators: list[torch.Generator]) -> None:
+        self.trainers = trainers
+        self.cfg = trainers[0].cfg
+        lead = trainers[0].algo
+        self.algo = type(lead)(
+            dataclasses.replace(lead.cfg),
+            self.cfg.model,
+            self.cfg.critic,
+            lead.obs_dim,
+            lead.act_dim,
+            str(lead.device),
+        )
+        stack_members(self.algo, [tr.algo for tr in trainers])
+        self.algo.set_horizon(self.cfg.train.steps)
+        self.algo.set_stepper(PopulationStepper(self.algo, generators))
+
+    def batch(self) -> Any:
+        """One batch per member (each from its own generator), stacked on dim 0."""
+        parts = [
+            tr.dataset.sample(self.algo.batch_size, generator=tr.batch_gen) for tr in self.trainers
+        ]
+        names = [f.name for f in dataclasses.fields(parts[0])]
+        return type(parts[0])(**{n: torch.stack([getattr(p, n) for p in parts]) for n in names})
+
+    def sync(self) -> None:
+        """Copy each member's state into its trainer's algorithm (before it evaluates or
+        saves)."""
+        for k, tr in enumerate(self.trainers):
+            member_state(self.algo, k, tr.algo)
+
+    def run(self) -> list[FitResult]:
+        t = self.cfg.train
+        start = time.perf_counter()
+        for tr in self.trainers:
+            tr.begin()
+        step = 0
+        while step < t.steps:
+            info = self.algo.update(self.batch())
+            step += 1
+            if self.trainers[0].due(step):  # the members share their cadence
+                self.sync()
+            for k, tr in enumerate(self.trainers):
+                tr.step = step
+                tr.record({key: v[k] for key, v in info.items()})
+                tr.after_step()
+        self.sync()
+        elapsed = time.perf_counter() - start
+        return [tr.finish(False, elapsed) for tr in self.trainers]

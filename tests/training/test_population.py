@@ -1,0 +1,125 @@
+"""Populations: member k of a batched population follows the lone run with its seed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from helpers import TINY_MODEL, tiny
+
+from genpolicy.errors import GenpolicyError
+from genpolicy.training.config import create
+from genpolicy.training.population import clip_per_member, fit_population, pack_key
+from genpolicy.training.trainer import fit
+
+STEPS = 150
+
+
+def rows(run_dir: Path) -> list[dict[str, Any]]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r.get("kind") == "train"]
+
+
+def quiet(algo: str, out: Path, seed: int, **extra: Any) -> Any:
+    over = {
+        "train.steps": STEPS,
+        "train.log_every": 10,
+        "train.eval_every": 0,
+        "train.eval_episodes": 10,
+        "train.checkpoint_every": 50,
+        "train.seed": seed,
+        "train.run_name": f"s{seed}",
+        **extra,
+    }
+    if algo == "gtp":  # the flow-map policy's toy config
+        gtp = {**TINY_MODEL, "algo.batch_size": 64, "train.progress": False}
+        return create(
+            "gtp/toy-bandit", {**gtp, "train.tensorboard": False, "train.out_dir": str(out), **over}
+        )
+    return tiny(algo, out, **over)
+
+
+@pytest.mark.parametrize(
+    "algo,extra",
+    [
+        ("bc", {}),  # a generative BC: the flow's loss draws its noise per member
+        ("bc", {"algo.policy": "gaussian", "algo.grad_clip": 0.5}),
+        ("iql", {"algo.grad_clip": 1.0}),
+        ("gmpo", {"algo.ema": 0.9}),
+        ("gtp", {"algo.critic_warmup": 20}),
+    ],
+)
+def test_member_follows_the_lone_run(tmp_path: Path, algo: str, extra: dict[str, Any]) -> None:
+    members = [quiet(algo, tmp_path / "pop", s, **extra) for s in (0, 1, 2)]
+    results = fit_population(members)
+    lone = fit(quiet(algo, tmp_path / "lone", 1, **extra))
+    got, want = rows(tmp_path / "pop" / "s1"), rows(lone.run_dir)
+    assert [r["step"] for r in got] == [r["step"] for r in want]
+    assert "policy/loss" in want[-1]
+    for a, b in zip(got, want, strict=True):
+        keys = [k for k in b if "/" in k]
+        assert sorted(k for k in a if "/" in k) == sorted(keys)
+        for k in keys:
+            assert a[k] == pytest.approx(b[k], rel=1e-3, abs=1e-5), (a["step"], k)
+    # the weights at the end, and the other members really differ
+    pop_state = results[1].algo.state_dict()
+    for name, t in lone.algo.state_dict().items():
+        if isinstance(t, torch.Tensor) and t.is_floating_point():
+            assert torch.allclose(pop_state[name], t, rtol=1e-3, atol=1e-4), name
+    assert rows(tmp_path / "pop" / "s0")[-1]["policy/loss"] != got[-1]["policy/loss"]
+    # each member's folder is an ordinary run: summary, checkpoint, evaluation
+    for r, cfg in zip(results, members, strict=True):
+        summary = json.loads((r.run_dir / "summary.json").read_text())
+        assert summary["steps"] == STEPS and summary["seed"] == cfg.train.seed
+        assert summary["last"]["step"] == STEPS
+        assert (r.run_dir / "checkpoints" / "last.safetensors").is_file()
+    assert results[1].summary["last"]["eval/return_mean"] == pytest.approx(
+        lone.summary["last"]["eval/return_mean"], rel=1e-3, abs=1e-3
+    )
+
+
+def test_a_member_resumes_as_a_lone_run(tmp_path: Path) -> None:
+    members = [quiet("gmpo", tmp_path / "pop", s, **{"train.steps": 100}) for s in (0, 1)]
+    fit_population(members)
+    longer = quiet("gmpo", tmp_path / "pop", 1, **{"train.steps": 120})
+    resumed = fit(longer, resume=True)
+    assert resumed.summary["steps"] == 120
+
+
+def test_clip_per_member_is_each_members_clip() -> None:
+    gen = torch.Generator().manual_seed(0)
+    scale = torch.tensor([0.1, 1.0, 10.0])  # member 0 under the bound, 1 and 2 over it
+    params = [torch.zeros(3, 4, 5, requires_grad=True), torch.zeros(3, 7, requires_grad=True)]
+    for p in params:
+        p.grad = torch.randn(p.shape, generator=gen) * scale.view(-1, *([1] * (p.dim() - 1)))
+    lone = [[torch.zeros_like(p[k]).requires_grad_() for p in params] for k in range(3)]
+    for k, ps in enumerate(lone):
+        for q, p in zip(ps, params, strict=True):
+            q.grad = p.grad[k].clone()  # type: ignore[index]
+    norms = clip_per_member(params, 2.0)
+    for k, ps in enumerate(lone):
+        want = torch.nn.utils.clip_grad_norm_(ps, 2.0)
+        assert float(norms[k]) == pytest.approx(float(want), rel=1e-5)
+        for q, p in zip(ps, params, strict=True):
+            assert torch.allclose(p.grad[k], q.grad, rtol=1e-5)  # type: ignore[index, arg-type]
+    assert float(norms[0]) < 2.0 < float(norms[1])
+
+
+def test_bad_populations_are_refused(tmp_path: Path) -> None:
+    a, b = quiet("gmpo", tmp_path, 0), quiet("gmpo", tmp_path, 1)
+    with pytest.raises(GenpolicyError, match="at least one"):
+        fit_population([])
+    with pytest.raises(GenpolicyError, match="populations support"):
+        fit_population([quiet("qgpo", tmp_path, 0)])
+    with pytest.raises(GenpolicyError, match="algo.critic=iql"):
+        fit_population([quiet("gtp", tmp_path, 0, **{"algo.critic": "td"})])
+    with pytest.raises(GenpolicyError, match=r"differ in algo\.beta"):
+        fit_population([a, quiet("gmpo", tmp_path, 1, **{"algo.beta": 3.0})])
+    with pytest.raises(GenpolicyError, match="share a run folder"):
+        fit_population([a, quiet("gmpo", tmp_path, 1, **{"train.run_name": "s0"})])
+    assert pack_key(a) == pack_key(b) is not None
+    assert pack_key(quiet("qgpo", tmp_path, 0)) is None
+    assert not list(tmp_path.iterdir())  # nothing was written
