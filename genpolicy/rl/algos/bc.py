@@ -85,12 +85,11 @@ class BC(Algorithm):
     def after_step(self) -> None:
         """Hook after each optimiser step (a generative model's own EMA target)."""
 
-    def update(self, batch: BatchLike) -> dict[str, Tensor]:
+    def step(self, batch: BatchLike, phase: str) -> dict[str, Tensor]:
         loss = self.loss(batch.observations, batch.actions)
-        optimizer_step(self.policy_opt, loss, lr=self.scheduled_lr(), grad_clip=self.cfg.grad_clip)
+        optimizer_step(self.policy_opt, loss, lr=self.lr(), grad_clip=self.cfg.grad_clip)
         self.after_step()
         self.update_policy_ema()
-        self.num_updates += 1
         return {"policy/loss": loss.detach()}
 
 

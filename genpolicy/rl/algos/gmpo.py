@@ -81,18 +81,16 @@ class GMPO(Algorithm):
         )
         return (weight * self.policy.loss(act, obs)).mean(), weight
 
-    def update(self, batch: BatchLike) -> dict[str, Tensor]:
+    def step(self, batch: BatchLike, phase: str) -> dict[str, Tensor]:
         c, s, a = self.cfg, batch.observations, batch.actions
         policy_info: dict[str, Tensor] = {}
-        if not self.critic_warming_up:
+        if phase != "warmup":
             loss, weight = self.policy_loss(s, a)
-            lr = self.scheduled_lr(start=c.critic_warmup)
-            optimizer_step(self.policy_opt, loss, lr=lr, grad_clip=c.grad_clip)
+            optimizer_step(self.policy_opt, loss, lr=self.lr(), grad_clip=c.grad_clip)
             self.policy.update_target()  # EMA target of flow-map models; no-op otherwise
             self.update_policy_ema()  # the acting copy (algo.ema)
             policy_info = {"policy/loss": loss.detach(), **weight_stats(weight)}
         info = self.critic.update(s, a, batch.rewards, batch.next_observations, batch.terminals)
-        self.num_updates += 1
         info.update(policy_info)
         return info
 

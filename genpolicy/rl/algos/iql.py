@@ -63,10 +63,10 @@ class IQL(Algorithm):
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"policy": self.policy_opt, "critic": self.critic.optimizer}
 
-    def update(self, batch: BatchLike) -> dict[str, Tensor]:
+    def step(self, batch: BatchLike, phase: str) -> dict[str, Tensor]:
         c, s, a = self.cfg, batch.observations, batch.actions
         policy_info: dict[str, Tensor] = {}
-        if not self.critic_warming_up:
+        if phase != "warmup":
             adv = self.critic.advantage(s, a)
             weight = advantage_weights(
                 adv,
@@ -77,11 +77,9 @@ class IQL(Algorithm):
                 min_ess=c.min_ess,
             )
             loss = -(weight * self.policy.log_prob(s, a)).mean()
-            lr = self.scheduled_lr(start=c.critic_warmup)
-            optimizer_step(self.policy_opt, loss, lr=lr, grad_clip=c.grad_clip)
+            optimizer_step(self.policy_opt, loss, lr=self.lr(), grad_clip=c.grad_clip)
             policy_info = {"policy/loss": loss.detach(), **weight_stats(weight)}
         info = self.critic.update(s, a, batch.rewards, batch.next_observations, batch.terminals)
-        self.num_updates += 1
         info.update(policy_info)
         return info
 
