@@ -17,7 +17,6 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-
 Lr = float | Tensor | None  # a Python float eagerly; a 0-dim device tensor while compiling
 
 
@@ -103,6 +102,8 @@ def init_adam_state(opt: torch.optim.Optimizer) -> None:
         on_device = group["fused"] or group["capturable"]
         for p in group["params"]:
             state = adam.state[p]
+            if state and on_device and state["step"].device != p.device:  # e.g. a resume
+                state["step"] = state["step"].to(p.device)
             if state or not p.requires_grad:
                 continue
             device = p.device if on_device else torch.device("cpu")

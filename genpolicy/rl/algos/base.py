@@ -260,6 +260,8 @@ class Algorithm(nn.Module):
                 out = self.step(batch, phase)
             else:
                 self.step_lr.fill_(self._lr_value)
+                if self._compile is not None and self._compile.get("mode") == "reduce-overhead":
+                    torch.compiler.cudagraph_mark_step_begin()  # outputs: this update's
                 with torch._dynamo.config.patch(trace_autograd_ops=True):
                     out = fn(batch)
         self.end_update(phase)
