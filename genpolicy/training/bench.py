@@ -130,7 +130,8 @@ def bench_one(algo: str, batch: int, mode: str, cfg: TrainBenchConfig) -> dict[s
     if mode != "eager":
         algo_obj.compile_update(mode)
     data = RandomData(max(4 * batch, 8192), cfg.device)
-    n_params = sum(p.numel() for p in algo_obj.policy.parameters())
+    policy = getattr(algo_obj, "policy", None) or algo_obj.behaviour  # QGPO: mu (+ energy)
+    n_params = sum(p.numel() for p in policy.parameters())
 
     def update() -> dict[str, Tensor]:
         return algo_obj.update(data.sample(batch))

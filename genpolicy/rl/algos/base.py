@@ -171,6 +171,7 @@ class Algorithm(nn.Module):
     requires: ClassVar[tuple[str, ...]] = ()  # model capabilities (genpolicy.generative.models)
     obs_shift: Tensor
     obs_scale: Tensor
+    step_lr: Tensor
     cfg: AlgoConfig
     policy: Any
     policy_ema: Any  # a frozen copy of ``policy`` (nn.Module) or None
@@ -288,7 +289,8 @@ class Algorithm(nn.Module):
             return
         for m in self.modules():  # lazily cached host constants, set before any tracing
             if getattr(m, "_prior_std", 0.0) is None:
-                m._prior_std = m.prior_std()
+                prior_std: Callable[[], float] = getattr(m, "prior_std")  # noqa: B009
+                setattr(m, "_prior_std", prior_std())  # noqa: B010
         for opt in self.optimizers().values():
             if self.device.type == "cuda":
                 for group in opt.param_groups:
