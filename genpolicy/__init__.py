@@ -54,8 +54,8 @@ if TYPE_CHECKING:
     from genpolicy.rl.algos import ALGORITHMS, Algorithm, build_algorithm  # noqa: F401
     from genpolicy.training.config import RunConfig, create, load_config  # noqa: F401
     from genpolicy.training.policy import evaluate_policy, load_policy  # noqa: F401
-    from genpolicy.training.shipped import config_names  # noqa: F401
     from genpolicy.training.population import fit_population  # noqa: F401
+    from genpolicy.training.shipped import config_names  # noqa: F401
     from genpolicy.training.trainer import FitResult, fit  # noqa: F401
 
 

@@ -2,6 +2,12 @@
 
 theta <- Adam(theta, grad L)           (``optimizer_step``: zero, backward, clip, step)
 theta_bar <- (1 - tau) theta_bar + tau theta          (``polyak_update``)
+
+Both run eagerly or inside ``torch.compile`` (``train.compile``) without a graph break or a
+host synchronisation: the gradients are zeroed by hand (``Optimizer.zero_grad`` is not
+traced) and, while compiling, Adam's step is its functional form (``adam_step``) with the
+learning rate a device tensor, so a scheduled learning rate never recompiles. Eagerly, the
+step is ``Optimizer.step`` with a Python float, as it always was.
 """
 
 from __future__ import annotations
@@ -11,28 +17,43 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+Lr = float | Tensor | None  # a Python float eagerly; a 0-dim device tensor while compiling
+
+
+def zero_grads(opt: torch.optim.Optimizer) -> None:
+    """``opt.zero_grad(set_to_none=True)``, in a form ``torch.compile`` traces."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            p.grad = None
+
 
 def optimizer_step(
     opt: torch.optim.Optimizer,
     loss: Tensor,
     *,
-    lr: float | None = None,
+    lr: Lr = None,
     grad_clip: float = 0.0,
     report_norm: bool = False,
 ) -> Tensor | None:
     """zero_grad, backward, clip the gradient norm (``grad_clip`` > 0), set ``lr``, step.
 
-    Returns the gradient norm before clipping when clipping or ``report_norm``, else None.
+    The gradient is taken for ``opt``'s parameters only (``torch.autograd.grad``; other
+    modules the loss reads, such as a critic steering a policy, get none); a parameter the
+    loss does not reach keeps ``grad`` None, as with ``backward``. Returns the gradient norm
+    before clipping when clipping or ``report_norm``, else None.
     """
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
+    zero_grads(opt)
+    params = [p for group in opt.param_groups for p in group["params"] if p.requires_grad]
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    for p, g in zip(params, grads, strict=True):
+        p.grad = g
     return clip_and_step(opt, lr=lr, grad_clip=grad_clip, report_norm=report_norm)
 
 
 def clip_and_step(
     opt: torch.optim.Optimizer,
     *,
-    lr: float | None = None,
+    lr: Lr = None,
     grad_clip: float = 0.0,
     report_norm: bool = False,
 ) -> Tensor | None:
@@ -46,9 +67,12 @@ def clip_and_step(
         params = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
         # grad_clip 0 with report_norm: a bound of 1e30 only measures the norm
         norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else 1e30)
+    if torch.compiler.is_compiling():
+        adam_step(opt, lr)
+        return norm
     if lr is not None:
         for group in opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = float(lr)
     opt.step()
     return norm
 
@@ -73,7 +97,7 @@ class Stepper:
         loss_fn: LossFn,
         args: tuple[Tensor, ...],
         *,
-        lr: float | None = None,
+        lr: Lr = None,
         grad_clip: float = 0.0,
         noise: NoiseFn | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
@@ -84,6 +108,87 @@ class Stepper:
 
 
 LONE = Stepper()  # a single run's steps
+
+
+def check_adam(opt: torch.optim.Optimizer) -> torch.optim.Adam:
+    """``opt`` if it is a plain Adam (what ``adam_step`` implements), else a one-line error."""
+    if type(opt) is not torch.optim.Adam or any(
+        g["amsgrad"] or g["differentiable"] for g in opt.param_groups
+    ):
+        from genpolicy.errors import GenpolicyError
+
+        raise GenpolicyError(
+            f"train.compile needs plain Adam optimisers, got {type(opt).__name__}; "
+            "set train.compile=off"
+        )
+    return opt
+
+
+def init_adam_state(opt: torch.optim.Optimizer) -> None:
+    """Create Adam's lazily made state (step, moments) for every trainable parameter now, as
+    its first step would, so that a compiled step never sees the state change shape.
+
+    The step counters live on the parameter's device where the group is fused or capturable
+    (``Adam``'s own rule), else on the CPU."""
+    adam = check_adam(opt)
+    for group in adam.param_groups:
+        on_device = group["fused"] or group["capturable"]
+        for p in group["params"]:
+            state = adam.state[p]
+            if state and on_device and state["step"].device != p.device:  # e.g. a resume
+                state["step"] = state["step"].to(p.device)
+            if state or not p.requires_grad:
+                continue
+            device = p.device if on_device else torch.device("cpu")
+            state["step"] = torch.zeros((), dtype=torch.float32, device=device)
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+
+@torch.no_grad()
+def adam_step(opt: torch.optim.Optimizer, lr: Lr = None) -> None:
+    """One step of Adam over the parameters with a gradient, through the functional
+    ``torch.optim.adam.adam`` (``Optimizer.step`` breaks a compiled graph twice).
+
+    ``lr``: a float or 0-dim tensor (default: each group's own). It runs Adam's capturable
+    form (bias corrections on the device, tensor learning rates) or, for fused groups
+    (CUDA), the fused kernel; the state must exist (``init_adam_state``)."""
+    from torch.optim.adam import adam
+
+    for group in opt.param_groups:
+        params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            state = opt.state[p]
+            params.append(p)
+            grads.append(p.grad)
+            exp_avgs.append(state["exp_avg"])
+            exp_avg_sqs.append(state["exp_avg_sq"])
+            steps.append(state["step"])
+        if not params:
+            continue
+        beta1, beta2 = group["betas"]
+        fused = bool(group["fused"])
+        adam(
+            params,
+            grads,
+            exp_avgs,
+            exp_avg_sqs,
+            [],
+            steps,
+            foreach=not fused,
+            capturable=not fused,
+            fused=fused,
+            amsgrad=False,
+            beta1=beta1,
+            beta2=beta2,
+            lr=group["lr"] if lr is None else lr,
+            weight_decay=group["weight_decay"],
+            eps=group["eps"],
+            maximize=group["maximize"],
+            decoupled_weight_decay=group.get("decoupled_weight_decay", False),
+        )
 
 
 @torch.no_grad()

@@ -26,6 +26,7 @@ import yaml
 from genpolicy.errors import GenpolicyError, unknown_name
 from genpolicy.generative.models import MODEL_KINDS, ModelConfig, model_class
 from genpolicy.rl.algos import ALGORITHMS, GMPOConfig, algo_config_class, check_model
+from genpolicy.rl.algos.base import COMPILE_MODES
 from genpolicy.rl.critics import CriticConfig
 from genpolicy.training.shipped import builtin_names, find_config
 
@@ -65,6 +66,9 @@ class TrainConfig:
     # line with the step, steps/s and ETA every this many seconds; 0: none
     log_interval_s: float = 30.0
     threads: int = 0  # torch.set_num_threads; 0 leaves the default
+    # torch.compile each update (and acting at the evaluation batch): off | default |
+    # max-autotune | reduce-overhead (CUDA graphs, on CUDA); docs/guide/training.md
+    compile: str = "off"
     # at each evaluation, also evaluate with algo.act.steps = k for each k (eval_k{k}/* keys)
     eval_act_steps: list[int] = field(default_factory=list)
     # likewise with algo.act.candidates = n: the best of n sampled actions by the critic's Q
@@ -189,6 +193,10 @@ class RunConfig:
                 raise GenpolicyError(f"train.{key} must be >= 0, got {getattr(t, key)}")
         if t.wandb_mode not in WANDB_MODES:
             raise unknown_name("train.wandb_mode", t.wandb_mode, WANDB_MODES)
+        if str(t.compile).lower() == "false":  # YAML reads a bare `off` as false
+            t.compile = "off"
+        if t.compile not in COMPILE_MODES:
+            raise unknown_name("train.compile", str(t.compile), COMPILE_MODES)
         self._check_rates_and_steps()
         if t.init_history and not t.init_from:
             raise GenpolicyError(

@@ -33,9 +33,8 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from genpolicy.errors import GenpolicyError
-from genpolicy.generative.models.base import GenerativeModel
 from genpolicy.rl.algos.base import Algorithm
-from genpolicy.rl.optim import LossFn, NoiseFn, Stepper
+from genpolicy.rl.optim import LossFn, Lr, NoiseFn, Stepper
 from genpolicy.training.config import RunConfig, config_diff
 from genpolicy.training.trainer import FitResult, Trainer
 
@@ -72,7 +71,7 @@ class PopulationStepper(Stepper):
         loss_fn: LossFn,
         args: tuple[Tensor, ...],
         *,
-        lr: float | None = None,
+        lr: Lr = None,
         grad_clip: float = 0.0,
         noise: NoiseFn | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
@@ -94,7 +93,7 @@ class PopulationStepper(Stepper):
             clip_per_member(params, grad_clip)
         if lr is not None:
             for group in opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = float(lr)
         opt.step()
         return loss.detach(), {k: v.detach() for k, v in info.items()}
 
@@ -121,9 +120,6 @@ def stack_members(template: Algorithm, members: Sequence[Algorithm]) -> None:
     for opt in template.optimizers().values():
         if opt.state:
             raise GenpolicyError("a population starts from fresh optimisers (no saved state)")
-    for module in template.modules():
-        if isinstance(module, GenerativeModel):
-            module.input_checks = False  # the dataset was checked when it was loaded
 
 
 @torch.no_grad()
@@ -146,7 +142,7 @@ def member_state(template: Algorithm, k: int, into: Algorithm) -> None:
 def pack_key(cfg: RunConfig) -> str | None:
     """What runs of one population share (the config but for ``MEMBER_KEYS``), or None if
     ``cfg`` cannot train in a population."""
-    if cfg.algo.name not in SUPPORTED or cfg.train.init_from:
+    if cfg.algo.name not in SUPPORTED or cfg.train.init_from or str(cfg.train.compile) != "off":
         return None
     if cfg.algo.name == "gtp" and getattr(cfg.algo, "critic", "iql") != "iql":
         return None
@@ -173,6 +169,11 @@ def check_members(cfgs: Sequence[RunConfig]) -> None:
         )
     if first.train.init_from:
         raise GenpolicyError("a population starts from scratch: drop train.init_from")
+    if str(first.train.compile) != "off":
+        raise GenpolicyError(
+            f"a population's update runs eagerly (vmap over its members); set "
+            f"train.compile=off, not {first.train.compile!r}"
+        )
     for cfg in cfgs[1:]:
         diff = config_diff(first.to_dict(), cfg, ignore={"train": list(MEMBER_KEYS)})
         if diff:

@@ -21,7 +21,8 @@ def measure_speed(
 
     Each of the algorithm's ``speed_phases()`` is timed from its start (e.g. GMPG's
     behaviour pretraining and policy gradient): the last as ``steps_per_s``, the others as
-    ``<phase>_steps_per_s``.
+    ``<phase>_steps_per_s``. With ``train.compile`` on, the ``warmup`` updates before each
+    timing compile the phase's step (not timed).
     """
     seed_everything(cfg.train.seed)
     if cfg.train.threads:
@@ -31,6 +32,8 @@ def measure_speed(
         cfg.algo, cfg.model, cfg.critic, data.obs_dim, data.act_dim, cfg.train.device
     )
     algo.set_horizon(cfg.train.steps)  # the learning rates of the configured run
+    if cfg.train.compile != "off":  # warm-up updates compile each phase before timing
+        algo.compile_update(cfg.train.compile)
     gen = torch.Generator(device=data.device).manual_seed(0)
 
     def timed() -> float:

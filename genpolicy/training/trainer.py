@@ -170,6 +170,9 @@ class Trainer:
                 return  # nothing to train: nothing on disk changes
         elif t.init_from:
             self._init_from(t.init_from)
+        if t.compile != "off":  # after any restore: the compiled steps see the loaded state
+            self.algo.compile_update(t.compile)
+            self.algo.compile_acting(t.compile)
         if overwrite and self.run_dir.exists():
             shutil.rmtree(self.run_dir)  # only now that every check has passed
         try:

@@ -118,6 +118,8 @@ def test_bad_populations_are_refused(tmp_path: Path) -> None:
         fit_population([quiet("gtp", tmp_path, 0, **{"algo.critic": "td"})])
     with pytest.raises(GenpolicyError, match=r"differ in algo\.beta"):
         fit_population([a, quiet("gmpo", tmp_path, 1, **{"algo.beta": 3.0})])
+    with pytest.raises(GenpolicyError, match="train.compile=off"):
+        fit_population([quiet("gmpo", tmp_path, 0, **{"train.compile": "default"})])
     with pytest.raises(GenpolicyError, match="share a run folder"):
         fit_population([a, quiet("gmpo", tmp_path, 1, **{"train.run_name": "s0"})])
     assert pack_key(a) == pack_key(b) is not None

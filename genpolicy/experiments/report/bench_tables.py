@@ -141,3 +141,38 @@ def grid_table(results: list[dict[str, Any]]) -> str:
             )
         lines.append(f"| {grid} | {steps} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def train_speed_table(result: dict[str, Any]) -> str:
+    """The table of ``genpolicy bench train``'s JSON: updates/s per algorithm and batch,
+    eager and each compile mode, with the ratio to eager."""
+    rows = result["rows"]
+    modes = list(dict.fromkeys(r["mode"] for r in rows))
+    compiled = [m for m in modes if m != "eager"]
+    head = ["algorithm", "batch", *(f"{m} updates/s" for m in modes)]
+    head += [f"{m} / eager" for m in compiled]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    cells: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        cells.setdefault((r["algo"], r["batch"]), {})[r["mode"]] = r
+    for (algo, batch), by_mode in cells.items():
+        ups = {m: by_mode[m]["updates_per_s"] if m in by_mode else None for m in modes}
+        eager = ups.get("eager")
+        ratios = []
+        for m in compiled:
+            x = ups[m]
+            note = " (eager phase)" if m in by_mode and by_mode[m].get("eager_phase") else ""
+            ratios.append(f"{x / eager:.2f}x{note}" if x is not None and eager else "—")
+        lines.append(
+            f"| {algo} | {batch} | "
+            + " | ".join(rate(ups[m]) for m in modes)
+            + " | "
+            + " | ".join(ratios)
+            + " |"
+        )
+    m = result["machine"]
+    lines.append("")
+    lines.append(
+        f"{m['device_name']} ({m['device']}), torch {m['torch']}, {m['threads']} thread(s)."
+    )
+    return "\n".join(lines)

@@ -47,6 +47,7 @@ from genpolicy.experiments.report.bench_tables import (
     pg_phase_table,
     rate,
     speed_table,
+    train_speed_table,
 )
 from genpolicy.experiments.report.runs import summary_file
 
@@ -353,7 +354,9 @@ def table_text(args: argparse.Namespace) -> str:
         )
     if {"rows", "scales", "settings", "pairs", "ensemble"} & set(results[0]):  # the others'
         r0 = results[0]
-        if "ensemble" in r0:
+        if "machine" in r0:  # genpolicy bench train
+            text = train_speed_table(r0)
+        elif "ensemble" in r0:
             text = ensemble_table(r0)
         elif "pairs" in r0:
             text = pg_phase_table(r0)

@@ -7,7 +7,8 @@ what loss trains it; sampling, input checks and the time-feature cache live here
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -31,6 +32,27 @@ CAPABILITIES: dict[str, str] = {
     "score": "the noise/score prediction at any (x_t, t) and score-guided sampling "
     "(noise, sample(guidance=...))",
 }
+
+
+_VALUE_CHECKS = [True]  # whether check_states / check_actions test the values (one sync)
+
+
+def value_checks() -> bool:
+    """Whether the model's input checks look at values (NaN or inf), which reads a tensor
+    back to the host: not inside ``torch.compile`` nor inside ``no_value_checks``."""
+    return not torch.compiler.is_compiling() and _VALUE_CHECKS[0]
+
+
+@contextlib.contextmanager
+def no_value_checks() -> Iterator[None]:
+    """Shape checks only (training updates: the dataset's values were checked when it was
+    loaded), so an update never waits for the device."""
+    previous = _VALUE_CHECKS[0]
+    _VALUE_CHECKS[0] = False
+    try:
+        yield
+    finally:
+        _VALUE_CHECKS[0] = previous
 
 
 @dataclass
@@ -101,9 +123,6 @@ class GenerativeModel(nn.Module):
     capabilities: ClassVar[frozenset[str]] = frozenset({"sample"})
     default_steps: ClassVar[int] = 32
     default_solver: ClassVar[str] = "euler"
-    # False skips the shape and finiteness checks of ``loss`` inputs (a population's batched
-    # losses, whose inputs the trainer has checked already)
-    input_checks: bool = True
 
     def __init__(self, cfg: ModelConfig, action_dim: int, state_dim: int, n_times: int = 1):
         super().__init__()
@@ -172,12 +191,10 @@ class GenerativeModel(nn.Module):
             raise GenpolicyError(
                 f"states must have shape (batch, {self.state_dim}), got {tuple(states.shape)}"
             )
-        if not bool(torch.isfinite(states).all()):
+        if value_checks() and not bool(torch.isfinite(states).all()):
             raise GenpolicyError("states contain NaN or inf; check the dataset or observation")
 
     def check_actions(self, actions: Tensor, states: Tensor) -> None:
-        if not self.input_checks:
-            return
         self.check_states(states)
         if actions.dim() != 2 or actions.shape[1] != self.action_dim:
             raise GenpolicyError(
@@ -187,7 +204,7 @@ class GenerativeModel(nn.Module):
             raise GenpolicyError(
                 f"actions and states differ in batch size: {actions.shape[0]} vs {states.shape[0]}"
             )
-        if not bool(torch.isfinite(actions).all()):
+        if value_checks() and not bool(torch.isfinite(actions).all()):
             raise GenpolicyError("actions contain NaN or inf; check the dataset")
 
     # -- network evaluation with cached conditioning ----------------------------------------
@@ -199,7 +216,7 @@ class GenerativeModel(nn.Module):
         much as the network. Any in-place update of those weights (optimiser step,
         load_state_dict) bumps their version counters and invalidates the entry.
         """
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
             return build()
         # cached plans depend on the weights only through the time embedding network
         version = tuple(p._version for p in self.net.time_mlp.parameters())

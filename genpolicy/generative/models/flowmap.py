@@ -75,6 +75,7 @@ class FlowMap(GenerativeModel):
         lo, hi, rho = self.T_MIN, self.t_max, self.cfg.rho
         return (hi ** (1 / rho) + r * (lo ** (1 / rho) - hi ** (1 / rho))) ** rho
 
+    @torch.compiler.assume_constant_result  # host constants: torch.compile folds them
     def jump_grid(self, steps: int) -> list[float]:
         """steps + 1 times from t_max to 0 on the warped scale (the last jump lands on data)."""
         if steps < 1:
@@ -223,8 +224,15 @@ class FlowMap(GenerativeModel):
         ts = self.jump_grid(steps)
         pairs = torch.tensor([ts[:-1], ts[1:]], dtype=like.dtype, device=like.device).T
         t_feat = self.net.time_features(pairs / self.path.t_max)  # (K, hidden)
+        return ts, t_feat, self._jump_coefficients(steps, like.dtype)
+
+    @torch.compiler.assume_constant_result  # host constants: torch.compile folds them
+    def _jump_coefficients(self, steps: int, dtype: torch.dtype) -> list[tuple[float, ...]]:
+        """(c_x, c_d, c_in, c_skip, c_out) of each jump of a ``steps``-jump plan."""
+        ts = self.jump_grid(steps)
+        pairs = torch.tensor([ts[:-1], ts[1:]], dtype=dtype).T
         start = pairs[:, 0].double()
         cx, cd = self.coefficients(start, pairs[:, 1].double())
         c_in, c_skip, c_out = self.preconditioning(start)
         cols = (cx, cd, c_in, c_skip, c_out)
-        return ts, t_feat, list(zip(*(c.tolist() for c in cols), strict=True))
+        return list(zip(*(c.tolist() for c in cols), strict=True))

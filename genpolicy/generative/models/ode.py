@@ -138,6 +138,7 @@ class ODEModel(GenerativeModel):
         (``to_velocity``; ``VelocityField.with_divergence`` needs the coefficients)."""
         raise NotImplementedError
 
+    @torch.compiler.assume_constant_result  # host constants: torch.compile folds them
     def score_gain(self, t: float) -> float:
         """k(t) with v = (alpha'/alpha) x + k(t) grad log p_t(x) at fixed x_t (from
         x = alpha a + sigma z, score = -z / sigma): k = -(sigma' - sigma alpha'/alpha) sigma;
@@ -172,6 +173,7 @@ class ODEModel(GenerativeModel):
             noise = self.loss_noise(actions.shape[0], actions)
         return self.path.sample_xt(actions, noise["t"], noise["z"], noise.get("extra"))
 
+    @torch.compiler.assume_constant_result
     def sample_grid(self, steps: int) -> list[float]:
         return self.path.time_grid(steps, self.t_min, self.t_max, self.cfg.grid_power).tolist()
 
@@ -313,6 +315,7 @@ class Diffusion(ODEModel):
         pred = self.net(ps.xt, self.net_time(ps.t), states)
         return ((pred - ps.noise) ** 2).mean(-1)
 
+    @torch.compiler.assume_constant_result
     def velocity_coefficients(self, t: float) -> tuple[float, float]:
         """(c_x, c_z) with v = c_x x + c_z z at time t (from x = alpha a + sigma z)."""
         coef = self._coef.get(t)

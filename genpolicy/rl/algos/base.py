@@ -21,6 +21,14 @@ W = ``lr_warmup``, r = ``lr_min_ratio``, p = clip((k - W) / (H - W), 0, 1):
            r + (1 - r) (1 + cos(pi p)) / 2 (cosine),   1 - (1 - r) p (linear).
 
 It depends on the update counter only, so a resumed run follows the same schedule.
+
+One update is an eager shell around a tensor-only step (``update``): the shell reads the
+update counter (a Python int) to pick the ``phase`` ("warmup" while the critic trains
+alone, "train" after; "pretrain" / "policy" for algorithms with behaviour pretraining) and
+its learning rate, runs ``step(batch, phase)`` and counts the update. ``step`` never reads
+the counter nor synchronises with the host, so ``compile_update`` (``train.compile``) can
+hand each phase's step to ``torch.compile`` whole: critic, policy, target and EMA updates
+and the optimiser steps, with the learning rate a device tensor filled in place.
 """
 
 from __future__ import annotations
@@ -36,14 +44,16 @@ import torch
 from torch import Tensor, nn
 
 from genpolicy.errors import GenpolicyError, unknown_name
+from genpolicy.generative.models.base import no_value_checks
 from genpolicy.rl.algos.acting import ActConfig, Selector, generative_act
-from genpolicy.rl.optim import LONE, Stepper, optimizer_step
+from genpolicy.rl.optim import LONE, Lr, Stepper, init_adam_state, optimizer_step
 
 if TYPE_CHECKING:
     from genpolicy.generative.models import ModelConfig
     from genpolicy.rl.critics import CriticConfig
 
 LR_SCHEDULES = ("constant", "cosine", "linear")
+COMPILE_MODES = ("off", "default", "max-autotune", "reduce-overhead")
 
 
 class BatchLike(Protocol):
@@ -161,6 +171,7 @@ class Algorithm(nn.Module):
     requires: ClassVar[tuple[str, ...]] = ()  # model capabilities (genpolicy.generative.models)
     obs_shift: Tensor
     obs_scale: Tensor
+    step_lr: Tensor
     cfg: AlgoConfig
     policy: Any
     policy_ema: Any  # a frozen copy of ``policy`` (nn.Module) or None
@@ -188,6 +199,12 @@ class Algorithm(nn.Module):
         self.policy_ema = None
         self.critic = None  # algorithms with a critic make it in build()
         self.ema_decay = 0.0
+        self._lr_value = cfg.lr  # this update's scheduled lr (``lr()``), set by ``update``
+        self._compile: dict[str, Any] | None = None  # torch.compile options (compile_update)
+        self._compiled: dict[str, Callable[..., dict[str, Tensor]]] = {}  # one per phase
+        self._act_fn: Callable[..., Tensor] | None = None  # compiled act_normalized
+        # the scheduled lr as a tensor, filled in place each update (compiled steps read it)
+        self.register_buffer("step_lr", torch.tensor(float(cfg.lr)), persistent=False)
         # raw observation -> (obs - shift) / scale, copied from the dataset's normaliser
         self.register_buffer("obs_shift", torch.zeros(obs_dim))
         self.register_buffer("obs_scale", torch.ones(obs_dim))
@@ -209,8 +226,107 @@ class Algorithm(nn.Module):
         """The class that builds ``cfg`` (a registered name may dispatch to variants)."""
         return cls
 
-    def update(self, batch: BatchLike) -> dict[str, Tensor]:
+    def step(self, batch: BatchLike, phase: str) -> dict[str, Tensor]:
+        """The tensor work of one update in ``phase`` (losses, optimiser steps, target and
+        EMA updates); returns scalar tensors. It must not read ``num_updates`` nor call
+        ``.item()``: ``compile_update`` compiles it, one function per phase."""
         raise NotImplementedError
+
+    def phase(self) -> str:
+        """The phase of the coming update, from the update counter alone: "warmup" during
+        ``critic_warmup``, then "train"."""
+        return "warmup" if self.critic_warming_up else "train"
+
+    def phase_lr(self, phase: str) -> float:
+        """The scheduled learning rate of the coming update in ``phase`` (``lr()``)."""
+        return self.scheduled_lr(start=self.cfg.critic_warmup)
+
+    def end_update(self, phase: str) -> None:
+        """Bookkeeping after ``step`` on Python ints (the counter is not yet incremented)."""
+
+    def lr(self) -> Lr:
+        """This update's scheduled learning rate: a float eagerly, the ``step_lr`` tensor
+        (filled by ``update``) inside a compiled step."""
+        if torch.compiler.is_compiling():
+            return self.step_lr
+        return self._lr_value
+
+    def update(self, batch: BatchLike) -> dict[str, Tensor]:
+        """One update: pick the phase and learning rate from the counter, run ``step``
+        (compiled with ``compile_update``), count it."""
+        phase = self.phase()
+        self._lr_value = self.phase_lr(phase)
+        fn = self._compiled_step(phase) if self._compile is not None else None
+        with no_value_checks():  # the dataset's values were checked when it was loaded
+            if fn is None:
+                out = self.step(batch, phase)
+            else:
+                self.step_lr.fill_(self._lr_value)
+                if self._compile is not None and self._compile.get("mode") == "reduce-overhead":
+                    torch.compiler.cudagraph_mark_step_begin()  # outputs: this update's
+                with torch._dynamo.config.patch(trace_autograd_ops=True):
+                    out = fn(batch)
+        self.end_update(phase)
+        self.num_updates += 1
+        return out
+
+    # phases whose step stays eager under compile_update (an algorithm may list phases
+    # that compiling does not pay for)
+    eager_phases: ClassVar[tuple[str, ...]] = ()
+
+    def compile_update(
+        self, mode: str = "default", *, backend: str = "inductor", fullgraph: bool = True
+    ) -> None:
+        """Compile ``step`` with ``torch.compile`` from the next update on, one function per
+        phase (made at the phase's first update). ``mode``: one of ``COMPILE_MODES``
+        ("off" undoes it); ``backend`` other than inductor ignores ``mode`` (tests use
+        "aot_eager"). On CUDA the Adam steps are fused; Adam's state is made now, so the
+        compiled steps see it from their first call."""
+        if mode not in COMPILE_MODES:
+            raise unknown_name("train.compile", mode, COMPILE_MODES)
+        self._compiled = {}
+        if mode == "off":
+            self._compile = None
+            return
+        for m in self.modules():  # lazily cached host constants, set before any tracing
+            if getattr(m, "_prior_std", 0.0) is None:
+                prior_std: Callable[[], float] = getattr(m, "prior_std")  # noqa: B009
+                setattr(m, "_prior_std", prior_std())  # noqa: B010
+        for opt in self.optimizers().values():
+            if self.device.type == "cuda":
+                for group in opt.param_groups:
+                    group["fused"], group["foreach"] = True, False
+            init_adam_state(opt)
+        opts: dict[str, Any] = {"backend": backend, "fullgraph": fullgraph}
+        if backend == "inductor" and mode != "default":
+            opts["mode"] = mode
+        self._compile = opts
+
+    def compile_acting(self, mode: str = "default", *, backend: str = "inductor") -> None:
+        """Compile ``act_normalized`` (the sampler and any candidate ranking) for the batch
+        sizes it meets; evaluation acts at one fixed batch (its vectorised environments), so
+        it compiles once. Graph breaks (a seeded generator's draws) are allowed here."""
+        if mode not in COMPILE_MODES:
+            raise unknown_name("train.compile", mode, COMPILE_MODES)
+        if mode == "off":
+            self._act_fn = None
+            return
+        opts: dict[str, Any] = {"backend": backend, "dynamic": False}
+        if backend == "inductor" and mode not in ("default", "reduce-overhead"):
+            opts["mode"] = mode  # CUDA graphs are for the update's static buffers only
+        self._act_fn = torch.compile(self.act_normalized, **opts)
+
+    def _compiled_step(self, phase: str) -> Callable[..., dict[str, Tensor]] | None:
+        if phase in self.eager_phases or self._compile is None:
+            return None
+        fn = self._compiled.get(phase)
+        if fn is None:
+
+            def run(batch: BatchLike) -> dict[str, Tensor]:
+                return self.step(batch, phase)
+
+            fn = self._compiled[phase] = torch.compile(run, **self._compile)
+        return fn
 
     def act_normalized(self, obs: Tensor, act_cfg: ActConfig | None) -> Tensor:
         """Actions (B, act_dim) in [-1, 1] for already-normalised observations (B, obs_dim);
@@ -335,8 +451,10 @@ class Algorithm(nn.Module):
     @torch.no_grad()
     def reset_policy_ema(self) -> None:
         """ema <- policy (e.g. when GMPG copies the behaviour model into the policy)."""
-        if self.policy_ema is not None:
-            self.policy_ema.load_state_dict(self.policy.state_dict())
+        if self.policy_ema is not None:  # load_state_dict, in a form torch.compile traces
+            ema, policy = self.policy_ema, self.policy
+            dst = [*ema.parameters(), *ema.buffers()]
+            torch._foreach_copy_(dst, [*policy.parameters(), *policy.buffers()])
 
     def acting_policy(self) -> Any:
         """The policy network acting uses: the EMA copy if there is one."""
@@ -356,12 +474,24 @@ class Algorithm(nn.Module):
         self.behaviour = build_model(model_cfg, action_dim=self.act_dim, state_dim=self.obs_dim)
         self.behaviour_opt = torch.optim.Adam(self.behaviour.parameters(), lr=lr, foreach=True)
 
-    def pretrain_step(self, obs: Tensor, act: Tensor, lr: float, end: int) -> dict[str, Tensor]:
-        """One matching step of ``self.behaviour`` at ``lr`` on ``cfg``'s schedule over
-        updates [0, end); returns ``behaviour/loss`` (the caller counts the update)."""
+    def pretrain_step(self, obs: Tensor, act: Tensor) -> dict[str, Tensor]:
+        """One matching step of ``self.behaviour`` at this update's ``lr()`` (in the
+        "pretrain" phase: ``behaviour_lr`` on ``cfg``'s schedule over the pretraining);
+        returns ``behaviour/loss``."""
         loss = self.behaviour.loss(act, obs).mean()
-        optimizer_step(self.behaviour_opt, loss, lr=self.scheduled_lr(lr, end=end))
+        optimizer_step(self.behaviour_opt, loss, lr=self.lr())
         return {"behaviour/loss": loss.detach()}
+
+    def pretrain_phase(self) -> str:
+        """ "pretrain" during ``cfg.pretrain_updates``, then "policy" (GMPG, QGPO, SRPO)."""
+        return "pretrain" if self.pretraining else "policy"
+
+    def pretrain_phase_lr(self, phase: str, behaviour_lr: float) -> float:
+        """``behaviour_lr`` scheduled over the pretraining, then ``cfg.lr`` over the rest."""
+        end = self.cfg.pretrain_updates
+        if phase == "pretrain":
+            return self.scheduled_lr(behaviour_lr, end=end)
+        return self.scheduled_lr(start=end)
 
     def acting_weights(self) -> str:
         """'ema' if acting uses the EMA copy of the policy, else 'online'."""
@@ -392,7 +522,8 @@ class Algorithm(nn.Module):
             raise GenpolicyError(
                 f"observation has {x.shape[-1]} features but the policy expects {self.obs_dim}"
             )
-        a = self.act_normalized((x - self.obs_shift) / self.obs_scale, act_cfg).clamp_(-1.0, 1.0)
+        act_fn = self._act_fn or self.act_normalized
+        a = act_fn((x - self.obs_shift) / self.obs_scale, act_cfg).clamp_(-1.0, 1.0)
         out = a.cpu().numpy()
         return out[0] if single else out
 

@@ -92,19 +92,18 @@ class BC(Algorithm):
     def after_step(self) -> None:
         """Hook after each optimiser step (a generative model's own EMA target)."""
 
-    def update(self, batch: BatchLike) -> dict[str, Tensor]:
+    def step(self, batch: BatchLike, phase: str) -> dict[str, Tensor]:
         s, a = batch.observations, batch.actions
         loss, _ = self.stepper.step(
             self.policy_opt,
             self.step_loss,
             (s, a),
-            lr=self.scheduled_lr(),
+            lr=self.lr(),
             grad_clip=self.cfg.grad_clip,
             noise=(lambda g: self.loss_noise(a.shape[-2], a, g)) if self.draws_noise else None,
         )
         self.after_step()
         self.update_policy_ema()
-        self.num_updates += 1
         return {"policy/loss": loss.detach()}
 
 

@@ -120,34 +120,36 @@ class DQL(Algorithm):
     def policy_loss(self, obs: Tensor, act: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         bc = self.policy.loss(act, obs).mean()
         q = self.critic.q_values(obs, self.pi_sample(self.policy, obs))  # (n_q, B), online
-        i = torch.randint(q.shape[0], (), device=q.device)
-        q_i, q_j = q[i], q[(i + 1) % q.shape[0]]
+        i = torch.randint(q.shape[0], (1,), device=q.device)  # indexed on the device
+        q_i, q_j = q.index_select(0, i)[0], q.index_select(0, (i + 1) % q.shape[0])[0]
         q_term = q_i.mean() / q_j.detach().abs().mean().clamp_min(1e-6)
         loss = bc - self.cfg.eta * q_term
         info = {"policy/bc_loss": bc.detach(), "policy/q_term": q_term.detach()}
         info["policy/q"] = q.detach().min(dim=0).values.mean()
         return loss, info
 
-    def step_ema(self) -> None:
-        """Every ``ema_every`` updates: copy pi into the EMA before ``ema_start``, then
-        average it in (decay ``ema``)."""
+    def ema_action(self) -> str:
+        """What this update does to the EMA (every ``ema_every`` updates): "copy" pi into
+        it before ``ema_start``, then "average" it in (decay ``ema``); "" in between."""
         c = self.cfg
         if self.num_updates % c.ema_every:
-            return
-        if self.num_updates < c.ema_start:
-            self.reset_policy_ema()
-        else:
-            self.update_policy_ema()
+            return ""
+        return "copy" if self.num_updates < c.ema_start else "average"
 
-    def update(self, batch: BatchLike) -> dict[str, Tensor]:
+    def phase(self) -> str:
+        """ "warmup" or "train", with "+copy" / "+average" on the updates that step the EMA."""
+        ema = self.ema_action()
+        return f"{super().phase()}+{ema}" if ema else super().phase()
+
+    def step(self, batch: BatchLike, phase: str) -> dict[str, Tensor]:
         s, a = batch.observations, batch.actions
         info = self.critic.update(s, a, batch.rewards, batch.next_observations, batch.terminals)
-        if not self.critic_warming_up:
+        if not phase.startswith("warmup"):
             loss, policy_info = self.policy_loss(s, a)
             grad_norm = optimizer_step(
                 self.policy_opt,
                 loss,
-                lr=self.scheduled_lr(start=self.cfg.critic_warmup),
+                lr=self.lr(),
                 grad_clip=self.cfg.grad_clip,
                 report_norm=True,
             )
@@ -155,8 +157,10 @@ class DQL(Algorithm):
             self.policy.update_target()  # EMA target of flow-map models; no-op otherwise
             info.update(policy_info)
             info.update({"policy/loss": loss.detach(), "policy/grad_norm": grad_norm})
-        self.step_ema()
-        self.num_updates += 1
+        if phase.endswith("+copy"):
+            self.reset_policy_ema()
+        elif phase.endswith("+average"):
+            self.update_policy_ema()
         return info
 
     def acting_policy(self) -> Any:

@@ -158,24 +158,19 @@ class FQL(Algorithm):
         info = {"policy/flow_loss": flow_loss.detach(), "policy/distill": distill.detach()}
         return loss, {**info, "policy/q_loss": q_loss.detach(), "policy/q": q.mean().detach()}
 
-    def update(self, batch: BatchLike) -> dict[str, Tensor]:
+    def step(self, batch: BatchLike, phase: str) -> dict[str, Tensor]:
         c, s, s2 = self.cfg, batch.observations, batch.next_observations
         # a' from the one-step policy before this step: published, both losses see the
         # same parameters (one joint step)
         a2 = self.onestep_actions(s2)
         info: dict[str, Tensor] = {}
-        if not self.critic_warming_up:
-            self.critic.q.requires_grad_(False)  # Q only steers the actor here
-            try:
-                loss, info = self.actor_loss(s, batch.actions)
-                lr = self.scheduled_lr(start=c.critic_warmup)
-                optimizer_step(self.policy_opt, loss, lr=lr, grad_clip=c.grad_clip)
-            finally:
-                self.critic.q.requires_grad_(True)
+        if phase != "warmup":
+            # Q only steers the actor: optimizer_step differentiates the policy's weights only
+            loss, info = self.actor_loss(s, batch.actions)
+            optimizer_step(self.policy_opt, loss, lr=self.lr(), grad_clip=c.grad_clip)
             self.flow.update_target()  # a flow map's own EMA target; no-op for a flow
             info["policy/loss"] = loss.detach()
         info.update(self.critic.update(s, batch.actions, batch.rewards, s2, batch.terminals, a2))
-        self.num_updates += 1
         return info
 
     def act_normalized(self, obs: Tensor, act_cfg: ActConfig | None) -> Tensor:

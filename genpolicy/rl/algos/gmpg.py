@@ -43,7 +43,7 @@ from genpolicy.generative.models import ModelConfig, build_model
 from genpolicy.rl.algos.acting import ActConfig, check_act_config
 from genpolicy.rl.algos.base import AlgoConfig, Algorithm, BatchLike, check, check_ema
 from genpolicy.rl.critics import CriticConfig, IQLCritic
-from genpolicy.rl.optim import backward_in_parts, clip_and_step
+from genpolicy.rl.optim import backward_in_parts, clip_and_step, zero_grads
 
 
 @dataclass
@@ -129,6 +129,10 @@ class GMPG(Algorithm):
         if c.pretrain_steps == 0:
             self.start_policy()
 
+    # the policy gradient (micro-batched backward passes through a checkpointed sampler)
+    # stays eager under train.compile: its accumulated gradients do not trace
+    eager_phases = ("policy",)
+
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         opts = (self.behaviour_opt, self.policy_opt, self.critic.optimizer)
         return dict(zip(("behaviour", "policy", "critic"), opts, strict=True))
@@ -190,7 +194,7 @@ class GMPG(Algorithm):
         by its share of the batch; returns the batch means of the terms (detached).
         """
         n, m = obs.shape[0], self.cfg.policy_microbatch
-        self.policy_opt.zero_grad(set_to_none=True)
+        zero_grads(self.policy_opt)
         noise = self.policy.draw_prior(obs)
         scale = self.batch_q_scale(obs, noise) if 0 < m < n else None
         return backward_in_parts(lambda p: self.policy_loss(obs[p], noise[p], scale), n, m)
@@ -200,7 +204,7 @@ class GMPG(Algorithm):
         terms = self.policy_backward(obs)
         grad_norm = clip_and_step(
             self.policy_opt,
-            lr=self.scheduled_lr(start=self.cfg.pretrain_steps),
+            lr=self.lr(),
             grad_clip=self.cfg.grad_clip,
             report_norm=True,
         )
@@ -208,16 +212,25 @@ class GMPG(Algorithm):
         assert grad_norm is not None
         return {f"policy/{k}": v for k, v in terms.items()} | {"policy/grad_norm": grad_norm}
 
-    def update(self, batch: BatchLike) -> dict[str, Tensor]:
+    def phase(self) -> str:
+        return self.pretrain_phase()
+
+    def phase_lr(self, phase: str) -> float:
+        return self.pretrain_phase_lr(phase, self.cfg.behaviour_lr)
+
+    def step(self, batch: BatchLike, phase: str) -> dict[str, Tensor]:
         s, a = batch.observations, batch.actions
-        if self.pretraining:
-            out = self.pretrain_step(s, a, self.cfg.behaviour_lr, self.cfg.pretrain_steps)
+        if phase == "pretrain":
+            out = self.pretrain_step(s, a)
         else:
             out = self.policy_update(s[: self.cfg.policy_batch])
         out.update(
             self.critic.update(s, a, batch.rewards, batch.next_observations, batch.terminals)
         )
-        self.num_updates += 1
+        return out
+
+    def update(self, batch: BatchLike) -> dict[str, Tensor]:
+        out = super().update(batch)
         if not self.pretraining and not self.policy_started:  # the update that ends pretraining
             self.start_policy()
         return out

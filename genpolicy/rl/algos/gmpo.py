@@ -87,15 +87,15 @@ class GMPO(Algorithm):
         weight = self.weights(obs, act)
         return (weight * self.policy.loss(act, obs, noise)).mean(), weight_stats(weight)
 
-    def update(self, batch: BatchLike) -> dict[str, Tensor]:
+    def step(self, batch: BatchLike, phase: str) -> dict[str, Tensor]:
         c, s, a = self.cfg, batch.observations, batch.actions
         policy_info: dict[str, Tensor] = {}
-        if not self.critic_warming_up:
+        if phase != "warmup":
             loss, policy_info = self.stepper.step(
                 self.policy_opt,
                 self.policy_loss,
                 (s, a),
-                lr=self.scheduled_lr(start=c.critic_warmup),
+                lr=self.lr(),
                 grad_clip=c.grad_clip,
                 noise=lambda g: self.policy.loss_noise(a.shape[-2], a, g),
             )
@@ -103,7 +103,6 @@ class GMPO(Algorithm):
             self.update_policy_ema()  # the acting copy (algo.ema)
             policy_info["policy/loss"] = loss
         info = self.critic.update(s, a, batch.rewards, batch.next_observations, batch.terminals)
-        self.num_updates += 1
         info.update(policy_info)
         return info
 

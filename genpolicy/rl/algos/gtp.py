@@ -149,19 +149,19 @@ class GTP(Algorithm):
         return (w * per_sample).mean(), info
 
     # -- one training step ----------------------------------------------------------------
-    def update(self, batch: BatchLike) -> dict[str, Tensor]:
+    def step(self, batch: BatchLike, phase: str) -> dict[str, Tensor]:
         s, a, s2 = batch.observations, batch.actions, batch.next_observations
         a_pi = a2 = None
         if self.critic.uses_actor:  # TD critic: a_pi and a' in one sampler call for s and s'
             a_pi, a2 = self.ema_actions(torch.cat([s, s2])).chunk(2)
         info: dict[str, Tensor] = {}
         policy_info: dict[str, Tensor] = {}
-        if not self.critic_warming_up:
+        if phase != "warmup":
             loss, info = self.stepper.step(
                 self.policy_opt,
                 self.policy_loss,
                 (s, a) if a_pi is None else (s, a, a_pi),
-                lr=self.scheduled_lr(start=self.cfg.critic_warmup),
+                lr=self.lr(),
                 grad_clip=self.cfg.grad_clip,
                 noise=lambda g: self.policy.loss_noise(a.shape[-2], a, g),
             )
@@ -169,7 +169,6 @@ class GTP(Algorithm):
             self.update_policy_ema()  # the acting policy's EMA (algo.ema)
             policy_info = {"policy/loss": loss}
         info.update(self.critic.update(s, a, batch.rewards, s2, batch.terminals, a2))
-        self.num_updates += 1
         info.update(policy_info)
         return info
 

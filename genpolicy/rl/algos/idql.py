@@ -88,15 +88,14 @@ class IDQL(Algorithm):
         adv = self.critic.advantage(obs, act)
         return torch.where(adv < 0, 1.0 - tau, tau)
 
-    def update(self, batch: BatchLike) -> dict[str, Tensor]:
+    def step(self, batch: BatchLike, phase: str) -> dict[str, Tensor]:
         s, a = batch.observations, batch.actions
         loss = self.policy.loss(a, s).mean()
-        optimizer_step(self.policy_opt, loss, lr=self.scheduled_lr(), grad_clip=self.cfg.grad_clip)
+        optimizer_step(self.policy_opt, loss, lr=self.lr(), grad_clip=self.cfg.grad_clip)
         self.policy.update_target()  # EMA target of flow-map models; no-op otherwise
         self.update_policy_ema()
         info = self.critic.update(s, a, batch.rewards, batch.next_observations, batch.terminals)
         info["policy/loss"] = loss.detach()
-        self.num_updates += 1
         return info
 
     def act_normalized(self, obs: Tensor, act_cfg: ActConfig | None) -> Tensor:

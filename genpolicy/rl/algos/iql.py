@@ -75,20 +75,19 @@ class IQL(Algorithm):
         )
         return -(weight * self.policy.log_prob(s, a)).mean(), weight_stats(weight)
 
-    def update(self, batch: BatchLike) -> dict[str, Tensor]:
+    def step(self, batch: BatchLike, phase: str) -> dict[str, Tensor]:
         c, s, a = self.cfg, batch.observations, batch.actions
         policy_info: dict[str, Tensor] = {}
-        if not self.critic_warming_up:
+        if phase != "warmup":
             loss, policy_info = self.stepper.step(
                 self.policy_opt,
                 self.policy_loss,
                 (s, a),
-                lr=self.scheduled_lr(start=c.critic_warmup),
+                lr=self.lr(),
                 grad_clip=c.grad_clip,
             )
             policy_info["policy/loss"] = loss
         info = self.critic.update(s, a, batch.rewards, batch.next_observations, batch.terminals)
-        self.num_updates += 1
         info.update(policy_info)
         return info
 

@@ -181,11 +181,16 @@ class QGPO(Algorithm):
         return g
 
     # -- one training step ----------------------------------------------------------------
-    def update(self, batch: BatchLike) -> dict[str, Tensor]:
+    def phase(self) -> str:
+        return self.pretrain_phase()
+
+    def phase_lr(self, phase: str) -> float:
+        return self.pretrain_phase_lr(phase, self.cfg.behaviour_lr)
+
+    def step(self, batch: BatchLike, phase: str) -> dict[str, Tensor]:
         c, s, a = self.cfg, batch.observations, batch.actions
-        if self.pretraining:
-            self.num_updates += 1
-            return self.pretrain_step(s, a, c.behaviour_lr, c.pretrain_steps)
+        if phase == "pretrain":
+            return self.pretrain_step(s, a)
         n = c.critic_batch
         s, a, s2 = s[:n], a[:n], batch.next_observations[:n]
         sup, sup2 = self.support_actions(torch.cat([s, s2])).chunk(2)
@@ -193,9 +198,7 @@ class QGPO(Algorithm):
         optimizer_step(self.critic.optimizer, q_loss)
         self.critic.polyak_update()
         e_loss = self.energy_loss(s, sup)
-        lr = self.scheduled_lr(start=c.pretrain_steps)
-        optimizer_step(self.energy_opt, e_loss, lr=lr, grad_clip=c.grad_clip)
-        self.num_updates += 1
+        optimizer_step(self.energy_opt, e_loss, lr=self.lr(), grad_clip=c.grad_clip)
         return {"critic/q_loss": q_loss.detach(), "energy/cep_loss": e_loss.detach()}
 
     # -- acting -----------------------------------------------------------------------------

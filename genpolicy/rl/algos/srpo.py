@@ -132,19 +132,22 @@ class SRPO(Algorithm):
         loss = ((w * reg - c.beta * grad_q) * a).sum(-1).mean()
         return {"loss": loss, "q": q.detach().mean(), "score_term": (w * reg).norm(dim=-1).mean()}
 
-    def update(self, batch: BatchLike) -> dict[str, Tensor]:
+    def phase(self) -> str:
+        return self.pretrain_phase()
+
+    def phase_lr(self, phase: str) -> float:
+        return self.pretrain_phase_lr(phase, self.cfg.behaviour_lr)
+
+    def step(self, batch: BatchLike, phase: str) -> dict[str, Tensor]:
         c, s, a = self.cfg, batch.observations, batch.actions
-        if not self.pretraining:
+        if phase == "policy":
             terms = self.policy_loss(s[: c.policy_batch])
-            lr = self.scheduled_lr(start=c.pretrain_steps)
-            optimizer_step(self.policy_opt, terms["loss"], lr=lr, grad_clip=c.grad_clip)
-            self.num_updates += 1
+            optimizer_step(self.policy_opt, terms["loss"], lr=self.lr(), grad_clip=c.grad_clip)
             return {f"policy/{k}": v.detach() for k, v in terms.items()}
-        out = self.pretrain_step(s, a, c.behaviour_lr, c.pretrain_steps)
+        out = self.pretrain_step(s, a)
         n = c.critic_batch
         r, s2, d = batch.rewards[:n], batch.next_observations[:n], batch.terminals[:n]
         out.update(self.critic.update(s[:n], a[:n], r, s2, d))
-        self.num_updates += 1
         return out
 
     def act_normalized(self, obs: Tensor, act_cfg: Any) -> Tensor:

@@ -54,7 +54,8 @@ def advantage_weights(
 
     with ``min_ess`` > 0, beta is lowered for this batch (to the largest of ``ESS_GRID``
     evenly spaced fractions of it) until the effective sample size (sum w)^2 / (B sum w^2)
-    is at least ``min_ess``: the batch never rests on fewer than min_ess * B samples. With
+    is at least ``min_ess``: the batch never rests on fewer than min_ess * B samples (all
+    candidates at once and picked on the device, no host synchronisation). With
     ``self_normalize`` the weights are divided by their batch mean, so they average to 1.
     """
     adv = adv.detach()
@@ -76,7 +77,8 @@ def advantage_weights(
         fractions = torch.linspace(1.0, 0.0, ESS_GRID + 1, device=adv.device, dtype=adv.dtype)
         ws = weights((beta * fractions)[:, None])  # (grid, B), largest beta first
         ess = effective_sample_size(ws)
-        w = ws[torch.argmax((ess >= min_ess).to(torch.int8))]  # fraction 0 always passes
+        first = torch.argmax((ess >= min_ess).to(torch.int8))  # fraction 0 always passes
+        w = ws.index_select(0, first.view(1)).squeeze(0)  # a tensor op: no host sync
     else:
         w = weights(beta)
     if self_normalize:

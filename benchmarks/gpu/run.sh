@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Training throughput on one NVIDIA GPU: `genpolicy bench train` for every algorithm,
+# eager / compiled / CUDA-graphed (train.compile: default, reduce-overhead), at batch
+# 256 / 512 / 4096, within one 10-minute command. Needs this repository installed
+# (`pip install -e .`); installs nothing. Writes train_speed_gpu.json to $OUT if set, else
+# to benchmarks/results/. `--quick` (or QUICK=1) is a CPU dry run of the same path.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out="${OUT:-benchmarks/results}"
+mkdir -p "$out"
+if [[ "${1:-}" == "--quick" || "${QUICK:-0}" == "1" ]]; then
+  exec python -m genpolicy.cli bench train --quick --algos bc,gmpo --modes eager,default \
+    --device cpu --json "$out/train_speed_quick.json"
+fi
+python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.csv" || true
+# about 30 rows x 3 modes; compile time dominates, so each timing runs 1 s
+timeout 570 python -m genpolicy.cli bench train --device cuda --threads 4 \
+  --modes eager,default,reduce-overhead --batches 256,512,4096 --min-seconds 1 \
+  --json "$out/train_speed_gpu.json" 2> "$out/train_speed_gpu.log"
