@@ -14,7 +14,11 @@ if [[ "${1:-}" == "--quick" || "${QUICK:-0}" == "1" ]]; then
 fi
 python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.csv" || true
-# about 30 rows x 3 modes; compile time dominates, so each timing runs 1 s
-timeout 570 python -m genpolicy.cli bench train --device cuda --threads 4 \
+# populations first (eager, a minute), then about 30 rows x 3 modes; compile time
+# dominates, so each timing runs 1 s
+timeout 120 python -m genpolicy.cli bench train --device cuda --threads 4 \
+  --algos iql,gmpo,gtp,bc --modes eager --batches 256 --populations 1,8,32 --min-seconds 1 \
+  --json "$out/train_speed_gpu_populations.json" 2> "$out/train_speed_gpu_populations.log" || true
+timeout 450 python -m genpolicy.cli bench train --device cuda --threads 4 \
   --modes eager,default,reduce-overhead --batches 256,512,4096 --min-seconds 1 \
   --json "$out/train_speed_gpu.json" 2> "$out/train_speed_gpu.log"

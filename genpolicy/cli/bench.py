@@ -35,9 +35,16 @@ def _train(args: argparse.Namespace, say: Any) -> dict[str, Any]:
         batches = tuple(int(b) for b in _csv(args.batches, "--batches"))
     except ValueError:
         raise GenpolicyError(f"--batches must list integers, got {args.batches!r}") from None
+    try:
+        populations = tuple(int(b) for b in _csv(args.populations, "--populations"))
+    except ValueError:
+        raise GenpolicyError(
+            f"--populations must list integers, got {args.populations!r}"
+        ) from None
     cfg = TrainBenchConfig(
         algos=algos,
         batches=batches,
+        populations=populations,
         modes=tuple(_csv(args.modes, "--modes")),
         device=args.device,
         threads=args.threads,
@@ -101,6 +108,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--modes",
         default="eager,default",
         help="train: eager and compile modes (default, max-autotune, reduce-overhead on CUDA)",
+    )
+    p.add_argument(
+        "--populations",
+        default="1",
+        help="train: population sizes, e.g. 1,8,32 (members per batched update; bc, iql, "
+        "gmpo, gtp)",
     )
     p.add_argument("--device", default="cpu", help="train: cpu or cuda")
     p.add_argument("--quick", action="store_true", help="train: a tiny smoke run")

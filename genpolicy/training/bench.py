@@ -9,8 +9,9 @@ starts at the algorithm's steady-state phase (after any critic warm-up or pretra
 runs ``warmup`` untimed updates (where compiling happens; their seconds are reported as
 ``compile_s``) and then times updates for at least ``min_seconds``.
 
-The result rows carry a ``population`` field (1: one policy per update), the axis that
-training several members at once will add; ``--population`` is not accepted yet.
+``populations`` (e.g. 1, 8, 32): P members of the algorithm trained as one batched update
+(``genpolicy.training.population``; BC, IQL, GMPO, GTP, eager only); a row reports updates/s
+of the whole population and ``member_updates_per_s`` = P x that.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from torch import Tensor
 from genpolicy.errors import GenpolicyError
 from genpolicy.rl.algos import build_algorithm
 from genpolicy.training.config import create
+from genpolicy.training.population import SUPPORTED, population_of
 
 OBS_DIM, ACT_DIM = 11, 3  # Hopper
 ALGOS = ("bc", "iql", "gmpo", "gmpg", "gtp", "qgpo", "idql", "srpo", "dql", "fql")
@@ -50,7 +52,7 @@ class TrainBenchConfig:
     warmup: int = 3
     min_seconds: float = 2.0
     max_updates: int = 200
-    population: int = 1  # members trained per update; only 1 until populations exist
+    populations: tuple[int, ...] = (1,)  # members trained per update (population sizes)
     overrides: dict[str, Any] = field(default_factory=dict)  # extra config overrides
 
 
@@ -111,8 +113,11 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def bench_one(algo: str, batch: int, mode: str, cfg: TrainBenchConfig) -> dict[str, Any]:
-    """One row: updates/s of ``algo`` at ``batch`` in ``mode`` (eager or a compile mode)."""
+def bench_one(
+    algo: str, batch: int, mode: str, cfg: TrainBenchConfig, population: int = 1
+) -> dict[str, Any]:
+    """One row: updates/s of ``algo`` at ``batch`` in ``mode`` (eager or a compile mode),
+    ``population`` members at once."""
     over: dict[str, Any] = {"train.device": cfg.device, **cfg.overrides}
     shipped = create(bench_config_name(algo), over).algo
     over["algo.batch_size"] = batch
@@ -120,21 +125,36 @@ def bench_one(algo: str, batch: int, mode: str, cfg: TrainBenchConfig) -> dict[s
         if hasattr(shipped, key):
             over[f"algo.{key}"] = min(getattr(shipped, key), batch)
     run_cfg = create(bench_config_name(algo), over)
-    torch.manual_seed(0)
-    algo_obj = build_algorithm(
-        run_cfg.algo, run_cfg.model, run_cfg.critic, OBS_DIM, ACT_DIM, cfg.device
-    )
+    members = []
+    for seed in range(population):
+        torch.manual_seed(seed)
+        members.append(
+            build_algorithm(
+                run_cfg.algo, run_cfg.model, run_cfg.critic, OBS_DIM, ACT_DIM, cfg.device
+            )
+        )
+    algo_obj = members[0]
+    if population > 1:
+        gens = [torch.Generator(device=cfg.device).manual_seed(s) for s in range(population)]
+        algo_obj = population_of(run_cfg, members, gens)
     algo_obj.set_horizon(max(run_cfg.train.steps, 1))
     phase = algo_obj.speed_phases()[-1]
     algo_obj.start_phase(phase)
     if mode != "eager":
         algo_obj.compile_update(mode)
     data = RandomData(max(4 * batch, 8192), cfg.device)
-    policy = getattr(algo_obj, "policy", None) or algo_obj.behaviour  # QGPO: mu (+ energy)
+    policy = getattr(members[0], "policy", None) or members[0].behaviour  # QGPO: mu (+ energy)
     n_params = sum(p.numel() for p in policy.parameters())
 
+    def draw() -> Any:
+        if population == 1:
+            return data.sample(batch)
+        parts = [data.sample(batch) for _ in range(population)]
+        names = ("observations", "actions", "rewards", "next_observations", "terminals")
+        return RandomBatch(*(torch.stack([getattr(p, n) for p in parts]) for n in names))
+
     def update() -> dict[str, Tensor]:
-        return algo_obj.update(data.sample(batch))
+        return algo_obj.update(draw())
 
     t0 = time.perf_counter()
     for _ in range(cfg.warmup):
@@ -155,7 +175,8 @@ def bench_one(algo: str, batch: int, mode: str, cfg: TrainBenchConfig) -> dict[s
         "phase": phase,
         "batch": batch,
         "mode": mode,
-        "population": cfg.population,
+        "population": population,
+        "member_updates_per_s": population * done / seconds,
         "policy_params": n_params,
         "updates": done,
         "seconds": seconds,
@@ -174,8 +195,8 @@ def run_train_bench(
 
     ``save(result)`` is called after every row with the rows so far, so a run stopped by
     a time limit keeps what it measured."""
-    if cfg.population != 1:
-        raise GenpolicyError("--population is not supported yet; leave it at 1")
+    if min(cfg.populations) < 1:
+        raise GenpolicyError(f"population sizes must be >= 1, got {list(cfg.populations)}")
     unknown = [m for m in cfg.modes if m not in MODES]
     if unknown:
         raise GenpolicyError(f"unknown bench mode {unknown[0]!r}; choose from {', '.join(MODES)}")
@@ -186,27 +207,37 @@ def run_train_bench(
     res = {"machine": machine(cfg), "rows": rows}
     for algo in cfg.algos:
         for batch in cfg.batches:
-            for mode in cfg.modes:
-                if say is not None:
-                    say(f"{algo} batch {batch} {mode}")
-                torch._dynamo.reset()
-                rows.append(bench_one(algo, batch, mode, cfg))
-                if save is not None:
-                    save(res)
+            for pop in cfg.populations:
+                if pop > 1 and algo.split("-")[0] not in SUPPORTED:
+                    continue  # populations train BC, IQL, GMPO and GTP only
+                for mode in cfg.modes if pop == 1 else ("eager",):  # populations run eagerly
+                    if say is not None:
+                        say(f"{algo} batch {batch} population {pop} {mode}")
+                    torch._dynamo.reset()
+                    rows.append(bench_one(algo, batch, mode, cfg, pop))
+                    if save is not None:
+                        save(res)
     return res
 
 
 def format_train_report(res: dict[str, Any]) -> str:
     m = res["machine"]
     head = f"{m['device_name']} ({m['device']}), torch {m['torch']}, {m['threads']} thread(s)"
-    lines = [head, f"{'algo':16} {'batch':>6} {'mode':>16} {'updates/s':>10} {'vs eager':>9}"]
+    lines = [
+        head,
+        f"{'algo':16} {'batch':>6} {'P':>4} {'mode':>16} {'member-updates/s':>17} {'vs eager':>9}",
+    ]
     eager = {
-        (r["algo"], r["batch"]): r["updates_per_s"] for r in res["rows"] if r["mode"] == "eager"
+        (r["algo"], r["batch"]): r["updates_per_s"]
+        for r in res["rows"]
+        if r["mode"] == "eager" and r.get("population", 1) == 1
     }
     for r in res["rows"]:
         base = eager.get((r["algo"], r["batch"]))
-        ratio = f"{r['updates_per_s'] / base:.2f}x" if base else ""
+        rate = r.get("member_updates_per_s", r["updates_per_s"])
+        ratio = f"{rate / base:.2f}x" if base else ""
+        pop = r.get("population", 1)
         lines.append(
-            f"{r['algo']:16} {r['batch']:>6} {r['mode']:>16} {r['updates_per_s']:>10.1f} {ratio:>9}"
+            f"{r['algo']:16} {r['batch']:>6} {pop:>4} {r['mode']:>16} {rate:>17.1f} {ratio:>9}"
         )
     return "\n".join(lines)

@@ -122,6 +122,25 @@ def stack_members(template: Algorithm, members: Sequence[Algorithm]) -> None:
             raise GenpolicyError("a population starts from fresh optimisers (no saved state)")
 
 
+def population_of(
+    cfg: RunConfig, members: Sequence[Algorithm], generators: list[torch.Generator]
+) -> Algorithm:
+    """One algorithm of ``cfg``'s class holding ``members`` stacked (``stack_members``),
+    whose steps run every member at once, member k's loss noise from ``generators[k]``."""
+    lead = members[0]
+    algo = type(lead)(
+        dataclasses.replace(lead.cfg),
+        cfg.model,
+        cfg.critic,
+        lead.obs_dim,
+        lead.act_dim,
+        str(lead.device),
+    )
+    stack_members(algo, members)
+    algo.set_stepper(PopulationStepper(algo, generators))
+    return algo
+
+
 @torch.no_grad()
 def member_state(template: Algorithm, k: int, into: Algorithm) -> None:
     """Copy member k's weights, buffers, optimiser states and counters into ``into``."""
@@ -221,18 +240,8 @@ class Population:
     def __init__(self, trainers: list[Trainer], generators: list[torch.Generator]) -> None:
         self.trainers = trainers
         self.cfg = trainers[0].cfg
-        lead = trainers[0].algo
-        self.algo = type(lead)(
-            dataclasses.replace(lead.cfg),
-            self.cfg.model,
-            self.cfg.critic,
-            lead.obs_dim,
-            lead.act_dim,
-            str(lead.device),
-        )
-        stack_members(self.algo, [tr.algo for tr in trainers])
+        self.algo = population_of(self.cfg, [tr.algo for tr in trainers], generators)
         self.algo.set_horizon(self.cfg.train.steps)
-        self.algo.set_stepper(PopulationStepper(self.algo, generators))
 
     def batch(self) -> Any:
         """One batch per member (each from its own generator), stacked on dim 0."""

@@ -36,9 +36,35 @@ def test_train_bench_rows_and_machine() -> None:
     assert "updates/s" in format_train_report(res)
 
 
+def test_train_bench_populations() -> None:
+    """A population row counts every member's updates; algorithms without populations
+    (GMPG) get population-1 rows only, and populations run eagerly."""
+    cfg = TrainBenchConfig(
+        algos=("gmpo", "gmpg"),
+        batches=(16,),
+        modes=("eager", "default"),
+        populations=(1, 3),
+        min_seconds=0.0,
+        warmup=1,
+        max_updates=2,
+        overrides=TINY,
+    )
+    rows = run_train_bench(cfg)["rows"]
+    got = [(r["algo"], r["population"], r["mode"]) for r in rows]
+    assert got == [
+        ("gmpo", 1, "eager"),
+        ("gmpo", 1, "default"),
+        ("gmpo", 3, "eager"),
+        ("gmpg", 1, "eager"),
+        ("gmpg", 1, "default"),
+    ]
+    pop = rows[2]
+    assert pop["member_updates_per_s"] == pytest.approx(3 * pop["updates_per_s"])
+
+
 def test_train_bench_refuses_what_it_cannot_run() -> None:
-    with pytest.raises(GenpolicyError, match="--population is not supported yet"):
-        run_train_bench(TrainBenchConfig(population=4))
+    with pytest.raises(GenpolicyError, match="population sizes must be >= 1"):
+        run_train_bench(TrainBenchConfig(populations=(0,)))
     with pytest.raises(GenpolicyError, match="reduce-overhead .* needs --device cuda"):
         run_train_bench(TrainBenchConfig(modes=("reduce-overhead",)))
 
