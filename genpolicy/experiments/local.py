@@ -37,6 +37,14 @@ class _Running:
     started: float
     log: Any
 
+    def finished(self) -> bool:
+        """Whether the run folder holds a summary of a run that trained all its steps."""
+        try:
+            s = json.loads((self.run_dir / "summary.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return not s.get("interrupted") and int(s.get("steps", 0)) >= self.total
+
     def steps_run(self) -> int:
         """Updates this call has run in the trial so far (logged steps past its start)."""
         return max(0, last_step(self.run_dir) - self.start_step)
@@ -103,12 +111,11 @@ def branch_parents(pending: list[tuple[Trial, Any]]) -> dict[str, set[str]]:
     return out
 
 
-def take_pack(
-    first: Trial, cfg: Any, pending: list[tuple[Trial, Any]], size: int
-) -> list[tuple[Trial, Any]]:
-    """Up to ``size - 1`` pending trials to train with ``first`` as one population: new
-    trials (nothing to resume) of an algorithm populations support whose configs differ
-    only in the seed. Removes them from ``pending``; empty when ``first`` cannot pack."""
+def take_pack(cfg: Any, pending: list[tuple[Trial, Any]], size: int) -> list[tuple[Trial, Any]]:
+    """Up to ``size - 1`` pending trials to train with the trial of ``cfg`` as one
+    population: new trials (nothing to resume) of an algorithm populations support whose
+    configs differ only in the seed. Removes them from ``pending``; empty when ``cfg``'s
+    trial cannot pack."""
     from genpolicy.training.population import pack_key
 
     key = pack_key(cfg)
@@ -183,7 +190,7 @@ def run_local(
                         break  # every pending trial branches from one still running
                     ready = [0]  # a cycle of init_from paths: let the trial say what is wrong
                 trial, cfg = pending.pop(ready[0])
-                pack = take_pack(trial, cfg, pending, population) if population > 1 else []
+                pack = take_pack(cfg, pending, population) if population > 1 else []
                 if pack:
                     members = [(trial, cfg), *pack]
                     n_started += len(members)
@@ -240,6 +247,8 @@ def run_local(
                 r.log.close()
                 finished_steps += r.steps_run()
                 took = fmt_seconds(time.monotonic() - r.started)
+                if code not in (0, 130, 143, EXIT_BUSY) and r.finished():
+                    code = 0  # a population member that finished while another one failed
                 if code == 0:
                     outcome.done.append(r.trial.id)
                     print(f"done {r.trial.id} in {took}: {_score_text(r.run_dir)}", file=out)
@@ -275,7 +284,7 @@ def run_local(
         print("sweep: interrupted; waiting for the workers to save checkpoints", file=out)
         for r in running:
             try:
-                r.proc.wait(timeout=60)
+                r.proc.wait(timeout=60)  # returns at once for a population's other members
             except subprocess.TimeoutExpired:
                 r.proc.kill()
             r.log.close()
@@ -305,9 +314,10 @@ def _stop_on_sigterm(running: list[_Running]) -> Any:
         return None
 
     def handler(signum: int, frame: Any) -> None:
-        for r in running:
-            if r.proc.poll() is None:
-                r.proc.send_signal(signal.SIGINT)
+        procs = {id(r.proc): r.proc for r in running}  # a population's members share one
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
         raise KeyboardInterrupt
 
     return signal.signal(signal.SIGTERM, handler)

@@ -148,14 +148,29 @@ def run_pack(payload: dict[str, Any]) -> list[dict[str, Any]]:
     """
     from genpolicy.training.population import fit_population
 
-    cfgs = [RunConfig.from_dict(p["config"]) for p in payload["pack"]]
+    members = [(p, RunConfig.from_dict(p["config"])) for p in payload["pack"]]
     with contextlib.ExitStack() as locks:
-        for cfg in cfgs:
+        for _, cfg in members:
             locks.enter_context(trial_lock(run_dir_of(cfg)))
-        results = fit_population(cfgs, overwrite=True)
-    for p, cfg in zip(payload["pack"], cfgs, strict=True):
-        (run_dir_of(cfg) / "trial.json").write_text(json.dumps(p["trial"], indent=2))
-    return [dict(r.summary) for r in results]
+        # another sweep may have trained or started some of them since they were packed
+        new = [(p, c) for p, c in members if trial_state(c) == "new"]
+        others = [p for p, c in members if trial_state(c) != "new"]
+
+        def write_trials(trainers: list[Any]) -> None:
+            for (p, _), tr in zip(new, trainers, strict=True):
+                (tr.run_dir / "trial.json").write_text(json.dumps(p["trial"], indent=2))
+
+        results = []
+        if new:
+            results = fit_population([c for _, c in new], overwrite=True, on_start=write_trials)
+    out = []
+    for r in results:
+        out.append(dict(r.summary))
+        if r.stop_signal is not None:
+            out[-1]["stop_signal"] = int(r.stop_signal)
+    for p in others:  # done already (skipped) or to resume: each as a lone trial
+        out.append(run_trial(p))
+    return out
 
 
 def worker_main(argv: list[str] | None = None) -> int:
@@ -168,8 +183,11 @@ def worker_main(argv: list[str] | None = None) -> int:
     payload = json.loads(Path(argv[0]).read_text())
     try:
         if "pack" in payload:
-            run_pack(payload)
-            return 0
+            summaries = run_pack(payload)
+            stopped = [s for s in summaries if s.get("interrupted") and s.get("stop_signal")]
+            if stopped:
+                return 128 + int(stopped[0]["stop_signal"])
+            return 1 if any("failed" in s for s in summaries) else 0
         summary = run_trial(payload)
     except TrialBusy as exc:
         print(f"genpolicy: {exc}", file=sys.stderr)

@@ -85,7 +85,7 @@ class Stepper:
     """How an algorithm's optimiser steps run.
 
     ``step(opt, loss_fn, args, noise=...)`` computes ``loss, metrics = loss_fn(*args[,
-    noise(None)])`` and takes one ``optimizer_step``. The loss is a function of its
+    noise=noise(None)])`` and takes one ``optimizer_step``. The loss is a function of its
     inputs, and its random draws come from ``noise`` (called with a generator, None: the
     global one), so a population of runs (``genpolicy.training.population``) can run the
     same step for every member at once.
@@ -102,7 +102,7 @@ class Stepper:
         noise: NoiseFn | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """One step on ``loss_fn(*args)``; returns the loss and metrics, detached."""
-        loss, info = loss_fn(*args, noise(None)) if noise is not None else loss_fn(*args)
+        loss, info = loss_fn(*args, noise=noise(None)) if noise is not None else loss_fn(*args)
         optimizer_step(opt, loss, lr=lr, grad_clip=grad_clip)
         return loss.detach(), {k: v.detach() for k, v in info.items()}
 

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -36,7 +38,8 @@ from genpolicy.errors import GenpolicyError
 from genpolicy.rl.algos.base import Algorithm
 from genpolicy.rl.optim import LossFn, Lr, NoiseFn, Stepper
 from genpolicy.training.config import RunConfig, config_diff
-from genpolicy.training.trainer import FitResult, Trainer
+from genpolicy.training.stop import install_stop_handlers
+from genpolicy.training.trainer import FitResult, NonFiniteLoss, Trainer
 
 SUPPORTED = ("bc", "iql", "gmpo", "gtp")
 # train-section keys that may differ between members (the rest of the config is shared)
@@ -51,7 +54,7 @@ class _Call(nn.Module):
         self.m = m
 
     def forward(self, fn: LossFn, args: tuple[Tensor, ...], noise: Any) -> Any:
-        return fn(*args) if noise is None else fn(*args, noise)
+        return fn(*args) if noise is None else fn(*args, noise=noise)
 
 
 class PopulationStepper(Stepper):
@@ -127,6 +130,8 @@ def population_of(
 ) -> Algorithm:
     """One algorithm of ``cfg``'s class holding ``members`` stacked (``stack_members``),
     whose steps run every member at once, member k's loss noise from ``generators[k]``."""
+    if pack_key(cfg) is None:
+        check_members([cfg])  # says why this config cannot train as a population
     lead = members[0]
     algo = type(lead)(
         dataclasses.replace(lead.cfg),
@@ -145,11 +150,13 @@ def population_of(
 def member_state(template: Algorithm, k: int, into: Algorithm) -> None:
     """Copy member k's weights, buffers, optimiser states and counters into ``into``."""
     state = template.state_dict()
-    into.load_state_dict({n: t[k] if isinstance(t, Tensor) else t for n, t in state.items()})
+    into.load_state_dict(
+        {n: t[k].clone() if isinstance(t, Tensor) else t for n, t in state.items()}
+    )
     for name, opt in template.optimizers().items():
         src = opt.state_dict()
-        state = {
-            i: {key: v if key == "step" else v[k] for key, v in s.items()}
+        state = {  # copies: the member's state must not alias the population's
+            i: {key: (v if key == "step" else v[k]).clone() for key, v in s.items()}
             for i, s in src["state"].items()
         }
         into.optimizers()[name].load_state_dict(
@@ -208,10 +215,21 @@ def check_members(cfgs: Sequence[RunConfig]) -> None:
 
 
 def fit_population(
-    cfgs: Sequence[RunConfig], *, dataset: Any = None, overwrite: bool = False
+    cfgs: Sequence[RunConfig],
+    *,
+    dataset: Any = None,
+    overwrite: bool = False,
+    on_start: Callable[[list[Trainer]], None] | None = None,
 ) -> list[FitResult]:
     """Train the runs ``cfgs`` (differing only in seed and run folder) as one population;
-    returns one ``FitResult`` per member, as ``fit`` would for each."""
+    returns one ``FitResult`` per member, as ``fit`` would for each.
+
+    ``on_start(trainers)`` runs once every member's folder is made, before training. A
+    member whose loss turns non-finite stops (its error is printed, its folder keeps its
+    last checkpoint) while the others go on; ``FitResult.summary["failed"]`` then holds the
+    error. Ctrl-C or SIGTERM stops every member after the current update with a checkpoint,
+    as it stops a lone run. Unlike a lone run a population shows no progress bar, and each
+    member's ``train_seconds`` is the whole population's training time."""
     check_members(cfgs)
     trainers: list[Trainer] = []
     generators: list[torch.Generator] = []
@@ -225,8 +243,11 @@ def fit_population(
                 g.set_state(torch.get_rng_state())
             else:  # a CUDA run draws from the device's own generator
                 g.set_state(torch.cuda.get_rng_state(tr.algo.device))
+            tr.noise_gen = g  # its checkpoints save it (a member resumes as a lone run)
             trainers.append(tr)
             generators.append(g)
+        if on_start is not None:
+            on_start(trainers)
         return Population(trainers, generators).run()
     finally:
         for tr in trainers:
@@ -242,6 +263,12 @@ class Population:
         self.cfg = trainers[0].cfg
         self.algo = population_of(self.cfg, [tr.algo for tr in trainers], generators)
         self.algo.set_horizon(self.cfg.train.steps)
+        self.failed: dict[int, str] = {}  # member -> its error
+        self._stop_requested = False
+        self.stop_signal: int | None = None
+
+    def request_stop(self) -> None:
+        self._stop_requested = True
 
     def batch(self) -> Any:
         """One batch per member (each from its own generator), stacked on dim 0."""
@@ -257,21 +284,49 @@ class Population:
         for k, tr in enumerate(self.trainers):
             member_state(self.algo, k, tr.algo)
 
+    def _live(self) -> list[tuple[int, Trainer]]:
+        return [(k, tr) for k, tr in enumerate(self.trainers) if k not in self.failed]
+
     def run(self) -> list[FitResult]:
         t = self.cfg.train
         start = time.perf_counter()
         for tr in self.trainers:
             tr.begin()
-        step = 0
-        while step < t.steps:
-            info = self.algo.update(self.batch())
-            step += 1
-            if self.trainers[0].due(step):  # the members share their cadence
-                self.sync()
+        previous = install_stop_handlers(self)
+        step, interrupted = 0, False
+        try:
+            while step < t.steps and len(self.failed) < len(self.trainers):
+                info = self.algo.update(self.batch())
+                step += 1
+                if self.trainers[0].due(step):  # the members share their cadence
+                    self.sync()
+                for k, tr in self._live():
+                    tr.step = step
+                    tr.record({key: v[k] for key, v in info.items()})
+                    try:
+                        tr.after_step()
+                    except NonFiniteLoss as exc:  # this member stops; the others go on
+                        self.failed[k] = str(exc)
+                        tr.logger.close()
+                        print(f"genpolicy: {tr.cfg.run_name}: {exc}", file=sys.stderr, flush=True)
+                if self._stop_requested and step < t.steps:
+                    interrupted = True
+                    break
+            self.sync()
+            elapsed = time.perf_counter() - start
+            results = []
             for k, tr in enumerate(self.trainers):
-                tr.step = step
-                tr.record({key: v[k] for key, v in info.items()})
-                tr.after_step()
-        self.sync()
-        elapsed = time.perf_counter() - start
-        return [tr.finish(False, elapsed) for tr in self.trainers]
+                if k in self.failed:
+                    summary = {"run": tr.cfg.run_name, "failed": self.failed[k]}
+                    results.append(FitResult(tr.algo, tr.run_dir, summary, True, list(tr.evals)))
+                    continue
+                tr.stop_signal = self.stop_signal
+                results.append(tr.finish(interrupted, elapsed))
+            return results
+        except BaseException:
+            for _, tr in self._live():
+                tr.logger.close()
+            raise
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)

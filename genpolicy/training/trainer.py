@@ -153,6 +153,7 @@ class Trainer:
                 torch.tensor(norm["obs_mean"]), torch.tensor(norm["obs_std"])
             )
         self.batch_gen = torch.Generator(device=self.dataset.device).manual_seed(t.seed + 1)
+        self.noise_gen: torch.Generator | None = None  # a population member's (see rng_state)
         self.step = 0
         self.best: dict[str, Any] | None = None
         self.evals: list[dict[str, Any]] = []
@@ -205,9 +206,21 @@ class Trainer:
             "dataset_fingerprint": self.fingerprint,
             "normalizer": self.dataset.normalizer_state(),
             "algo": self.algo.training_state(),
-            "rng": ckpt_io.rng_state(self.batch_gen),
+            "rng": self.rng_state(),
             "progress": {"best": self.best, "evals": self.evals, "elapsed": self.live_elapsed()},
         }
+
+    def rng_state(self) -> dict[str, Any]:
+        """The random states a checkpoint keeps; a population member's loss noise comes
+        from its own generator (``noise_gen``), saved where a lone run keeps the global one."""
+        state = ckpt_io.rng_state(self.batch_gen)
+        if self.noise_gen is not None:
+            key = "torch" if self.noise_gen.device.type == "cpu" else "cuda"
+            if key == "torch":
+                state["torch"] = self.noise_gen.get_state()
+            else:
+                state["cuda"][self.noise_gen.device.index or 0] = self.noise_gen.get_state()
+        return state
 
     def save(self, name: str = "last") -> Path:
         """Write checkpoint ``name`` (``checkpoints/<name>.safetensors`` + ``.json``); returns

@@ -364,6 +364,30 @@ def test_sigterm_to_the_driver_checkpoints_the_workers(tmp_path: Path) -> None:
     assert checkpoint.load(run / "checkpoints" / "last")["step"] == summary["steps"]
 
 
+def test_sigterm_to_the_driver_checkpoints_a_population(tmp_path: Path) -> None:
+    """The same with --population 2: the pack's process gets one Ctrl-C, both members
+    checkpoint and write interrupted summaries, and the driver exits 130."""
+    spec_set = {**TINY, "train.steps": 100_000, "train.eval_every": 0}
+    grid = {"algo": ["iql"], "seed": [0, 1]}
+    path = write_spec(tmp_path / "t.yaml", toy_spec(tmp_path / "out", grid=grid, set=spec_set))
+    runs = [tmp_path / "out" / "runs" / f"iql-s{s}" for s in (0, 1)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "genpolicy.cli", "sweep", str(path), "--population", "2"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    _wait(lambda: all(checkpoint.exists(r, "last") for r in runs), 120, "the first checkpoints")
+    os.kill(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out.decode()
+    steps = set()
+    for run in runs:
+        summary = json.loads((run / "summary.json").read_text())
+        assert summary["interrupted"] and 0 < summary["steps"] < 100_000
+        assert checkpoint.load(run / "checkpoints" / "last")["step"] == summary["steps"]
+        assert (run / "trial.json").is_file()
+        steps.add(summary["steps"])
+    assert len(steps) == 1  # the members stopped after the same update
+
+
 def _unlocked(lock: Path) -> bool:
     import fcntl
 

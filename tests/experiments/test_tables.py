@@ -276,3 +276,24 @@ def test_eval_table_groups_seeds_and_compares_with_the_target(tmp_path: Path) ->
     run.mkdir(parents=True)
     (run / "summary.json").write_text("{}")
     assert not tables.is_eval_folder(tmp_path / "runs")  # a folder of run folders
+
+
+def test_train_speed_table_ratios_and_populations() -> None:
+    from genpolicy.experiments.report.bench_tables import train_speed_table
+
+    def row(algo: str, mode: str, ups: float, pop: int = 1) -> dict[str, Any]:
+        return {
+            "algo": algo,
+            "batch": 256,
+            "mode": mode,
+            "population": pop,
+            "updates_per_s": ups,
+            "member_updates_per_s": pop * ups,
+        }
+
+    machine = {"device_name": "a CPU", "device": "cpu", "torch": "2.13.0", "threads": 1}
+    rows = [row("iql", "eager", 50.0), row("iql", "default", 75.0), row("iql", "eager", 10.0, 8)]
+    text = train_speed_table({"machine": machine, "rows": rows})
+    assert "| iql | 256 | 50 | 75 | 1.50x |" in text
+    assert "| iql | 256 | 8 | 80 | 1.60x |" in text  # 8 x 10 member-updates/s against 50
+    assert text.endswith("a CPU (cpu), torch 2.13.0, 1 thread(s).")

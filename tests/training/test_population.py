@@ -12,7 +12,12 @@ from helpers import TINY_MODEL, tiny
 
 from genpolicy.errors import GenpolicyError
 from genpolicy.training.config import create
-from genpolicy.training.population import clip_per_member, fit_population, pack_key
+from genpolicy.training.population import (
+    Population,
+    clip_per_member,
+    fit_population,
+    pack_key,
+)
 from genpolicy.training.trainer import fit
 
 STEPS = 150
@@ -82,11 +87,40 @@ def test_member_follows_the_lone_run(tmp_path: Path, algo: str, extra: dict[str,
 
 
 def test_a_member_resumes_as_a_lone_run(tmp_path: Path) -> None:
+    """A member's checkpoint holds its own loss-noise stream: resumed alone, it goes on as
+    the lone run with its seed; members' optimiser states are their own tensors."""
     members = [quiet("gmpo", tmp_path / "pop", s, **{"train.steps": 100}) for s in (0, 1)]
-    fit_population(members)
-    longer = quiet("gmpo", tmp_path / "pop", 1, **{"train.steps": 120})
-    resumed = fit(longer, resume=True)
-    assert resumed.summary["steps"] == 120
+    results = fit_population(members)
+    state = [r.algo.optimizers()["policy"].state_dict()["state"][0] for r in results]
+    assert state[0]["step"] is not state[1]["step"]
+    assert state[0]["exp_avg"].untyped_storage().data_ptr() != (
+        state[1]["exp_avg"].untyped_storage().data_ptr()
+    )
+    longer = {"train.steps": 150}
+    resumed = fit(quiet("gmpo", tmp_path / "pop", 1, **longer), resume=True)
+    lone = fit(quiet("gmpo", tmp_path / "lone", 1, **longer))
+    got, want = rows(resumed.run_dir)[-1], rows(lone.run_dir)[-1]
+    assert got["step"] == want["step"] == 150
+    for k in ("policy/loss", "critic/q_loss", "critic/v_loss"):
+        assert got[k] == pytest.approx(want[k], rel=1e-3, abs=1e-5), k
+
+
+def test_a_member_that_diverges_stops_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A non-finite loss stops its member (the error is its result) and not the others."""
+    members = [quiet("iql", tmp_path, s) for s in (0, 1)]
+    draw = Population.batch
+
+    def poisoned(self: Population) -> Any:
+        batch = draw(self)
+        batch.rewards[0] = float("nan")  # member 0's rewards only
+        return batch
+
+    monkeypatch.setattr(Population, "batch", poisoned)
+    results = fit_population(members)
+    assert "non-finite loss" in results[0].summary["failed"]
+    assert results[1].summary["steps"] == STEPS and not results[1].summary["interrupted"]
 
 
 def test_clip_per_member_is_each_members_clip() -> None:

@@ -86,8 +86,10 @@ class BC(Algorithm):
         """The loss's random draws (for a class with ``draws_noise``)."""
         raise NotImplementedError
 
-    def step_loss(self, obs: Tensor, act: Tensor, *noise: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        return self.loss(obs, act, *noise), {}
+    def step_loss(
+        self, obs: Tensor, act: Tensor, noise: dict[str, Tensor] | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        return self.loss(obs, act, noise), {}
 
     def after_step(self) -> None:
         """Hook after each optimiser step (a generative model's own EMA target)."""

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -131,11 +131,16 @@ class GTP(Algorithm):
             adv, c.weighting, c.eta, c.weight_clamp, c.eps, c.self_normalize, c.min_ess
         )
 
-    def policy_loss(self, obs: Tensor, act: Tensor, *rest: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        """The weighted loss and its terms; ``rest``: a_pi (the TD critic's), then the
-        model's loss draws."""
-        *a_pi, noise = rest
-        adv = self.advantage(obs, act, a_pi[0] if a_pi else None)
+    def policy_loss(
+        self,
+        obs: Tensor,
+        act: Tensor,
+        a_pi: Tensor | None = None,
+        noise: dict[str, Tensor] | None = None,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The weighted loss and its terms (``a_pi``: the TD critic's a ~ pi(s); ``noise``:
+        the model's loss draws)."""
+        adv = self.advantage(obs, act, a_pi)
         w = self.weights(adv)
         terms = self.policy.loss_terms(act, obs, noise)
         mc = self.policy.cfg
