@@ -79,6 +79,8 @@ def tiny(algo: str, out: Path, **extra: Any) -> RunConfig:
         over["algo.act.steps"] = 4
     if algo == "gmpg":  # cross the pretraining -> policy-gradient boundary mid-run
         over.update({"algo.pretrain_steps": 6, "algo.policy_batch": 16, "algo.grad_steps": 2})
+    if algo == "qgpo":  # the same, drawing the support actions of every dataset row there
+        over.update({"algo.pretrain_steps": 3, "algo.critic_batch": 8, "algo.support": 4})
     return create(f"toy-{algo}", over)
 
 
@@ -90,6 +92,7 @@ def train(name: str, dataset: Any, steps: int | None = None, **over: Any) -> Any
     cfg = create(name, over)
     torch.manual_seed(0)
     algo = build_algorithm(cfg.algo, cfg.model, cfg.critic, 2, 2, "cpu")
+    algo.attach_dataset(dataset)
     gen = torch.Generator().manual_seed(1)
     for _ in range(steps or cfg.train.steps):
         algo.update(dataset.sample(algo.batch_size, gen))

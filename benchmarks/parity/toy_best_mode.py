@@ -30,6 +30,7 @@ cfg = create(name, over)
 torch.manual_seed(seed)
 algo = build_algorithm(cfg.algo, cfg.model, cfg.critic, 2, 2, "cpu")
 algo.set_horizon(cfg.train.steps)
+algo.attach_dataset(ds)
 gen = torch.Generator().manual_seed(seed + 1)
 t0 = time.time()
 for _ in range(cfg.train.steps):

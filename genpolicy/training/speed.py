@@ -31,6 +31,7 @@ def measure_speed(
         cfg.algo, cfg.model, cfg.critic, data.obs_dim, data.act_dim, cfg.train.device
     )
     algo.set_horizon(cfg.train.steps)  # the learning rates of the configured run
+    algo.attach_dataset(data)
     gen = torch.Generator(device=data.device).manual_seed(0)
 
     def timed() -> float:

@@ -3,9 +3,10 @@ state, and the learning-efficiency levers (learning-rate schedule, critic warm-u
 EMA, advantage weights).
 
 An algorithm is an ``nn.Module`` holding its networks and optimisers. The training loop
-only calls ``set_horizon(total_updates)`` once, then ``update(batch) -> dict[str, Tensor]``
-(scalars, not synchronised with ``.item()``), ``act(obs)`` and ``training_state()`` /
-``load_training_state()``; speed measurement also walks ``speed_phases()``.
+only calls ``set_horizon(total_updates)`` and ``attach_dataset(dataset)`` once, then
+``update(batch) -> dict[str, Tensor]`` (scalars, not synchronised with ``.item()``),
+``act(obs)`` and ``training_state()`` / ``load_training_state()``; speed measurement also
+walks ``speed_phases()``.
 
 A class states what it needs from a generative model in ``requires`` (capabilities of
 ``genpolicy.generative.models.CAPABILITIES``); ``genpolicy.rl.algos.check_model`` checks it,
@@ -210,6 +211,13 @@ class Algorithm(nn.Module):
 
     def update(self, batch: BatchLike) -> dict[str, Tensor]:
         raise NotImplementedError
+
+    def attach_dataset(self, dataset: Any) -> None:
+        """The dataset the batches come from (an ``OfflineDataset``), given before training.
+
+        Most algorithms need nothing but the batches; one that precomputes something per
+        dataset row (QGPO's support actions) keeps what it needs and reads ``batch.indices``.
+        """
 
     def act_normalized(self, obs: Tensor, act_cfg: ActConfig | None) -> Tensor:
         """Actions (B, act_dim) in [-1, 1] for already-normalised observations (B, obs_dim);
