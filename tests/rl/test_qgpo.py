@@ -28,8 +28,11 @@ def dataset() -> Any:
 
 
 @pytest.mark.slow
-def test_qgpo_picks_the_best_mode(dataset: Any) -> None:
-    algo = train("toy-qgpo", dataset)
+@pytest.mark.parametrize("seed", [0, 2])
+def test_qgpo_picks_the_best_mode(dataset: Any, seed: int) -> None:
+    """toy-qgpo puts >= 90% of its actions in the best mode on more than one seed (0.944,
+    0.940, 0.970, 0.941 on seeds 0-3, benchmarks/results/qgpo_bandit.json)."""
+    algo = train("toy-qgpo", dataset, seed=seed)
     assert isinstance(algo, QGPO) and not algo.pretraining
     algo.cfg.guidance_scale = 0.0  # the behaviour model alone keeps the behaviour mix
     assert fractions(algo)["best"] < 0.4
