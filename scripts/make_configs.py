@@ -473,7 +473,9 @@ def fql_main() -> int:
 # QGPO (Lu et al. 2023, arXiv 2304.12824; public code ChenDRAG/CEP-energy-guided-diffusion
 # and DI-engine's qgpo configs): behaviour 600k updates at batch 4096, lr 1e-4; then
 # in-support softmax Q-learning and CEP on 256 states x M = 16 support actions (15 sampler
-# steps), lr 3e-4, beta 3, q_alpha 1, energy net 4 x 256; the public code evaluates guidance
+# steps, drawn once per dataset state), lr 3e-4, beta 3, q_alpha 1, energy net 4 x 256;
+# support_max_mb 4096 holds the 2M rows of medium-expert (2 x 2M x 16 x 6 floats, 1.5 GiB);
+# the public code evaluates guidance
 # scales [0, 1, 2, 3, 5, 8, 10] and reports the best: we ship 1 (CEP's exact guidance).
 # SRPO (Chen et al. 2024, arXiv 2310.07297; public code thu-ml/SRPO): behaviour 2M updates
 # at batch 2048, lr 3e-4; IQL critic at batch 256 (1.5M there, trained alongside here);
@@ -571,6 +573,7 @@ def qgpo_srpo_main() -> int:
                 "algo.support": 8,
                 "algo.support_steps": 5,
                 "algo.support_solver": "euler",
+                "algo.support_mode": "fresh",  # as measured; the budget has no time for a bank
                 "data.dataset": ds,
                 "train.steps": q_steps,
                 "train.eval_every": QGPO_CPU["pretrain"],
@@ -583,7 +586,7 @@ def qgpo_srpo_main() -> int:
             f"wall-clock of cpu/hopper-medium-gmpo's 10k updates at batch 512): QGPO, "
             f"{QGPO_CPU['pretrain']} behaviour updates at batch 512 (lr 3e-4), then "
             f"{QGPO_CPU['guidance']} Q + CEP updates on 64 states x 8 support actions "
-            f"(5 Euler steps); {ds}",
+            f"(5 Euler steps, drawn per batch); {ds}",
         )
         s_steps = SRPO_CPU["pretrain"] + SRPO_CPU["policy"]
         write(

@@ -79,6 +79,8 @@ def tiny(algo: str, out: Path, **extra: Any) -> RunConfig:
         over["algo.act.steps"] = 4
     if algo == "gmpg":  # cross the pretraining -> policy-gradient boundary mid-run
         over.update({"algo.pretrain_steps": 6, "algo.policy_batch": 16, "algo.grad_steps": 2})
+    if algo == "qgpo":  # the same, drawing the support actions of every dataset row there
+        over.update({"algo.pretrain_steps": 3, "algo.critic_batch": 8, "algo.support": 4})
     return create(f"toy-{algo}", over)
 
 
@@ -86,11 +88,14 @@ def tiny(algo: str, out: Path, **extra: Any) -> RunConfig:
 OBS = torch.rand(2000, 2, generator=torch.Generator().manual_seed(123)) * 2 - 1
 
 
-def train(name: str, dataset: Any, steps: int | None = None, **over: Any) -> Any:
+def train(name: str, dataset: Any, steps: int | None = None, seed: int = 0, **over: Any) -> Any:
+    """``name`` trained on ``dataset`` (torch seed ``seed``, batches from seed + 1, as
+    ``benchmarks/parity/toy_best_mode.py``)."""
     cfg = create(name, over)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     algo = build_algorithm(cfg.algo, cfg.model, cfg.critic, 2, 2, "cpu")
-    gen = torch.Generator().manual_seed(1)
+    algo.attach_dataset(dataset)
+    gen = torch.Generator().manual_seed(seed + 1)
     for _ in range(steps or cfg.train.steps):
         algo.update(dataset.sample(algo.batch_size, gen))
     return algo

@@ -33,6 +33,7 @@ class Batch:
     rewards: Tensor  # (B,) after the reward convention
     next_observations: Tensor  # (B, obs_dim), normalised likewise
     terminals: Tensor  # (B,) 1.0 where the episode truly terminated (not at timeouts)
+    indices: Tensor | None = None  # (B,) int64 rows of the dataset the batch came from
 
 
 def _np(x: ArrayLike | None) -> np.ndarray | None:
@@ -290,7 +291,13 @@ class OfflineDataset:
             rewards=self._rewards_c[idx],
             next_observations=self._next_obs_n[idx],
             terminals=self.terminals[idx],
+            indices=idx,
         )
+
+    def normalized_observations(self) -> tuple[Tensor, Tensor]:
+        """Every row's observation and next observation as ``sample`` returns them
+        (normalised if the dataset normalises observations), (N, obs_dim) each."""
+        return self._obs_n, self._next_obs_n
 
     def to(self, device: str | torch.device) -> OfflineDataset:
         """A copy with every tensor on ``device`` (self if already there)."""

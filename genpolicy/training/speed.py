@@ -32,6 +32,7 @@ def measure_speed(
         cfg.algo, cfg.model, cfg.critic, data.obs_dim, data.act_dim, cfg.train.device
     )
     algo.set_horizon(cfg.train.steps)  # the learning rates of the configured run
+    algo.attach_dataset(data)
     if cfg.train.compile != "off":  # warm-up updates compile each phase before timing
         algo.compile_update(cfg.train.compile)
     gen = torch.Generator(device=data.device).manual_seed(0)

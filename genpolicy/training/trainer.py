@@ -147,6 +147,7 @@ class Trainer:
             cfg.algo, cfg.model, cfg.critic, self.dataset.obs_dim, self.dataset.act_dim, t.device
         )
         self.algo.set_horizon(t.steps)  # learning-rate schedules run over the whole run
+        self.algo.attach_dataset(self.dataset)
         norm = self.dataset.normalizer_state()
         if norm.get("normalize_obs", True):
             self.algo.set_obs_normalizer(

@@ -57,7 +57,7 @@ def data() -> Any:
     return tb.make_dataset(2000)
 
 
-def pair(name: str, **extra: Any) -> tuple[Algorithm, Algorithm]:
+def pair(name: str, data: Any = None, **extra: Any) -> tuple[Algorithm, Algorithm]:
     config, over = CASES[name]
     over = {**SMALL, **over, "train.steps": N, **extra}
     if name not in ("iql", "bc-gaussian", "srpo"):
@@ -66,6 +66,8 @@ def pair(name: str, **extra: Any) -> tuple[Algorithm, Algorithm]:
     torch.manual_seed(0)
     eager = build_algorithm(cfg.algo, cfg.model, cfg.critic, 2, 2, "cpu")
     eager.set_horizon(N)
+    if data is not None:
+        eager.attach_dataset(data)  # QGPO keeps the rows it draws support actions for
     return eager, copy.deepcopy(eager)
 
 
@@ -87,7 +89,7 @@ def run_both(eager: Algorithm, compiled: Algorithm, data: Any, n: int = N) -> fl
 def test_compiled_updates_match_eager(name: str, data: Any) -> None:
     torch._dynamo.reset()
     counters.clear()
-    eager, compiled = pair(name)
+    eager, compiled = pair(name, data)
     compiled.compile_update(backend="aot_eager")  # fullgraph=True: a graph break raises
     assert run_both(eager, compiled, data) < TOL
     assert eager.num_updates == compiled.num_updates == N

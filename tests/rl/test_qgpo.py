@@ -28,8 +28,11 @@ def dataset() -> Any:
 
 
 @pytest.mark.slow
-def test_qgpo_picks_the_best_mode(dataset: Any) -> None:
-    algo = train("toy-qgpo", dataset)
+@pytest.mark.parametrize("seed", [0, 2])
+def test_qgpo_picks_the_best_mode(dataset: Any, seed: int) -> None:
+    """toy-qgpo puts >= 90% of its actions in the best mode on more than one seed (0.944,
+    0.940, 0.970, 0.941 on seeds 0-3, benchmarks/results/qgpo_bandit.json)."""
+    algo = train("toy-qgpo", dataset, seed=seed)
     assert isinstance(algo, QGPO) and not algo.pretraining
     algo.cfg.guidance_scale = 0.0  # the behaviour model alone keeps the behaviour mix
     assert fractions(algo)["best"] < 0.4
@@ -47,6 +50,8 @@ def test_config_rejects_models_without_a_score_and_bad_values() -> None:
         ("algo.guidance_scale", -1, "algo.guidance_scale must be >= 0"),
         ("algo.support_steps", 0, "algo.support_steps must be >= 1"),
         ("algo.critic_warmup", 5, "does not apply to 'qgpo'"),
+        ("algo.support_mode", "once", "algo.support_mode"),
+        ("algo.support_max_mb", 0, "algo.support_max_mb must be > 0"),
     ]:
         with pytest.raises(GenpolicyError, match=msg) as info:
             create("toy-qgpo", {key: value})
@@ -102,3 +107,48 @@ def test_speed_phases() -> None:
     assert algo.speed_phases() == ["pretrain", "guidance"]
     algo.start_phase("guidance")
     assert not algo.pretraining
+
+
+def test_support_set_is_drawn_once_per_row_and_again_identically(tmp_path: Path) -> None:
+    """support_mode dataset: the first phase-2 update draws M actions for every row's state
+    (and non-terminal next state); updates only index them, and a run resumed before they
+    were drawn or after (tests/training: after) ends with the uninterrupted run's state."""
+    data = tb.make_dataset(n=300)
+    cfg = create("toy-qgpo", {**TINY, "algo.pretrain_steps": 2, "algo.support": 4})
+    torch.manual_seed(0)
+    algo: Any = build_algorithm(cfg.algo, cfg.model, cfg.critic, 2, 2, "cpu")
+    with pytest.raises(GenpolicyError, match="needs the dataset") as info:
+        algo.draw_support_bank()
+    assert "\n" not in str(info.value)
+    algo.attach_dataset(data)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(3):
+        algo.update(data.sample(64, gen))
+    sup, sup2 = algo.bank
+    assert sup.shape == sup2.shape == (300, 4, 2) and sup.abs().max() <= 1.0
+    assert bool((sup2 == 0).all())  # the bandit's rows are all terminal: no next supports
+    again = algo.draw_support_bank()
+    assert torch.equal(again[0], sup)  # the same weights and seed: the same bank
+    algo.update(data.sample(64, gen))
+    assert algo.bank[0] is sup  # drawn once, not per update
+
+    small = {**TINY, "algo.pretrain_steps": 3, "algo.support": 4, "algo.critic_batch": 8}
+    over = {**small, "algo.act.steps": 3, **quiet_run(tmp_path / "a", steps=6)}
+    full = fit(create("toy-qgpo", over), dataset=data)
+    cfg = create("toy-qgpo", {**over, "train.out_dir": str(tmp_path / "b")})
+    part = fit(cfg, dataset=data, on_step=lambda step, trainer: step == 2)  # before the draw
+    assert part.interrupted
+    resumed = fit(cfg, dataset=data, resume=True)
+    assert_same(full.algo.training_state(), resumed.algo.training_state())
+
+
+def test_support_set_memory_is_capped() -> None:
+    cfg = create("toy-qgpo", {**TINY, "algo.support_max_mb": 1})
+    algo: Any = build_algorithm(cfg.algo, cfg.model, cfg.critic, 2, 2, "cpu")
+    # 20,000 rows x 2 x 8 actions x 2 dims x 4 bytes = 2.4 MiB
+    with pytest.raises(GenpolicyError, match="over algo.support_max_mb=1") as info:
+        algo.attach_dataset(tb.make_dataset())
+    assert "\n" not in str(info.value)
+    cfg = create("toy-qgpo", {**TINY, "algo.support_max_mb": 1, "algo.support_mode": "fresh"})
+    algo = build_algorithm(cfg.algo, cfg.model, cfg.critic, 2, 2, "cpu")
+    algo.attach_dataset(tb.make_dataset())  # fresh: nothing is stored

@@ -20,7 +20,7 @@ def state(algo: Any) -> dict[str, Any]:
     return algo.training_state()
 
 
-@pytest.mark.parametrize("algo", ["gmpo", "gmpg", "iql"])
+@pytest.mark.parametrize("algo", ["gmpo", "gmpg", "iql", "qgpo"])
 def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path: Path, algo: str) -> None:
     full = fit(tiny(algo, tmp_path / "a"))
     assert not full.interrupted and full.summary["steps"] == 12

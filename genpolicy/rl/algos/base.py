@@ -3,9 +3,10 @@ state, and the learning-efficiency levers (learning-rate schedule, critic warm-u
 EMA, advantage weights).
 
 An algorithm is an ``nn.Module`` holding its networks and optimisers. The training loop
-only calls ``set_horizon(total_updates)`` once, then ``update(batch) -> dict[str, Tensor]``
-(scalars, not synchronised with ``.item()``), ``act(obs)`` and ``training_state()`` /
-``load_training_state()``; speed measurement also walks ``speed_phases()``.
+only calls ``set_horizon(total_updates)`` and ``attach_dataset(dataset)`` once, then
+``update(batch) -> dict[str, Tensor]`` (scalars, not synchronised with ``.item()``),
+``act(obs)`` and ``training_state()`` / ``load_training_state()``; speed measurement also
+walks ``speed_phases()``.
 
 A class states what it needs from a generative model in ``requires`` (capabilities of
 ``genpolicy.generative.models.CAPABILITIES``); ``genpolicy.rl.algos.check_model`` checks it,
@@ -145,6 +146,10 @@ class Algorithm(nn.Module):
         """The scheduled learning rate of the coming update in ``phase`` (``lr()``)."""
         return self.scheduled_lr(start=self.cfg.critic_warmup)
 
+    def prepare(self, phase: str) -> None:
+        """Eager work before ``step`` in ``phase`` (e.g. QGPO draws its support actions
+        once, at the first update of its policy phase)."""
+
     def end_update(self, phase: str) -> None:
         """Bookkeeping after ``step`` on Python ints (the counter is not yet incremented)."""
 
@@ -160,6 +165,7 @@ class Algorithm(nn.Module):
         (compiled with ``compile_update``), count it."""
         phase = self.phase()
         self._lr_value = self.phase_lr(phase)
+        self.prepare(phase)
         fn = self._compiled_step(phase) if self._compile is not None else None
         with no_value_checks():  # the dataset's values were checked when it was loaded
             if fn is None:
@@ -231,6 +237,13 @@ class Algorithm(nn.Module):
 
             fn = self._compiled[phase] = torch.compile(run, **self._compile)
         return fn
+
+    def attach_dataset(self, dataset: Any) -> None:
+        """The dataset the batches come from (an ``OfflineDataset``), given before training.
+
+        Most algorithms need nothing but the batches; one that precomputes something per
+        dataset row (QGPO's support actions) keeps what it needs and reads ``batch.indices``.
+        """
 
     def act_normalized(self, obs: Tensor, act_cfg: ActConfig | None) -> Tensor:
         """Actions (B, act_dim) in [-1, 1] for already-normalised observations (B, obs_dim);

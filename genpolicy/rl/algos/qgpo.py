@@ -10,7 +10,10 @@ Two phases on one step counter:
 
 1. steps < pretrain_steps: mu by plain matching on dataset batches.
 2. then (mu frozen), on ``critic_batch`` states with M support actions a_i ~ mu(s),
-   a'_i ~ mu(s') drawn each step:
+   a'_i ~ mu(s'). With ``support_mode: dataset`` (the paper's scheme) they are drawn once
+   for every dataset row, at the first update of phase 2, and kept (2 N M act_dim floats
+   for N rows, at most ``support_max_mb``); the updates then only index them. With
+   ``support_mode: fresh`` they are drawn for each batch instead.
    * in-support softmax Q-learning (twin Q, Polyak target Qbar):
          L_Q = E [ sum_k ( r + gamma (1 - d) sum_i softmax_i(alpha_Q Qbar(s', a'_i))
                    Qbar(s', a'_i) - Q_k(s, a) )^2 ],   Qbar = min over the twins;
@@ -31,7 +34,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from genpolicy.errors import GenpolicyError
+from genpolicy.errors import GenpolicyError, unknown_name
 from genpolicy.generative.models import ModelConfig
 from genpolicy.generative.models.ode import Guidance
 from genpolicy.generative.nets import ConditionalMLP
@@ -39,6 +42,14 @@ from genpolicy.rl.algos.acting import ActConfig, check_act_config
 from genpolicy.rl.algos.base import AlgoConfig, Algorithm, BatchLike
 from genpolicy.rl.critics import CriticConfig, make_critic
 from genpolicy.rl.optim import optimizer_step
+
+SUPPORT_MODES = ("dataset", "fresh")
+SUPPORT_CHUNK = 65_536  # sampled actions per sampler call when the support set is drawn
+
+
+def support_bytes(rows: int, support: int, act_dim: int) -> int:
+    """Memory of a stored support set: M actions for each row's state and next state."""
+    return 2 * rows * support * act_dim * 4
 
 
 @dataclass
@@ -52,6 +63,8 @@ class QGPOConfig(AlgoConfig):
     support: int = 16  # M support actions per state
     support_steps: int | None = None  # sampler steps of the support actions; None: act's
     support_solver: str | None = None  # and their solver; None: act's
+    support_mode: str = "dataset"  # dataset: drawn once per dataset row | fresh: per batch
+    support_max_mb: float = 4096.0  # cap on the stored support actions (support_mode dataset)
     beta: float = 3.0  # CEP temperature: pi ∝ mu exp(beta Q)
     q_alpha: float = 1.0  # softmax temperature of the in-support Q backup
     guidance_scale: float = 1.0  # s_g
@@ -78,6 +91,10 @@ class QGPOConfig(AlgoConfig):
             )
         if self.support < 2:
             raise GenpolicyError(f"algo.support must be >= 2 (CEP contrasts), got {self.support}")
+        if self.support_mode not in SUPPORT_MODES:
+            raise unknown_name("algo.support_mode", self.support_mode, SUPPORT_MODES)
+        if not self.support_max_mb > 0:
+            raise GenpolicyError(f"algo.support_max_mb must be > 0, got {self.support_max_mb}")
         if self.support_steps is not None and self.support_steps < 1:
             raise GenpolicyError(f"algo.support_steps must be >= 1, got {self.support_steps}")
         for key in ("beta", "q_alpha", "guidance_scale"):
@@ -125,6 +142,25 @@ class QGPO(Algorithm):
         )
         self.critic = make_critic("td", self.obs_dim, self.act_dim, critic_cfg)
         self.energy_opt = torch.optim.Adam(self.energy.parameters(), lr=c.lr, foreach=True)
+        self.data: tuple[Tensor, Tensor, Tensor] | None = None  # states, next states, terminals
+        self.bank: tuple[Tensor, Tensor] | None = None  # support actions of each row
+        self.support_seed: int | None = None  # the bank's noise (kept in checkpoints)
+
+    def attach_dataset(self, dataset: Any) -> None:
+        c = self.cfg
+        if c.support_mode != "dataset":
+            return
+        need = support_bytes(len(dataset), c.support, self.act_dim)
+        if need > c.support_max_mb * 2**20:
+            raise GenpolicyError(
+                f"QGPO's support actions for {len(dataset)} rows x {c.support} would take "
+                f"{need / 2**20:.0f} MB, over algo.support_max_mb={c.support_max_mb:g}: raise "
+                "it, lower algo.support, or set algo.support_mode=fresh"
+            )
+        obs, next_obs = dataset.normalized_observations()
+        dev = self.device
+        self.data = (obs.to(dev), next_obs.to(dev), dataset.terminals.to(dev))
+        self.bank = None
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         opts = {"behaviour": self.behaviour_opt, "energy": self.energy_opt}
@@ -132,14 +168,54 @@ class QGPO(Algorithm):
 
     # -- the paper's pieces --------------------------------------------------------------
     @torch.no_grad()
-    def support_actions(self, obs: Tensor) -> Tensor:
+    def support_actions(self, obs: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """M actions per state from the behaviour model, (B, M, act_dim), in [-1, 1]."""
         c = self.cfg
         steps = c.support_steps if c.support_steps is not None else c.act.steps
         solver = c.support_solver if c.support_solver is not None else c.act.solver
         rep = obs.repeat_interleave(c.support, dim=0)
-        acts = self.behaviour.sample(rep, steps=steps, solver=solver).clamp(-1.0, 1.0)
-        return acts.view(obs.shape[0], c.support, -1)
+        acts = self.behaviour.sample(rep, steps=steps, solver=solver, generator=generator)
+        return acts.clamp(-1.0, 1.0).view(obs.shape[0], c.support, self.act_dim)
+
+    @torch.no_grad()
+    def draw_support_bank(self) -> tuple[Tensor, Tensor]:
+        """The support actions of every dataset row's state and next state (the next states
+        of terminal rows get zeros: their backup does not bootstrap), drawn in chunks from a
+        generator seeded with ``support_seed``: the same weights give the same bank, so a
+        resumed run draws it again instead of storing it."""
+        if self.data is None:
+            raise GenpolicyError(
+                "QGPO with algo.support_mode=dataset needs the dataset: call "
+                "algo.attach_dataset(dataset) before training (the trainer does)"
+            )
+        if self.support_seed is None:
+            self.support_seed = int(torch.randint(0, 2**62, ()).item())
+        gen = torch.Generator(device=self.device).manual_seed(self.support_seed)
+        obs, next_obs, terminals = self.data
+        live = torch.nonzero(terminals == 0).squeeze(1)
+        chunk = max(1, SUPPORT_CHUNK // self.cfg.support)
+        sup = torch.cat([self.support_actions(o, gen) for o in obs.split(chunk)])
+        sup2 = torch.zeros_like(sup)
+        for rows in live.split(chunk) if len(live) else ():
+            sup2[rows] = self.support_actions(next_obs[rows], gen)
+        return sup, sup2
+
+    def batch_support(self, batch: BatchLike, n: int) -> tuple[Tensor, Tensor]:
+        """The support actions of the first ``n`` rows' states and next states."""
+        s, s2 = batch.observations[:n], batch.next_observations[:n]
+        if self.cfg.support_mode == "fresh":
+            sup, sup2 = self.support_actions(torch.cat([s, s2])).chunk(2)
+            return sup, sup2
+        idx = getattr(batch, "indices", None)
+        if idx is None:
+            raise GenpolicyError(
+                "QGPO with algo.support_mode=dataset needs batches with their dataset rows "
+                "(OfflineDataset.sample gives them); or set algo.support_mode=fresh"
+            )
+        if self.bank is None:
+            self.bank = self.draw_support_bank()
+        idx = idx[:n]
+        return self.bank[0][idx], self.bank[1][idx]
 
     def support_q(self, obs: Tensor, support: Tensor) -> Tensor:
         """min_k Qbar_k(s, a_i) over the support set, (B, M), without gradient."""
@@ -187,19 +263,34 @@ class QGPO(Algorithm):
     def phase_lr(self, phase: str) -> float:
         return self.pretrain_phase_lr(phase, self.cfg.behaviour_lr)
 
+    def prepare(self, phase: str) -> None:
+        """The support actions of every dataset row, drawn once before the first policy
+        update (outside any compiled step)."""
+        if phase == "policy" and self.cfg.support_mode == "dataset" and self.bank is None:
+            self.bank = self.draw_support_bank()
+
     def step(self, batch: BatchLike, phase: str) -> dict[str, Tensor]:
         c, s, a = self.cfg, batch.observations, batch.actions
         if phase == "pretrain":
             return self.pretrain_step(s, a)
         n = c.critic_batch
+        sup, sup2 = self.batch_support(batch, n)
         s, a, s2 = s[:n], a[:n], batch.next_observations[:n]
-        sup, sup2 = self.support_actions(torch.cat([s, s2])).chunk(2)
         q_loss = self.q_loss(s, a, batch.rewards[:n], s2, batch.terminals[:n], sup2)
         optimizer_step(self.critic.optimizer, q_loss)
         self.critic.polyak_update()
         e_loss = self.energy_loss(s, sup)
         optimizer_step(self.energy_opt, e_loss, lr=self.lr(), grad_clip=c.grad_clip)
         return {"critic/q_loss": q_loss.detach(), "energy/cep_loss": e_loss.detach()}
+
+    def get_extra_state(self) -> Any:
+        return {**super().get_extra_state(), "support_seed": self.support_seed}
+
+    def set_extra_state(self, state: Any) -> None:
+        super().set_extra_state(state)
+        seed = state.get("support_seed")
+        self.support_seed = None if seed is None else int(seed)
+        self.bank = None  # drawn again from the loaded weights and seed
 
     # -- acting -----------------------------------------------------------------------------
     def act_normalized(self, obs: Tensor, act_cfg: ActConfig | None) -> Tensor:
