@@ -198,12 +198,7 @@ def run_local(
                     payloads = [{"trial": t.to_dict(), "config": c.to_dict()} for t, c in members]
                     path.write_text(json.dumps({"pack": payloads}))
                     log = (log_dir / f"{trial.id}.log").open("ab")
-                    proc = subprocess.Popen(
-                        [sys.executable, "-m", "genpolicy.experiments.worker", str(path)],
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        env=env,
-                    )
+                    proc = _start_worker(path, log, env)
                     for t, c in members:
                         running.append(
                             _Running(
@@ -224,12 +219,7 @@ def run_local(
                 path.write_text(json.dumps({"trial": trial.to_dict(), "config": cfg.to_dict()}))
                 run_dir = run_dir_of(cfg)
                 log = (log_dir / f"{trial.id}.log").open("ab")
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "genpolicy.experiments.worker", str(path)],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                )
+                proc = _start_worker(path, log, env)
                 # a branch's init_from checkpoint may exist only now that its parent ran
                 start = _start_step(cfg)
                 total_steps -= start - starts[trial.id]
@@ -303,6 +293,16 @@ def run_local(
     if outcome.interrupted:
         print("sweep: rerun the same command to finish the missing trials", file=out)
     return outcome
+
+
+def _start_worker(payload: Path, log: Any, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A worker process for the trial (or population) in ``payload``, its output in ``log``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "genpolicy.experiments.worker", str(payload)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
 
 
 def _stop_on_sigterm(running: list[_Running]) -> Any:

@@ -104,6 +104,7 @@ def machine(cfg: TrainBenchConfig) -> dict[str, Any]:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],  # other work on the machine
         "python": platform.python_version(),
     }
 

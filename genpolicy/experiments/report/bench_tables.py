@@ -183,8 +183,10 @@ def train_speed_table(result: dict[str, Any]) -> str:
                 f"| {r['algo']} | {r['batch']} | {r['population']} | {rate(x)} | {ratio} |"
             )
     m = result["machine"]
+    load = m.get("load_average")
+    note = f"; load average {load[0]:g} when it started" if load else ""
     lines.append("")
     lines.append(
-        f"{m['device_name']} ({m['device']}), torch {m['torch']}, {m['threads']} thread(s)."
+        f"{m['device_name']} ({m['device']}), torch {m['torch']}, {m['threads']} thread(s){note}."
     )
     return "\n".join(lines)

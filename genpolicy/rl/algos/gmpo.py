@@ -28,7 +28,7 @@ from genpolicy.errors import GenpolicyError
 from genpolicy.generative.models import ModelConfig, build_model
 from genpolicy.rl.algos.acting import ActConfig, check_act_config
 from genpolicy.rl.algos.base import AlgoConfig, Algorithm, BatchLike, check_ema
-from genpolicy.rl.algos.weighting import advantage_weights, check_weighting, weight_stats
+from genpolicy.rl.algos.weighting import check_weighting, config_weights, weight_stats
 from genpolicy.rl.critics import CriticConfig, IQLCritic
 
 
@@ -70,15 +70,7 @@ class GMPO(Algorithm):
 
     def weights(self, obs: Tensor, act: Tensor) -> Tensor:
         """The per-sample weights of L_pi (no gradient)."""
-        c = self.cfg
-        return advantage_weights(
-            self.critic.advantage(obs, act),
-            c.weighting,
-            c.beta,
-            c.weight_clamp,
-            self_normalize=c.self_normalize,
-            min_ess=c.min_ess,
-        )
+        return config_weights(self.critic.advantage(obs, act), self.cfg)
 
     def policy_loss(
         self, obs: Tensor, act: Tensor, noise: dict[str, Tensor] | None = None

@@ -23,7 +23,7 @@ from genpolicy.generative.models import ModelConfig
 from genpolicy.generative.nets import LOG_STD_MAX, LOG_STD_MIN, GaussianPolicy
 from genpolicy.rl.algos.acting import ActConfig
 from genpolicy.rl.algos.base import AlgoConfig, Algorithm, BatchLike
-from genpolicy.rl.algos.weighting import advantage_weights, check_weighting, weight_stats
+from genpolicy.rl.algos.weighting import check_weighting, config_weights, weight_stats
 from genpolicy.rl.critics import CriticConfig, IQLCritic
 
 __all__ = ["IQL", "LOG_STD_MAX", "LOG_STD_MIN", "GaussianPolicy", "IQLConfig"]
@@ -64,15 +64,7 @@ class IQL(Algorithm):
 
     def policy_loss(self, s: Tensor, a: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """L_pi (advantage-weighted log-likelihood) and the weights' statistics."""
-        c = self.cfg
-        weight = advantage_weights(
-            self.critic.advantage(s, a),
-            c.weighting,
-            c.beta,
-            c.weight_clamp,
-            self_normalize=c.self_normalize,
-            min_ess=c.min_ess,
-        )
+        weight = config_weights(self.critic.advantage(s, a), self.cfg)
         return -(weight * self.policy.log_prob(s, a)).mean(), weight_stats(weight)
 
     def step(self, batch: BatchLike, phase: str) -> dict[str, Tensor]:

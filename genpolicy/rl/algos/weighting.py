@@ -3,6 +3,8 @@ effective-sample-size floor that bounds how few samples a batch rests on."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -84,3 +86,16 @@ def advantage_weights(
     if self_normalize:
         w = w / w.mean()
     return w
+
+
+def config_weights(adv: Tensor, cfg: Any) -> Tensor:
+    """``advantage_weights`` with an algorithm config's ``weighting``, ``beta``,
+    ``weight_clamp``, ``self_normalize`` and ``min_ess`` (IQL, GMPO)."""
+    return advantage_weights(
+        adv,
+        cfg.weighting,
+        cfg.beta,
+        cfg.weight_clamp,
+        self_normalize=cfg.self_normalize,
+        min_ess=cfg.min_ess,
+    )
