@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Training throughput on one NVIDIA GPU: `genpolicy bench train` for every algorithm,
 # eager / compiled / CUDA-graphed (train.compile: default, reduce-overhead), at batch
-# 256 / 512 / 4096, within one 10-minute command. Needs this repository installed
+# 256 / 512 / 4096, and populations of 1 / 8 / 32 (BC, IQL, GMPO, GTP), within one 10-minute
+# command. Needs this repository installed
 # (`pip install -e .`); installs nothing. Writes train_speed_gpu.json to $OUT if set, else
 # to benchmarks/results/. `--quick` (or QUICK=1) is a CPU dry run of the same path.
 set -euo pipefail
@@ -9,16 +10,16 @@ cd "$(dirname "$0")/../.."
 out="${OUT:-benchmarks/results}"
 mkdir -p "$out"
 if [[ "${1:-}" == "--quick" || "${QUICK:-0}" == "1" ]]; then
-  exec python -m genpolicy.cli bench train --quick --algos bc,gmpo --modes eager,default \
+  exec python -m genpolicy.cli bench train --quick --algos bc,gmpo --modes eager,default --populations 1,2 \
     --device cpu --json "$out/train_speed_quick.json"
 fi
 python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.csv" || true
-# populations first (eager, a minute), then about 30 rows x 3 modes; compile time
-# dominates, so each timing runs 1 s
-timeout 120 python -m genpolicy.cli bench train --device cuda --threads 4 \
-  --algos iql,gmpo,gtp,bc --modes eager --batches 256 --populations 1,8,32 --min-seconds 1 \
+# populations of 1, 8 and 32 first (eager, two or three minutes), then about 30 rows x 3
+# modes; compile time dominates, so each timing runs 1 s
+timeout 170 python -m genpolicy.cli bench train --device cuda --threads 4 \
+  --algos iql,gmpo,gtp,bc --modes eager --batches 256,512 --populations 1,8,32 --min-seconds 1 \
   --json "$out/train_speed_gpu_populations.json" 2> "$out/train_speed_gpu_populations.log" || true
-timeout 450 python -m genpolicy.cli bench train --device cuda --threads 4 \
+timeout 400 python -m genpolicy.cli bench train --device cuda --threads 4 \
   --modes eager,default,reduce-overhead --batches 256,512,4096 --min-seconds 1 \
   --json "$out/train_speed_gpu.json" 2> "$out/train_speed_gpu.log"
