@@ -164,13 +164,8 @@ def train_speed_table(result: dict[str, Any]) -> str:
             x = ups[m]
             note = " (eager phase)" if m in by_mode and by_mode[m].get("eager_phase") else ""
             ratios.append(f"{x / eager:.2f}x{note}" if x is not None and eager else "—")
-        lines.append(
-            f"| {algo} | {batch} | "
-            + " | ".join(rate(ups[m]) for m in modes)
-            + " | "
-            + " | ".join(ratios)
-            + " |"
-        )
+        cells_ = [algo, str(batch), *(rate(ups[m]) for m in modes), *ratios]
+        lines.append("| " + " | ".join(cells_) + " |")
     pops = [r for r in result["rows"] if r.get("population", 1) > 1]
     if pops:
         lines += ["", "| algorithm | batch | population | member-updates/s | / one eager run |"]
