@@ -14,6 +14,9 @@ genpolicy tables $R/noisy-expert/report/results.json --steps 1000,3000,5000 \
   --name noisy-expert --update docs/benchmarks/noisy-expert.md > /dev/null
 genpolicy tables $R/speed_before_after.json --name speed --update docs/benchmarks/speed.md > /dev/null
 genpolicy tables $R/train_speed_cpu.json --name train-speed --update docs/benchmarks/speed.md > /dev/null
+genpolicy tables $R/gtp-jumps/report/results.json --steps 5000,10000 --name gtp-jumps \
+  --update docs/benchmarks/gtp-jumps.md > /dev/null
+cp $R/gtp-jumps/report/curves_hopper-medium-v5.png docs/assets/benchmarks/gtp-jumps-hopper-medium.png
 genpolicy tables $R/train_speed_cpu_populations.json --name train-speed-populations \
   --update docs/benchmarks/speed.md > /dev/null
 genpolicy tables $R/same-learning-iql/report/results.json --steps 5000,10000,20000 \
