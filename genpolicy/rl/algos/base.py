@@ -43,7 +43,15 @@ from genpolicy.rl.algos.config import (  # noqa: F401 (re-exported)
     check_ema,
     scheduled_lr,
 )
-from genpolicy.rl.optim import LONE, Lr, Stepper, init_adam_state, optimizer_step
+from genpolicy.rl.optim import (
+    LONE,
+    LossFn,
+    Lr,
+    NoiseFn,
+    Stepper,
+    init_adam_state,
+    optimizer_step,
+)
 
 if TYPE_CHECKING:
     from genpolicy.generative.models import ModelConfig
@@ -296,6 +304,16 @@ class Algorithm(nn.Module):
         return generative_act(model, obs, cfg, self.act_generator, score_fn, select)
 
     # ---- shared -------------------------------------------------------------------------
+    def policy_step(
+        self, args: tuple[Tensor, ...], noise: NoiseFn | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """One step of ``policy_opt`` on ``policy_loss(*args)`` at this update's learning
+        rate and ``cfg.grad_clip``, through the stepper; returns the loss and metrics."""
+        loss_fn: LossFn = getattr(self, "policy_loss")  # noqa: B009 (declared by subclasses)
+        opt: torch.optim.Optimizer = getattr(self, "policy_opt")  # noqa: B009
+        lr, clip = self.lr(), self.cfg.grad_clip
+        return self.stepper.step(opt, loss_fn, args, lr=lr, grad_clip=clip, noise=noise)
+
     def set_stepper(self, stepper: Stepper) -> None:
         """Run every optimiser step, the critic's included, through ``stepper``."""
         self.stepper = stepper

@@ -80,17 +80,11 @@ class GMPO(Algorithm):
         return (weight * self.policy.loss(act, obs, noise)).mean(), weight_stats(weight)
 
     def step(self, batch: BatchLike, phase: str) -> dict[str, Tensor]:
-        c, s, a = self.cfg, batch.observations, batch.actions
+        s, a = batch.observations, batch.actions
         policy_info: dict[str, Tensor] = {}
         if phase != "warmup":
-            loss, policy_info = self.stepper.step(
-                self.policy_opt,
-                self.policy_loss,
-                (s, a),
-                lr=self.lr(),
-                grad_clip=c.grad_clip,
-                noise=lambda g: self.policy.loss_noise(a.shape[-2], a, g),
-            )
+            draw = self.policy.loss_noise
+            loss, policy_info = self.policy_step((s, a), lambda g: draw(a.shape[-2], a, g))
             self.policy.update_target()  # EMA target of flow-map models; no-op otherwise
             self.update_policy_ema()  # the acting copy (algo.ema)
             policy_info["policy/loss"] = loss

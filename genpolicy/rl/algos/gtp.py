@@ -162,14 +162,8 @@ class GTP(Algorithm):
         info: dict[str, Tensor] = {}
         policy_info: dict[str, Tensor] = {}
         if phase != "warmup":
-            loss, info = self.stepper.step(
-                self.policy_opt,
-                self.policy_loss,
-                (s, a) if a_pi is None else (s, a, a_pi),
-                lr=self.lr(),
-                grad_clip=self.cfg.grad_clip,
-                noise=lambda g: self.policy.loss_noise(a.shape[-2], a, g),
-            )
+            draw, args = self.policy.loss_noise, (s, a) if a_pi is None else (s, a, a_pi)
+            loss, info = self.policy_step(args, lambda g: draw(a.shape[-2], a, g))
             self.policy.update_target()  # the consistency target's EMA (model.ema)
             self.update_policy_ema()  # the acting policy's EMA (algo.ema)
             policy_info = {"policy/loss": loss}

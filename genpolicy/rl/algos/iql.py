@@ -68,16 +68,10 @@ class IQL(Algorithm):
         return -(weight * self.policy.log_prob(s, a)).mean(), weight_stats(weight)
 
     def step(self, batch: BatchLike, phase: str) -> dict[str, Tensor]:
-        c, s, a = self.cfg, batch.observations, batch.actions
+        s, a = batch.observations, batch.actions
         policy_info: dict[str, Tensor] = {}
         if phase != "warmup":
-            loss, policy_info = self.stepper.step(
-                self.policy_opt,
-                self.policy_loss,
-                (s, a),
-                lr=self.lr(),
-                grad_clip=c.grad_clip,
-            )
+            loss, policy_info = self.policy_step((s, a))
             policy_info["policy/loss"] = loss
         info = self.critic.update(s, a, batch.rewards, batch.next_observations, batch.terminals)
         info.update(policy_info)
