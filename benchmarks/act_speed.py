@@ -13,10 +13,11 @@ the algorithm keeps one), the acting generator is seeded with the run's eval see
 loop passes it, cycling over observations from the environment's reset (the dataset's
 first observations where the checkpoint names no environment). ``--candidates N`` (repeatable)
 times each run again ranking N samples by Q instead of its own count, as ``genpolicy evaluate
---candidates N`` acts (e.g. the curves' N=16 rows). One torch thread; after a
-warm-up the calls repeat for at least ``--seconds`` (``genpolicy.generative.bench.timeit``). The
-machine's load average is recorded before each run's timing: numbers taken while other
-jobs run are not clean.
+--candidates N`` acts (e.g. the curves' N=16 rows); ``--steps K`` (repeatable) times it
+again acting with K sampler steps (a flow map's K jumps), as ``genpolicy evaluate --steps K``.
+One torch thread; after a warm-up the calls repeat for at least ``--seconds``
+(``genpolicy.generative.bench.timeit``). The machine's load average is recorded before each
+run's timing: numbers taken while other jobs run are not clean.
 """
 
 from __future__ import annotations
@@ -66,10 +67,13 @@ def observations(actor: Policy, n: int = OBSERVATIONS) -> tuple[list[np.ndarray]
     return [obs[i : i + 1] for i in range(len(obs))], source
 
 
-def time_run(run: RunRecord, seconds: float, candidates: int | None = None) -> dict[str, Any]:
+def time_run(
+    run: RunRecord, seconds: float, candidates: int | None = None, steps: int | None = None
+) -> dict[str, Any]:
     """One run's record: actions/s at batch 1 with its evaluation's act settings (ranking
-    ``candidates`` samples by Q instead, when given)."""
-    actor = load_policy(run.path / "checkpoints" / CHECKPOINT, candidates=candidates)
+    ``candidates`` samples by Q, or with ``steps`` sampler steps, instead, when given)."""
+    path = run.path / "checkpoints" / CHECKPOINT
+    actor = load_policy(path, candidates=candidates, steps=steps)
     pool, source = observations(actor)
     actor.algo.seed_acting(actor.cfg.train.eval_seed)
     obs = cycle(pool)
@@ -134,11 +138,20 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="also time each run ranking N samples by Q (repeatable; default: the run's own)",
     )
+    p.add_argument(
+        "--steps",
+        type=int,
+        action="append",
+        metavar="K",
+        help="also time each run acting with K sampler steps (repeatable)",
+    )
     args = p.parse_args(argv)
     if not args.seconds > 0:
         p.error(f"--seconds must be > 0, got {args.seconds}")
     if any(n < 1 for n in args.candidates or []):
         p.error(f"--candidates must be >= 1, got {args.candidates}")
+    if any(k < 1 for k in args.steps or []):
+        p.error(f"--steps must be >= 1, got {args.steps}")
     torch.set_num_threads(1)
     seen: set[Path] = set()
     timings: list[dict[str, Any]] = []
@@ -157,11 +170,13 @@ def main(argv: list[str] | None = None) -> int:
             if reason is not None:
                 skip(run, reason)
                 continue
-            for n in [None, *(args.candidates or [])]:
+            variants = [(None, None), *((n, None) for n in args.candidates or [])]
+            variants += [(None, k) for k in args.steps or []]
+            for n, k in variants:
                 try:
-                    rec = time_run(run, args.seconds, n)
+                    rec = time_run(run, args.seconds, n, k)
                 except GenpolicyError as exc:  # --candidates for a policy without a sampler
-                    skip(run, f"--candidates {n}: {exc}")
+                    skip(run, f"--candidates {n}: {exc}" if n else f"--steps {k}: {exc}")
                     continue
                 timings.append(rec)
                 print(describe(rec), flush=True)

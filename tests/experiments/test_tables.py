@@ -123,6 +123,12 @@ def test_act_speed_candidates_times_each_run_again_with_that_count(
     ]
     with pytest.raises(SystemExit):
         act_speed.main([*argv, "--candidates", "0"])
+    # --steps K: the same runs acting with K sampler steps (a flow map's K jumps)
+    assert act_speed.main([*argv[:1], *argv[2:], "--steps", "1", "--steps", "5"]) == 0
+    steps = [r["act"]["steps"] for r in json.loads(out.read_text())["timings"]]
+    assert steps == [3, 1, 5]
+    with pytest.raises(SystemExit):
+        act_speed.main([*argv, "--steps", "0"])
 
 
 def test_comparison_table(runs: Path) -> None:
