@@ -153,8 +153,9 @@ def run_pack(payload: dict[str, Any]) -> list[dict[str, Any]]:
         for _, cfg in members:
             locks.enter_context(trial_lock(run_dir_of(cfg)))
         # another sweep may have trained or started some of them since they were packed
-        new = [(p, c) for p, c in members if trial_state(c) == "new"]
-        others = [p for p, c in members if trial_state(c) != "new"]
+        states = [trial_state(c) for _, c in members]
+        new = [m for m, s in zip(members, states, strict=True) if s == "new"]
+        others = [p for (p, _), s in zip(members, states, strict=True) if s != "new"]
 
         def write_trials(trainers: list[Any]) -> None:
             for (p, _), tr in zip(new, trainers, strict=True):

@@ -29,7 +29,7 @@ from torch import Tensor
 from genpolicy.errors import GenpolicyError
 from genpolicy.rl.algos import build_algorithm
 from genpolicy.training.config import create
-from genpolicy.training.population import SUPPORTED, population_of
+from genpolicy.training.population import SUPPORTED, population_of, stack_batches
 
 OBS_DIM, ACT_DIM = 11, 3  # Hopper
 ALGOS = ("bc", "iql", "gmpo", "gmpg", "gtp", "qgpo", "idql", "srpo", "dql", "fql")
@@ -150,9 +150,7 @@ def bench_one(
     def draw() -> Any:
         if population == 1:
             return data.sample(batch)
-        parts = [data.sample(batch) for _ in range(population)]
-        names = ("observations", "actions", "rewards", "next_observations", "terminals")
-        return RandomBatch(*(torch.stack([getattr(p, n) for p in parts]) for n in names))
+        return stack_batches([data.sample(batch) for _ in range(population)])
 
     def update() -> dict[str, Tensor]:
         return algo_obj.update(draw())

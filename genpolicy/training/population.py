@@ -101,6 +101,17 @@ class PopulationStepper(Stepper):
         return loss.detach(), {k: v.detach() for k, v in info.items()}
 
 
+def stack_batches(parts: Sequence[Any]) -> Any:
+    """Member batches (dataclasses of tensors, one per member) stacked into one batch of
+    the same class with a leading member dimension (fields that are None stay None)."""
+    names = [f.name for f in dataclasses.fields(parts[0])]
+    stacked = {
+        n: None if getattr(parts[0], n) is None else torch.stack([getattr(p, n) for p in parts])
+        for n in names
+    }
+    return type(parts[0])(**stacked)
+
+
 @torch.no_grad()
 def clip_per_member(params: list[Tensor], max_norm: float) -> Tensor:
     """Clip each member's gradient norm (over all ``params``, sliced on dim 0) to
@@ -130,8 +141,9 @@ def population_of(
 ) -> Algorithm:
     """One algorithm of ``cfg``'s class holding ``members`` stacked (``stack_members``),
     whose steps run every member at once, member k's loss noise from ``generators[k]``."""
-    if pack_key(cfg) is None:
-        check_members([cfg])  # says why this config cannot train as a population
+    why = refusal(cfg)
+    if why is not None:
+        raise GenpolicyError(why)
     lead = members[0]
     algo = type(lead)(
         dataclasses.replace(lead.cfg),
@@ -165,12 +177,32 @@ def member_state(template: Algorithm, k: int, into: Algorithm) -> None:
     into.num_updates = template.num_updates
 
 
+def refusal(cfg: RunConfig) -> str | None:
+    """Why ``cfg`` cannot train in a population (one line), or None if it can."""
+    if cfg.algo.name not in SUPPORTED:
+        return (
+            f"populations support {', '.join(SUPPORTED)}, not {cfg.algo.name!r}; "
+            "train it as separate runs (genpolicy sweep --workers N)"
+        )
+    if cfg.algo.name == "gtp" and getattr(cfg.algo, "critic", "iql") != "iql":
+        return (
+            "a GTP population needs algo.critic=iql (the TD critic samples actions inside "
+            "its step); train TD-critic runs separately"
+        )
+    if cfg.train.init_from:
+        return "a population starts from scratch: drop train.init_from"
+    if str(cfg.train.compile) != "off":
+        return (
+            f"a population's update runs eagerly (vmap over its members); set "
+            f"train.compile=off, not {cfg.train.compile!r}"
+        )
+    return None
+
+
 def pack_key(cfg: RunConfig) -> str | None:
     """What runs of one population share (the config but for ``MEMBER_KEYS``), or None if
     ``cfg`` cannot train in a population."""
-    if cfg.algo.name not in SUPPORTED or cfg.train.init_from or str(cfg.train.compile) != "off":
-        return None
-    if cfg.algo.name == "gtp" and getattr(cfg.algo, "critic", "iql") != "iql":
+    if refusal(cfg) is not None:
         return None
     d = cfg.to_dict()
     d["train"] = {k: v for k, v in d["train"].items() if k not in MEMBER_KEYS}
@@ -183,23 +215,9 @@ def check_members(cfgs: Sequence[RunConfig]) -> None:
     if not cfgs:
         raise GenpolicyError("a population needs at least one member config")
     first = cfgs[0]
-    if first.algo.name not in SUPPORTED:
-        raise GenpolicyError(
-            f"populations support {', '.join(SUPPORTED)}, not {first.algo.name!r}; "
-            "train it as separate runs (genpolicy sweep --workers N)"
-        )
-    if first.algo.name == "gtp" and getattr(first.algo, "critic", "iql") != "iql":
-        raise GenpolicyError(
-            "a GTP population needs algo.critic=iql (the TD critic samples actions inside "
-            "its step); train TD-critic runs separately"
-        )
-    if first.train.init_from:
-        raise GenpolicyError("a population starts from scratch: drop train.init_from")
-    if str(first.train.compile) != "off":
-        raise GenpolicyError(
-            f"a population's update runs eagerly (vmap over its members); set "
-            f"train.compile=off, not {first.train.compile!r}"
-        )
+    why = refusal(first)
+    if why is not None:
+        raise GenpolicyError(why)
     for cfg in cfgs[1:]:
         diff = config_diff(first.to_dict(), cfg, ignore={"train": list(MEMBER_KEYS)})
         if diff:
@@ -275,8 +293,7 @@ class Population:
         parts = [
             tr.dataset.sample(self.algo.batch_size, generator=tr.batch_gen) for tr in self.trainers
         ]
-        names = [f.name for f in dataclasses.fields(parts[0])]
-        return type(parts[0])(**{n: torch.stack([getattr(p, n) for p in parts]) for n in names})
+        return stack_batches(parts)
 
     def sync(self) -> None:
         """Copy each member's state into its trainer's algorithm (before it evaluates or
