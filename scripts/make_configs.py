@@ -875,6 +875,59 @@ def curves_cpu_main() -> int:
     return n
 
 
+# -- the algorithms' defaults: one per algorithm, for any dataset ------------------------------
+DEFAULT_ALGOS = {
+    "bc": "BC",
+    "iql": "IQL",
+    "gmpo": "GMPO",
+    "gmpg": "GMPG",
+    "gtp": "GTP",
+    "qgpo": "QGPO",
+    "idql": "IDQL",
+    "srpo": "SRPO",
+    "dql": "Diffusion-QL",
+    "fql": "FQL",
+}
+# Each default starts from the algorithm's hopper-medium-replay CPU config (the learning
+# curves' rows) and keeps only settings that name no dataset; where those configs differ by
+# task (GMPO's beta and clamp, Diffusion-QL's gradient clip) the hopper value is taken.
+# benchmarks/sweeps/defaults-select.yaml measures them on other kinds of data.
+DEFAULT_TRAIN = {
+    "data.dataset": "hopper-medium-v5",
+    "data.env_id": None,
+    "train.steps": 50_000,
+    "train.eval_every": 5_000,
+    "train.checkpoint_every": 5_000,
+    "train.log_every": 1_000,
+    "train.eval_episodes": 10,
+    "train.out_dir": "runs",
+    "train.progress": True,
+    "train.threads": 0,
+    "train.eval_act_steps": [],
+    "train.eval_act_candidates": [],
+    "train.checkpoint_at": [],
+}
+
+
+def defaults_main() -> int:
+    """<algo>.yaml, each algorithm's default (python scripts/make_configs.py defaults)."""
+    from genpolicy.training.config import resolve
+
+    n = 0
+    for algo, title in DEFAULT_ALGOS.items():
+        write(
+            f"{algo}.yaml",
+            dict(DEFAULT_TRAIN),
+            f"{title}'s default for any dataset at a 50k-update "
+            "CPU budget: genpolicy train "
+            f"{algo} --set data.dataset=FILE (docs/guide/configs.md#defaults)",
+            base=resolve(f"cpu/hopper-medium-replay-{algo}"),
+        )
+        n += 1
+    print(f"wrote {n} default configs under {ROOT}")
+    return n
+
+
 if __name__ == "__main__":
     import sys
 
@@ -889,6 +942,8 @@ if __name__ == "__main__":
         idql_dql_main()
     elif sys.argv[1:] == ["curves"]:  # the learning curves' CPU configs only
         curves_cpu_main()
+    elif sys.argv[1:] == ["defaults"]:  # the algorithms' defaults only
+        defaults_main()
     else:
         main()
         maze_main()
@@ -896,3 +951,4 @@ if __name__ == "__main__":
         qgpo_srpo_main()
         idql_dql_main()
         curves_cpu_main()
+        defaults_main()

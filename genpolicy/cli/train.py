@@ -25,13 +25,14 @@ def add_set_argument(p: argparse.ArgumentParser) -> None:
 
 
 def add_parser(sub: Any) -> None:
-    from genpolicy.training.shipped import builtin_names
+    from genpolicy.training.shipped import builtin_names, default_names
 
     p = sub.add_parser(
         "train",
         help="train an offline RL policy from a config",
-        description="Train from a YAML/JSON config, a shipped config name "
-        "(gmpo/vp/hopper-medium; `genpolicy configs` lists them) or a built-in "
+        description="Train from a YAML/JSON config, an algorithm's default "
+        f"({', '.join(default_names())}: add --set data.dataset=FILE), a shipped config "
+        "name (gmpo/vp/hopper-medium; `genpolicy configs` lists them) or a built-in toy "
         f"({', '.join(builtin_names())}).",
     )
     p.add_argument("config", nargs="?", default="default", help="config file or name")

@@ -1,8 +1,9 @@
 """The configs shipped inside the package (``genpolicy/configs/``), found by name.
 
-A name is a config's path below ``genpolicy/configs`` without ``.yaml``: ``default``,
-``toy-gmpo``, ``gmpo/vp/hopper-medium``, ``cpu/hopper-medium-gmpo``. Names resolve from the
-installed package, whatever the current directory.
+A name is a config's path below ``genpolicy/configs`` without ``.yaml``: an algorithm's
+default (``gmpo``), a built-in toy (``default``, ``toy-gmpo``), a published setting
+(``gmpo/vp/hopper-medium``) or a benchmark's CPU config (``cpu/hopper-medium-gmpo``). Names
+resolve from the installed package, whatever the current directory.
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ def config_names() -> list[str]:
 
 def builtin_names() -> list[str]:
     """The names of the built-in toy configs (those that need no dataset file)."""
-    return [n for n in config_names() if "/" not in n]
+    return [n for n in config_names() if n == "default" or n.startswith("toy-")]
+
+
+def default_names() -> list[str]:
+    """The algorithms whose default config is shipped: ``genpolicy train NAME`` trains it."""
+    return [n for n in config_names() if "/" not in n and n not in builtin_names()]
 
 
 def find_config(name: str) -> Path | None:
