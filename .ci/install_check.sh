@@ -24,13 +24,13 @@ assert where.startswith(sys.prefix), f'genpolicy imported from {where}, not the 
 print('installed:', where.removeprefix(sys.prefix))
 "
 genpolicy configs > names.txt
-for name in default toy-gmpo gmpo/linear/hopper-medium cpu/hopper-medium-gmpo; do
+for name in default toy-gmpo published/gmpo/linear/hopper-medium cpu/hopper-medium-gmpo; do
   grep -qx "$name" names.txt || { echo "genpolicy configs does not list $name" >&2; exit 1; }
 done
 echo "genpolicy configs: $(wc -l < names.txt) names"
 genpolicy train default --set train.steps=300 --set train.eval_every=300 \
   --set train.eval_episodes=100 --set train.progress=false
 genpolicy dataset make-suite --tasks hopper --kinds medium --size 5000 --out datasets --no-progress
-genpolicy train gmpo/linear/hopper-medium --set data.dataset=datasets/hopper-medium-v5.hdf5 \
+genpolicy train published/gmpo/linear/hopper-medium --set data.dataset=datasets/hopper-medium-v5.hdf5 \
   --set train.steps=50 --set train.eval_episodes=1 --set train.progress=false
 echo "install check: passed"

@@ -13,7 +13,7 @@ settings, e.g. ``256:256:0,1024:256:0``; a micro-batch of ``default`` leaves the
 own ``algo.policy_microbatch`` (the shipped config with no memory settings).
 
 Uses the model and algo settings of a shipped GMPG config (default
-gmpg/vp/halfcheetah-medium) at halfcheetah sizes (17-D states, 6-D actions),
+published/gmpg/vp/halfcheetah-medium) at halfcheetah sizes (17-D states, 6-D actions),
 with random weights and random states: memory and time do not depend on the data. Each
 setting runs in a fresh subprocess (one thread) that builds the algorithm, reads its RSS
 high-water mark (``ru_maxrss``), runs one ``policy_update`` (both differentiable ODE
@@ -49,7 +49,7 @@ from typing import Any
 
 from genpolicy.experiments.jsonio import compact_json
 
-CONFIG = "gmpg/vp/halfcheetah-medium"
+CONFIG = "published/gmpg/vp/halfcheetah-medium"
 OBS_DIM, ACT_DIM = 17, 6
 PUBLISHED_BATCH = 40_960
 MICRO = 256

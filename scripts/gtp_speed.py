@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="datasets/hopper-expert-v5.hdf5")
     p.add_argument("--gtp", default="gtp/hopper-medium")
-    p.add_argument("--gmpo", default="gmpo/vp/hopper-medium")
+    p.add_argument("--gmpo", default="published/gmpo/vp/hopper-medium")
     p.add_argument("--update-steps", type=int, default=20)
     p.add_argument("--min-seconds", type=float, default=2.0)
     p.add_argument("--threads", type=int, default=1)

@@ -2,7 +2,7 @@
 
 For every seed: train GTP once (gtp/hopper-medium) and evaluate the SAME
 checkpoint with K = 1, 2 and 5 jumps (K is chosen at evaluation time, no retraining);
-train GMPO (gmpo/vp/hopper-medium) and evaluate it with its 32-step Euler
+train GMPO (published/gmpo/vp/hopper-medium) and evaluate it with its 32-step Euler
 sampler. Both train for the same number of update steps with their own published batch
 sizes (GTP 256, GMPO 4096) unless --set overrides them. Each finished (method, seed)
 writes <out>/results.jsonl; a rerun skips finished ones, so seeds or methods can run in
@@ -32,7 +32,7 @@ from genpolicy.training.checkpoint import load_algorithm
 from genpolicy.training.config import load
 from genpolicy.training.trainer import fit
 
-CONFIGS = {"gtp": "gtp/hopper-medium", "gmpo": "gmpo/vp/hopper-medium"}
+CONFIGS = {"gtp": "gtp/hopper-medium", "gmpo": "published/gmpo/vp/hopper-medium"}
 
 
 def actions_per_s(algo: Any, obs: Any, seconds: float = 1.0) -> float:

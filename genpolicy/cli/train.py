@@ -31,8 +31,9 @@ def add_parser(sub: Any) -> None:
         "train",
         help="train an offline RL policy from a config",
         description="Train from a YAML/JSON config, an algorithm's default "
-        f"({', '.join(default_names())}: add --set data.dataset=FILE), a shipped config "
-        "name (gmpo/vp/hopper-medium; `genpolicy configs` lists them) or a built-in toy "
+        f"({', '.join(default_names())}: add --set data.dataset=FILE), a published "
+        "per-dataset config (published/gmpo/vp/hopper-medium), a benchmark's CPU config "
+        "(cpu/hopper-medium-gmpo; `genpolicy configs` lists them all) or a built-in toy "
         f"({', '.join(builtin_names())}).",
     )
     p.add_argument("config", nargs="?", default="default", help="config file or name")

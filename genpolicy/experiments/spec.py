@@ -6,7 +6,7 @@ A spec is a small YAML file::
     out: runs/sweeps/levers            # default: runs/sweeps/<name>
     base: cpu/hopper-medium-gmpo   # one base for every trial, or:
     bases: {gmpo: cpu/gmpo, iql: cpu/iql}  # picked by grid.algo
-    # a base may name the trial's dataset label: gmpo/linear/{dataset}
+    # a base may name the trial's dataset label: published/gmpo/linear/{dataset}
     set: {train.steps: 20000}          # overrides applied to every trial; a string value
                                        # may name {seed}, {dataset} and {algo} (the labels)
                                        # and {out} (the output folder, after --out)
@@ -309,7 +309,7 @@ def expand(spec: SweepSpec, check: bool = True) -> list[Trial]:
                 labels_id.append(label)
         ds_label = next((by_axis[a][0] for a in axes if SHORT_KEYS.get(a) == "data.dataset"), "")
         base = spec.bases[str(params["algo"])] if spec.bases else str(spec.base)
-        if "{" in base:  # a per-dataset config: gmpo/linear/{dataset}
+        if "{" in base:  # a per-dataset config: published/gmpo/linear/{dataset}
             try:
                 base = base.format(dataset=ds_label, algo=params.get("algo", ""))
             except (KeyError, IndexError):

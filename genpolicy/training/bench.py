@@ -2,7 +2,7 @@
 eager and compiled (``train.compile``), at several batch sizes, on this machine.
 
 Each algorithm trains with a shipped config's networks (``cpu/hopper-medium-replay-<algo>``;
-``gmpo-published``: ``gmpo/vp/hopper-medium-replay``, the published 512 x 4 policy of
+``gmpo-published``: ``published/gmpo/vp/hopper-medium-replay``, the published 512 x 4 policy of
 1.63M parameters) on random transitions of Hopper's shape (11-D states, 3-D actions),
 drawn on the device; the batch size is the benchmark's, not the config's. Each timing
 starts at the algorithm's steady-state phase (after any critic warm-up or pretraining),
@@ -38,7 +38,7 @@ MODES = ("eager", "default", "reduce-overhead")  # reduce-overhead: CUDA graphs,
 
 def bench_config_name(algo: str) -> str:
     if algo == "gmpo-published":
-        return "gmpo/vp/hopper-medium-replay"
+        return "published/gmpo/vp/hopper-medium-replay"
     return f"cpu/hopper-medium-replay-{algo}"
 
 

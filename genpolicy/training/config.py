@@ -5,7 +5,7 @@ of the algorithm that ``algo.name`` names (``genpolicy.rl.algos``); the other se
 fixed dataclasses. Loading a partial YAML fills in the defaults; unknown keys and values
 of the wrong type raise ``GenpolicyError`` naming the key and what it accepts.
 
-    cfg = load("gmpo/vp/hopper-medium", ["train.steps=20000", "algo.beta=8"])
+    cfg = load("published/gmpo/vp/hopper-medium", ["train.steps=20000", "algo.beta=8"])
     cfg = create("default", {"train.steps": 500})   # the built-in toy-bandit run
     cfg.save("run.yaml"); RunConfig.from_dict(cfg.to_dict()) == cfg
 """
@@ -28,7 +28,7 @@ from genpolicy.generative.models import MODEL_KINDS, ModelConfig, model_class
 from genpolicy.rl.algos import ALGORITHMS, GMPOConfig, algo_config_class, check_model
 from genpolicy.rl.algos.base import COMPILE_MODES
 from genpolicy.rl.critics import CriticConfig
-from genpolicy.training.shipped import builtin_names, find_config
+from genpolicy.training.shipped import builtin_names, find_config, moved_to, removed_for
 
 REWARD_CONVENTIONS = ("auto", "none", "locomotion", "antmaze")
 TOY_DATASET = "toy-bandit"
@@ -472,6 +472,16 @@ def resolve(spec: str | Path) -> dict[str, Any]:
     shipped = find_config(str(spec))
     if shipped is not None:
         return read_file(shipped)
+    new = moved_to(str(spec))
+    if new is not None:
+        raise GenpolicyError(f"config {str(spec)!r} is now {new!r}")
+    algo = removed_for(str(spec))
+    if algo is not None:
+        raise GenpolicyError(
+            f"config {str(spec)!r} no longer ships (nobody published its settings and no "
+            f"benchmark trains from it): start from {algo}'s default, "
+            f"`genpolicy train {algo} --set data.dataset=FILE`"
+        )
     if path.suffix in (".yaml", ".yml", ".json") or path.parent != Path("."):
         what = "no such file" if not path.exists() else "not a file"
         hint = "and no shipped config has that name"

@@ -129,8 +129,8 @@ def test_per_dataset_base_configs(tmp_path: Path) -> None:
         {
             "out": str(tmp_path),
             "bases": {
-                "gmpo": "gmpo/linear/{dataset}",
-                "iql": "iql/{dataset}",
+                "gmpo": "published/gmpo/linear/{dataset}",
+                "iql": "published/iql/{dataset}",
             },
             "grid": {
                 "algo": ["gmpo", "iql"],
@@ -142,8 +142,8 @@ def test_per_dataset_base_configs(tmp_path: Path) -> None:
         }
     )
     trials = expand(spec)
-    assert trials[0].base == "gmpo/linear/hopper-medium-replay"
-    assert trials[3].base == "iql/walker2d-medium-replay"
+    assert trials[0].base == "published/gmpo/linear/hopper-medium-replay"
+    assert trials[3].base == "published/iql/walker2d-medium-replay"
     assert trial_config(spec, trials[0]).algo.beta == 6.0  # hopper-medium-replay's published beta
     bad = parse_spec({"out": str(tmp_path), "base": "{nope}", "grid": {"seed": [0]}})
     with pytest.raises(GenpolicyError, match="only"):

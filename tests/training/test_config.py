@@ -8,7 +8,7 @@ import pytest
 
 from genpolicy.errors import GenpolicyError
 from genpolicy.training.config import RunConfig, apply_overrides, create, load
-from genpolicy.training.shipped import builtin_names, config_names
+from genpolicy.training.shipped import REMOVED, builtin_names, config_names, find_config
 
 
 def test_round_trip_yaml_and_json(tmp_path: Path) -> None:
@@ -90,21 +90,70 @@ def test_builtins_are_valid() -> None:
 
 
 def test_shipped_configs_load_by_name() -> None:
+    """Every per-dataset config loads, and its name says its algorithm: published/<algo>/...,
+    cpu/<dataset>-<algo>[-published], <algo>/<dataset>."""
     names = [n for n in config_names() if "/" in n]
-    assert len(names) >= 54
+    published = [n for n in names if n.startswith("published/")]
+    assert len(published) >= 100 and len([n for n in names if n.startswith("cpu/")]) >= 30
     for name in names:
         cfg = load(name)
-        parts = name.split("/")
-        stem = parts[-1].removesuffix("-published")  # cpu/<task>-<algo>-published
-        assert cfg.algo.name in parts or stem.endswith(cfg.algo.name)
+        folder, *_, stem = name.split("/")
+        if folder == "published":
+            assert name.split("/")[1] == cfg.algo.name, name
+        elif folder == "cpu":
+            assert stem.removesuffix("-published").endswith(f"-{cfg.algo.name}"), name
+        else:
+            assert folder == cfg.algo.name, name
+
+
+def test_per_dataset_configs_say_where_they_come_from() -> None:
+    """A published config's first line names its source; any other per-dataset config's
+    first line names the benchmark that needs it."""
+    for name in config_names():
+        if "/" not in name or name == "gtp/toy-bandit":
+            continue
+        path = find_config(name)
+        assert path is not None
+        first = path.read_text().splitlines()[0]
+        if name.startswith("published/"):
+            assert any(w in first for w in ("public code", "et al.")), (name, first)
+        else:
+            assert "benchmarks/" in first, (name, first)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("gmpo/vp/hopper-medium", "published/gmpo/vp/hopper-medium"),
+        ("gmpg/linear/walker2d-medium-replay.yaml", "published/gmpg/linear/walker2d-medium-replay"),
+        ("iql/antmaze-umaze", "published/iql/antmaze-umaze"),
+        ("dql/hopper-medium-expert", "published/dql/hopper-medium-expert"),
+    ],
+)
+def test_a_moved_name_fails_with_its_new_name(old: str, new: str) -> None:
+    with pytest.raises(GenpolicyError) as exc:
+        load(old)
+    assert str(exc.value) == f"config {old!r} is now {new!r}"
+    assert load(new).algo.name == new.split("/")[1]
+
+
+def test_a_removed_name_fails_naming_the_default() -> None:
+    assert REMOVED
+    for name, algo in REMOVED.items():
+        assert find_config(name) is None, name
+        with pytest.raises(GenpolicyError) as exc:
+            load(name)
+        message = str(exc.value)
+        assert "no longer ships" in message and f"genpolicy train {algo} " in message
+        assert "\n" not in message
 
 
 @pytest.mark.parametrize(
     ("name", "params"),
     [
-        ("gmpo/vp/halfcheetah-medium", 1_630_790),  # the public GMPO/GMPG code's policy
-        ("gmpg/linear/halfcheetah-medium", 1_630_790),
-        ("gmpo/gvp/antmaze-umaze", None),
+        ("published/gmpo/vp/halfcheetah-medium", 1_630_790),  # the public GMPO/GMPG code's policy
+        ("published/gmpg/linear/halfcheetah-medium", 1_630_790),
+        ("published/gmpo/gvp/antmaze-umaze", None),
         ("cpu/halfcheetah-medium-replay-gmpo", 291_142),  # the CPU configs' 3 x 256 policy
         ("cpu/halfcheetah-medium-replay-gmpg", 291_142),
     ],
