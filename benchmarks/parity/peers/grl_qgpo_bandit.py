@@ -4,8 +4,10 @@ Two steps, two interpreters:
 
     # 1. with genpolicy's python: write the bandit data and the evaluation states
     python benchmarks/parity/peers/grl_qgpo_bandit.py export bandit.npz
-    # 2. with the peer's virtualenv (benchmarks/parity/peers/generativerl.sh VENV):
-    VENV/bin/python benchmarks/parity/peers/grl_qgpo_bandit.py run bandit.npz --seed 0
+    # 2. with the peer's virtualenv (benchmarks/parity/peers/generativerl.sh VENV) and
+    #    GenerativeRL's source on the path
+    PYTHONPATH=GRL_SOURCE VENV/bin/python benchmarks/parity/peers/grl_qgpo_bandit.py \
+        run bandit.npz --seed 0
 
 Step 2 builds GenerativeRL's ``QGPOPolicy`` (VP diffusion with noise prediction, its double Q
 critic with the in-support softmax backup, its CEP energy guidance, its DPM-Solver sampler)
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[3]
+HERE = Path(__file__).resolve().parent
 EVAL_STATES, EVAL_SEED = 2000, 123  # the states the genpolicy toy tests act on
 
 
@@ -100,6 +103,8 @@ def policy_config(device: str, support: int) -> dict:
 
 
 def run(a: argparse.Namespace) -> None:
+    sys.path.insert(0, str(HERE))
+    import grl_compat  # noqa: F401  (before grl: see its docstring)
     import torch
     from easydict import EasyDict
     from grl.algorithms.qgpo import QGPOPolicy
