@@ -94,7 +94,11 @@ def load_policy(
     }
     if act_cfg is not None:  # a new act config for this actor; the algorithm's stays
         act_cfg = dataclasses.replace(act_cfg, **changes)
-        dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, act=act_cfg)).validate()
+        # checked as this actor's config: the run's extra evaluations (train.eval_act_*) are
+        # not this actor's and may not suit its settings (candidates with noise_scale 0)
+        train = dataclasses.replace(cfg.train, eval_act_steps=[], eval_act_candidates=[])
+        algo_cfg = dataclasses.replace(cfg.algo, act=act_cfg)
+        dataclasses.replace(cfg, algo=algo_cfg, train=train).validate()
     elif changes:
         raise GenpolicyError(
             f"--candidates/--steps/--noise-scale need a generative policy; this is {cfg.algo.name}"

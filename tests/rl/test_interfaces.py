@@ -321,3 +321,17 @@ def test_speed_phases_are_the_algorithms_own() -> None:
     bc = create("toy-bc", {**SMALL, "algo.policy": "gaussian"})
     assert algorithm_class(bc.algo)(bc.algo, bc.model, bc.critic, 2, 2).speed_phases() == ["train"]
     assert isinstance(BCConfig(), BCConfig)
+
+
+def test_load_policy_acts_deterministically_whatever_the_runs_extra_evaluations(
+    tmp_path: Path,
+) -> None:
+    from genpolicy.training.policy import load_policy
+    from genpolicy.training.trainer import fit
+
+    res = fit(_tiny(tmp_path, **{"algo.act.candidates": 1, "train.eval_act_candidates": [4]}))
+    policy = load_policy(res.run_dir, candidates=1, noise_scale=0.0)
+    obs = np.zeros((3, 2), np.float32)
+    assert np.array_equal(policy.act(obs), policy.act(obs))
+    with pytest.raises(GenpolicyError, match="noise_scale=0 makes every candidate the same"):
+        load_policy(res.run_dir, candidates=4, noise_scale=0.0)
