@@ -27,3 +27,10 @@ def _register_fake_except_torchvision(op: Any, fn: Any = None, /, **kwargs: Any)
 
 
 torch.library.register_fake = _register_fake_except_torchvision
+
+
+def double_q(in_dim: int) -> dict[str, Any]:
+    """The ``DoubleQNetwork`` section of GenerativeRL's critic configs: two ReLU MLPs of
+    256 x 256 on the concatenated action and state (``in_dim``)."""
+    mlp = {"hidden_sizes": [in_dim, 256, 256], "output_size": 1, "activation": "relu"}
+    return {"backbone": {"type": "ConcatenateMLP", "args": mlp}}

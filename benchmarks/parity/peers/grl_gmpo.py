@@ -133,6 +133,8 @@ def iql_reward_scale(rewards: np.ndarray, terminals: np.ndarray, max_steps: int 
 # --------------------------------------------------------------------------- the peer
 def policy_config(model: str, obs_dim: int, act_dim: int, device: str = "cpu") -> dict:
     """GenerativeRL's ``GPPolicy`` config of its GMPO D4RL configs for ``model``."""
+    import grl_compat  # on sys.path: run() puts this folder there
+
     t_dim = 32
     backbone = {
         "type": "TemporalSpatialResidualNet",
@@ -179,12 +181,7 @@ def policy_config(model: str, obs_dim: int, act_dim: int, device: str = "cpu") -
         "critic": {
             "device": device,
             "q_alpha": 1.0,
-            "DoubleQNetwork": {
-                "backbone": {
-                    "type": "ConcatenateMLP",
-                    "args": {"hidden_sizes": [act_dim + obs_dim, 256, 256], **mlp},
-                }
-            },
+            "DoubleQNetwork": grl_compat.double_q(act_dim + obs_dim),
             "VNetwork": {
                 "backbone": {
                     "type": "MultiLayerPerceptron",

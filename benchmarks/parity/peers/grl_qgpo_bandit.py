@@ -45,6 +45,8 @@ def export(out: str) -> None:
 
 
 def policy_config(device: str, support: int) -> dict:
+    import grl_compat  # on sys.path: run() puts this folder there
+
     t_dim = 32
     t_encoder = {
         "type": "GaussianFourierProjectionTimeEncoder",
@@ -56,12 +58,7 @@ def policy_config(device: str, support: int) -> dict:
         "critic": {
             "device": device,
             "q_alpha": 1.0,
-            "DoubleQNetwork": {
-                "backbone": {
-                    "type": "ConcatenateMLP",
-                    "args": {"hidden_sizes": [4, 256, 256], "output_size": 1, "activation": "relu"},
-                }
-            },
+            "DoubleQNetwork": grl_compat.double_q(4),
         },
         "diffusion_model": {
             "device": device,
