@@ -23,6 +23,8 @@ genpolicy tables $R/train_speed_cpu_populations.json --name train-speed-populati
   --update docs/benchmarks/speed.md > /dev/null
 genpolicy tables $R/same-learning-iql/report/results.json --steps 5000,10000,20000 \
   --name same-learning --update docs/benchmarks/speed.md > /dev/null
+genpolicy tables $R/same-learning-iql-medium-replay/report/results.json --steps 5000,10000,20000 \
+  --name same-learning-medium-replay --update docs/benchmarks/speed.md > /dev/null
 genpolicy tables $R/eval_noise_scale.json --name noise --update docs/benchmarks/noisy-expert.md > /dev/null
 genpolicy tables $R/gmpg_memory.json --name gmpg-memory --update docs/benchmarks/gmpg-cost.md > /dev/null
 genpolicy tables $R/gmpg_memory_defaults.json --name gmpg-memory-defaults \
