@@ -69,4 +69,10 @@ for f in $R/curves-medium-replay/report/curves_*.png; do
   ds=$(basename "$f" .png | sed 's/^curves_//; s/-medium-replay-v5$//')
   cp "$f" "docs/assets/benchmarks/curves-medium-replay-${ds}.png"
 done
+genpolicy tables $R/defaults-select/report/results.json --steps 5000,20000 \
+  --datasets hopper-noisy-expert-v5,walker2d-noisy-expert-v5,halfcheetah-noisy-expert-v5 \
+  --name defaults-imitation --update docs/benchmarks/defaults.md > /dev/null
+genpolicy tables $R/defaults-select/report/results.json --steps 5000,20000 \
+  --datasets hopper-medium-v5,walker2d-medium-v5,halfcheetah-medium-v5 \
+  --name defaults-medium --update docs/benchmarks/defaults.md > /dev/null
 echo "tables updated"
