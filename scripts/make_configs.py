@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from genpolicy.training.config import create
+from genpolicy.training.shipped import REMOVED
 
 ROOT = Path(__file__).resolve().parents[1] / "genpolicy" / "configs"
 # the per-dataset settings that a paper or its authors' public code published; the
@@ -176,9 +177,8 @@ UNSHIPPED = {"gtp": gtp_settings, "bc": bc_settings}
 
 def is_shipped(name: str) -> bool:
     """Whether a per-dataset base name (``bc/<dataset>``, ``gtp/<dataset>``, ``published/...``)
-    is a shipped file."""
-    algo, ds = name.split("/", 1)
-    return algo not in UNSHIPPED or (algo == "gtp" and ds in GTP_KEPT)
+    is a shipped file: not one of the names the package lists as removed."""
+    return name not in REMOVED
 
 
 def base_settings(name: str) -> dict[str, Any]:
@@ -240,7 +240,7 @@ def main() -> None:
                     f"GMPG, {path} path, {ds}; public code: gmpg/{folder}/{src}",
                 )
                 n += 2
-            if f"{task}-{kind}" in GTP_KEPT:
+            if is_shipped(f"gtp/{task}-{kind}"):
                 write(
                     f"gtp/{task}-{kind}.yaml",
                     gtp_settings(task, kind),

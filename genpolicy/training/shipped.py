@@ -58,14 +58,18 @@ def config_names() -> list[str]:
     return sorted(names, key=lambda n: ("/" in n, n))
 
 
+def _is_toy(name: str) -> bool:
+    return name == "default" or name.startswith("toy-")
+
+
 def builtin_names() -> list[str]:
     """The names of the built-in toy configs (those that need no dataset file)."""
-    return [n for n in config_names() if n == "default" or n.startswith("toy-")]
+    return [n for n in config_names() if _is_toy(n)]
 
 
 def default_names() -> list[str]:
     """The algorithms whose default config is shipped: ``genpolicy train NAME`` trains it."""
-    return [n for n in config_names() if "/" not in n and n not in builtin_names()]
+    return [n for n in config_names() if "/" not in n and not _is_toy(n)]
 
 
 def find_config(name: str) -> Path | None:
@@ -78,7 +82,7 @@ def find_config(name: str) -> Path | None:
 
 
 def moved_to(name: str) -> str | None:
-    """The name a published per-dataset config now has (``published/gmpo/vp/hopper-medium`` ->
+    """The name a published per-dataset config now has (``gmpo/vp/hopper-medium`` ->
     ``published/gmpo/vp/hopper-medium``), or None when ``name`` did not move."""
     rel = _strip(name)
     if "/" not in rel or rel.startswith(f"{PUBLISHED}/"):

@@ -3,6 +3,7 @@ settings, and trainable on a file nobody tuned it for."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,6 @@ from genpolicy.data.writers import write_d4rl
 from genpolicy.rl.algos import ALGORITHMS
 from genpolicy.training.config import load
 from genpolicy.training.shipped import builtin_names, default_names, find_config
-from tests.conftest import make_arrays
 
 
 def test_every_algorithm_has_a_default_by_its_name() -> None:
@@ -39,7 +39,9 @@ def test_defaults_name_no_dataset_but_the_placeholder() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
-def test_a_default_trains_on_a_file_it_has_never_seen(name: str, tmp_path: Path) -> None:
+def test_a_default_trains_on_a_file_it_has_never_seen(
+    name: str, tmp_path: Path, make_arrays: Callable[..., dict[str, np.ndarray]]
+) -> None:
     arrays = make_arrays(n_episodes=8, length=40, obs_dim=11, act_dim=3, seed=1)
     arrays["actions"] = np.clip(arrays["actions"], -0.99, 0.99)
     data = write_d4rl(tmp_path / "mine.hdf5", arrays)
