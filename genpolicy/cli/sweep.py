@@ -32,8 +32,9 @@ def add_parser(sub: Any) -> None:
         type=int,
         default=1,
         metavar="P",
-        help="train up to P new trials that differ only in seed as one batched process "
-        "(bc, iql, gmpo, gtp; local backend); --threads is that process's",
+        help="train up to P new trials that differ only in seed, algo.lr, critic.lr, "
+        "algo.beta or algo.eta as one batched process (bc, iql, gmpo, gtp; local "
+        "backend); --threads is that process's",
     )
     p.add_argument(
         "--device",

@@ -114,7 +114,8 @@ def branch_parents(pending: list[tuple[Trial, Any]]) -> dict[str, set[str]]:
 def take_pack(cfg: Any, pending: list[tuple[Trial, Any]], size: int) -> list[tuple[Trial, Any]]:
     """Up to ``size - 1`` pending trials to train with the trial of ``cfg`` as one
     population: new trials (nothing to resume) of an algorithm populations support whose
-    configs differ only in the seed. Removes them from ``pending``; empty when ``cfg``'s
+    configs differ only in the seed, learning rates or temperature
+    (``population.MEMBER_HYPERS``). Removes them from ``pending``; empty when ``cfg``'s
     trial cannot pack."""
     from genpolicy.training.population import pack_key
 
@@ -148,8 +149,9 @@ def run_local(
 ) -> SweepOutcome:
     """Run every unfinished trial; returns which finished, failed or were skipped.
 
-    ``population`` = P > 1 packs up to P new trials that differ only in their seed into
-    one worker process, trained as one population (``genpolicy.training.population``)."""
+    ``population`` = P > 1 packs up to P new trials that differ only in their seed,
+    learning rates or temperature into one worker process, trained as one population
+    (``genpolicy.training.population``)."""
     out = stream or sys.stdout
     workers = workers or default_workers(threads)
     queue_dir, log_dir = spec.out / "queue", spec.out / "logs"

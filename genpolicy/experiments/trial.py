@@ -141,7 +141,7 @@ def run_trial(payload: dict[str, Any], on_eval: EvalCallback | None = None) -> d
 
 
 def run_pack(payload: dict[str, Any]) -> list[dict[str, Any]]:
-    """Train new trials that differ only in seed as one population
+    """Train new trials that differ only in seed, learning rates or temperature as one population
     (``genpolicy.training.population``); returns their summaries.
 
     ``payload``: ``{"pack": [trial payloads]}``, each as ``run_trial`` takes it.

@@ -1,6 +1,10 @@
-"""Populations: P runs of one config, different seeds, trained as one batched computation.
+"""Populations: P runs of one config, different seeds or scalar settings, trained as one
+batched computation.
 
-Member k is the run ``cfg`` with ``train.seed = seeds[k]``. Every parameter, buffer and
+Member k is the run ``cfgs[k]``: the members share their config but for the seed, the run
+folder and the scalar settings of ``MEMBER_HYPERS`` (learning rates and the advantage
+temperature), so a population is several seeds, a grid over those settings, or both. Every
+parameter, buffer and
 optimiser state of the algorithm gets a leading member dimension (P, ...): the member
 networks start from the weights a lone run with that seed starts from, each member draws
 its batches from its own generator (seeded as a lone run's) and its loss noise from its own
@@ -10,8 +14,11 @@ generator (continuing the global stream a lone run would use), and each optimise
 
 computed with ``torch.func.vmap`` over the members, so the gradient of member k is that of
 its own loss. Adam is elementwise, so per-member Adam states come for free; the gradient
-norm is clipped per member; Polyak and EMA updates are elementwise too. Member k therefore
-follows the lone run with seed ``seeds[k]`` up to floating-point rounding.
+norm is clipped per member; Polyak and EMA updates are elementwise too. A member's own
+temperature reaches its loss as a ``hyper_<name>`` buffer (``Algorithm.hyper``), and its own
+learning rate as a per-member scale of the Adam step (Adam's step is proportional to its
+learning rate). Member k therefore follows the lone run ``cfgs[k]`` up to floating-point
+rounding.
 
 Each member keeps an ordinary run folder (``<out_dir>/<run_name>``, its own config, logs,
 evaluations, checkpoints and summary): a member's checkpoint resumes as a lone run, and
@@ -44,6 +51,10 @@ from genpolicy.training.trainer import FitResult, NonFiniteLoss, Trainer
 SUPPORTED = ("bc", "iql", "gmpo", "gtp")
 # train-section keys that may differ between members (the rest of the config is shared)
 MEMBER_KEYS = ("seed", "run_name", "out_dir", "progress", "log_interval_s", "tensorboard")
+# scalar settings that may differ between members (section -> keys): learning rates and the
+# advantage temperature (GMPO's and IQL's beta, GTP's eta)
+MEMBER_HYPERS = {"algo": ("lr", "beta", "eta"), "critic": ("lr",)}
+TEMPERATURES = ("beta", "eta")  # read through Algorithm.hyper
 
 
 class _Call(nn.Module):
@@ -60,8 +71,15 @@ class _Call(nn.Module):
 class PopulationStepper(Stepper):
     """Runs an optimiser step of every member at once (see the module docstring)."""
 
-    def __init__(self, root: Algorithm, generators: list[torch.Generator]) -> None:
+    def __init__(
+        self,
+        root: Algorithm,
+        generators: list[torch.Generator],
+        lr_scales: dict[int, Tensor] | None = None,
+    ) -> None:
         self.generators = generators
+        # id(optimizer) -> (P,) member lr / the lead member's lr, where the members differ
+        self.lr_scales = lr_scales or {}
         self.call = _Call(root)
         self.state = {
             **{f"m.{k}": v for k, v in root.named_parameters()},
@@ -97,7 +115,15 @@ class PopulationStepper(Stepper):
         if lr is not None:
             for group in opt.param_groups:
                 group["lr"] = float(lr)
-        opt.step()
+        scale = self.lr_scales.get(id(opt))
+        if scale is None:
+            opt.step()
+        else:  # the lead's Adam step, then each member's at its own lr
+            before = [p.detach().clone() for p in params]
+            opt.step()
+            with torch.no_grad():
+                for p, b in zip(params, before, strict=True):
+                    p.sub_(b).mul_(scale.view(-1, *([1] * (p.dim() - 1)))).add_(b)
         return loss.detach(), {k: v.detach() for k, v in info.items()}
 
 
@@ -154,8 +180,31 @@ def population_of(
         str(lead.device),
     )
     stack_members(algo, members)
-    algo.set_stepper(PopulationStepper(algo, generators))
+    for name in TEMPERATURES:
+        values = [getattr(m.cfg, name, None) for m in members]
+        if values[0] is not None and len(set(values)) > 1:
+            hyper = torch.tensor(values, dtype=torch.float32, device=algo.device)
+            algo.register_buffer(f"hyper_{name}", hyper, persistent=False)
+    algo.set_stepper(PopulationStepper(algo, generators, lr_scales(algo, members)))
     return algo
+
+
+def lr_scales(template: Algorithm, members: Sequence[Algorithm]) -> dict[int, Tensor]:
+    """Per optimiser of ``template`` whose members start at different learning rates:
+    each member's lr over the lead member's (a (P,) tensor), keyed by ``id(optimizer)``."""
+    out: dict[int, Tensor] = {}
+    for name, opt in template.optimizers().items():
+        lrs = [float(m.optimizers()[name].param_groups[0]["lr"]) for m in members]
+        if len(set(lrs)) == 1:
+            continue
+        if lrs[0] <= 0:
+            raise GenpolicyError(
+                f"a population whose {name} learning rates differ needs the first member's "
+                f"to be > 0, got {lrs[0]}"
+            )
+        scale = torch.tensor([lr / lrs[0] for lr in lrs], device=template.device)
+        out[id(opt)] = scale
+    return out
 
 
 @torch.no_grad()
@@ -171,9 +220,8 @@ def member_state(template: Algorithm, k: int, into: Algorithm) -> None:
             i: {key: (v if key == "step" else v[k]).clone() for key, v in s.items()}
             for i, s in src["state"].items()
         }
-        into.optimizers()[name].load_state_dict(
-            {"state": state, "param_groups": src["param_groups"]}
-        )
+        own = into.optimizers()[name]  # keeps its own learning rate (MEMBER_HYPERS)
+        own.load_state_dict({"state": state, "param_groups": own.state_dict()["param_groups"]})
     into.num_updates = template.num_updates
 
 
@@ -205,13 +253,24 @@ def pack_key(cfg: RunConfig) -> str | None:
     if refusal(cfg) is not None:
         return None
     d = cfg.to_dict()
-    d["train"] = {k: v for k, v in d["train"].items() if k not in MEMBER_KEYS}
+    for section, keys in _member_keys().items():
+        d[section] = {k: v for k, v in (d.get(section) or {}).items() if k not in keys}
     return json.dumps(d, sort_keys=True, default=str)
+
+
+def _member_keys() -> dict[str, tuple[str, ...]]:
+    """The config keys (section -> keys) in which a population's members may differ."""
+    return {"train": MEMBER_KEYS, **MEMBER_HYPERS}
+
+
+def _hyper_names() -> list[str]:
+    return [f"{sec}.{k}" for sec, keys in MEMBER_HYPERS.items() for k in keys]
 
 
 def check_members(cfgs: Sequence[RunConfig]) -> None:
     """The configs a population can train together: one algorithm it supports, the same
-    settings but for the seed and the run folder, and distinct run folders."""
+    settings but for the seed, the run folder and ``MEMBER_HYPERS``, and distinct run
+    folders."""
     if not cfgs:
         raise GenpolicyError("a population needs at least one member config")
     first = cfgs[0]
@@ -219,11 +278,12 @@ def check_members(cfgs: Sequence[RunConfig]) -> None:
     if why is not None:
         raise GenpolicyError(why)
     for cfg in cfgs[1:]:
-        diff = config_diff(first.to_dict(), cfg, ignore={"train": list(MEMBER_KEYS)})
+        diff = config_diff(first.to_dict(), cfg, ignore=_member_keys())
         if diff:
             raise GenpolicyError(
                 f"population members {first.run_name!r} and {cfg.run_name!r} differ in "
-                f"{', '.join(diff)}; a population's runs may differ only in train.seed"
+                f"{', '.join(diff)}; a population's runs may differ only in train.seed, "
+                f"{', '.join(_hyper_names())}"
             )
     dirs = [f"{c.train.out_dir}/{c.run_name}" for c in cfgs]
     if len(set(dirs)) != len(dirs):
@@ -239,8 +299,8 @@ def fit_population(
     overwrite: bool = False,
     on_start: Callable[[list[Trainer]], None] | None = None,
 ) -> list[FitResult]:
-    """Train the runs ``cfgs`` (differing only in seed and run folder) as one population;
-    returns one ``FitResult`` per member, as ``fit`` would for each.
+    """Train the runs ``cfgs`` (differing only in seed, run folder and ``MEMBER_HYPERS``) as
+    one population; returns one ``FitResult`` per member, as ``fit`` would for each.
 
     ``on_start(trainers)`` runs once every member's folder is made, before training. A
     member whose loss turns non-finite stops (its error is printed, its folder keeps its

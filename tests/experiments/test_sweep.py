@@ -501,3 +501,25 @@ def test_population_packs_the_seeds_of_one_config(tmp_path: Path) -> None:
     path = write_spec(tmp_path / "s.yaml", toy_spec(tmp_path / "out"))
     assert main(["sweep", str(path), "--population", "0"]) == 2
     assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_population_packs_a_grid_over_beta_and_lr(tmp_path: Path) -> None:
+    """--population 4 packs a grid over algo.beta and algo.lr into one process; each member
+    evaluates as its lone run does and keeps its own settings in its folder."""
+    small = dict(TINY, **{"train.steps": 60, "train.eval_every": 60, "train.eval_episodes": 50})
+    grid = {"algo": ["gmpo"], "algo.beta": [1.0, 20.0], "algo.lr": [0.0003, 0.001]}
+    packed = parse_spec(toy_spec(tmp_path / "packed", set=small, grid=grid), tmp_path)
+    lone = parse_spec(toy_spec(tmp_path / "lone", set=small, grid=grid), tmp_path)
+    log = io.StringIO()
+    assert run_local(packed, expand(packed), workers=1, status_every=0, stream=log, population=4).ok
+    assert log.getvalue().count("population of 4") == 1
+    assert run_local(lone, expand(lone), workers=2, status_every=0).ok
+    returns = set()
+    for trial in expand(packed):
+        run = tmp_path / "packed" / "runs" / trial.id
+        got, want = eval_rows(run), eval_rows(tmp_path / "lone" / "runs" / trial.id)
+        assert got[-1]["eval/return_mean"] == pytest.approx(want[-1]["eval/return_mean"], abs=1e-3)
+        returns.add(round(got[-1]["eval/return_mean"], 4))
+        saved = yaml.safe_load((run / "config.yaml").read_text())["algo"]
+        assert (saved["beta"], saved["lr"]) == (trial.params["algo.beta"], trial.params["algo.lr"])
+    assert len(returns) > 1  # the members learned different things

@@ -86,6 +86,40 @@ def test_member_follows_the_lone_run(tmp_path: Path, algo: str, extra: dict[str,
     )
 
 
+def assert_follows(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> None:
+    assert [r["step"] for r in got] == [r["step"] for r in want]
+    for a, b in zip(got, want, strict=True):
+        for k in [k for k in b if "/" in k]:
+            assert a[k] == pytest.approx(b[k], rel=1e-3, abs=1e-5), (a["step"], k)
+
+
+@pytest.mark.parametrize(
+    "algo,settings",
+    [
+        ("gmpo", [{"algo.beta": 1.0, "algo.lr": 1e-3}, {"algo.beta": 0.0, "critic.lr": 1e-3}]),
+        ("iql", [{"algo.beta": 1.0}, {"algo.lr": 1e-4}]),
+        ("gtp", [{"algo.eta": 0.5, "critic.lr": 1e-4}, {"algo.eta": 4.0}]),
+    ],
+)
+def test_members_with_their_own_settings_follow_their_lone_runs(
+    tmp_path: Path, algo: str, settings: list[dict[str, Any]]
+) -> None:
+    """A population over learning rates and temperatures (and seeds): each member follows
+    the lone run with its own settings, and its folder's config holds them."""
+    members = [quiet(algo, tmp_path / "pop", s, **x) for s, x in enumerate([*settings, {}])]
+    results = fit_population(members)
+    for seed, extra in enumerate(settings):
+        lone = fit(quiet(algo, tmp_path / "lone", seed, **extra))
+        assert_follows(rows(tmp_path / "pop" / f"s{seed}"), rows(lone.run_dir))
+        saved = results[seed].algo.optimizers()
+        for name, opt in lone.algo.optimizers().items():  # a member resumes at its own lr
+            assert saved[name].param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+    # the settings really change what is learned
+    last = [rows(tmp_path / "pop" / f"s{s}")[-1]["policy/loss"] for s in range(3)]
+    lone_default = fit(quiet(algo, tmp_path / "lone-default", 0))
+    assert rows(lone_default.run_dir)[-1]["policy/loss"] != pytest.approx(last[0], rel=1e-3)
+
+
 def test_a_member_resumes_as_a_lone_run(tmp_path: Path) -> None:
     """A member's checkpoint holds its own loss-noise stream: resumed alone, it goes on as
     the lone run with its seed; members' optimiser states are their own tensors."""
@@ -150,12 +184,16 @@ def test_bad_populations_are_refused(tmp_path: Path) -> None:
         fit_population([quiet("qgpo", tmp_path, 0)])
     with pytest.raises(GenpolicyError, match="algo.critic=iql"):
         fit_population([quiet("gtp", tmp_path, 0, **{"algo.critic": "td"})])
-    with pytest.raises(GenpolicyError, match=r"differ in algo\.beta"):
-        fit_population([a, quiet("gmpo", tmp_path, 1, **{"algo.beta": 3.0})])
+    with pytest.raises(GenpolicyError, match=r"differ in algo\.weight_clamp"):
+        fit_population([a, quiet("gmpo", tmp_path, 1, **{"algo.weight_clamp": 3.0})])
     with pytest.raises(GenpolicyError, match="train.compile=off"):
         fit_population([quiet("gmpo", tmp_path, 0, **{"train.compile": "default"})])
     with pytest.raises(GenpolicyError, match="share a run folder"):
         fit_population([a, quiet("gmpo", tmp_path, 1, **{"train.run_name": "s0"})])
     assert pack_key(a) == pack_key(b) is not None
+    assert pack_key(quiet("gmpo", tmp_path, 1, **{"algo.beta": 3.0, "algo.lr": 1e-3})) == pack_key(
+        a
+    )
+    assert pack_key(quiet("gmpo", tmp_path, 1, **{"algo.weight_clamp": 3.0})) != pack_key(a)
     assert pack_key(quiet("qgpo", tmp_path, 0)) is None
     assert not list(tmp_path.iterdir())  # nothing was written

@@ -161,6 +161,16 @@ class Algorithm(nn.Module):
     def end_update(self, phase: str) -> None:
         """Bookkeeping after ``step`` on Python ints (the counter is not yet incremented)."""
 
+    def hyper(self, name: str) -> float | Tensor:
+        """The temperature-like setting ``cfg.<name>`` (``beta``, ``eta``) as the loss reads
+        it: the config's float in a lone run; in a population whose members differ in it,
+        the members' values (a ``hyper_<name>`` buffer, one value per member under vmap)."""
+        t = self._buffers.get(f"hyper_{name}")
+        if t is None:
+            value: float = getattr(self.cfg, name)
+            return value
+        return t
+
     def lr(self) -> Lr:
         """This update's scheduled learning rate: a float eagerly, the ``step_lr`` tensor
         (filled by ``update``) inside a compiled step."""

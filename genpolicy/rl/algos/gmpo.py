@@ -70,7 +70,7 @@ class GMPO(Algorithm):
 
     def weights(self, obs: Tensor, act: Tensor) -> Tensor:
         """The per-sample weights of L_pi (no gradient)."""
-        return config_weights(self.critic.advantage(obs, act), self.cfg)
+        return config_weights(self.critic.advantage(obs, act), self.cfg, self.hyper("beta"))
 
     def policy_loss(
         self, obs: Tensor, act: Tensor, noise: dict[str, Tensor] | None = None

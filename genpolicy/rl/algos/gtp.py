@@ -128,7 +128,7 @@ class GTP(Algorithm):
         """w = exp(eta max(0, A) / (std(A) + eps)), capped at ``weight_clamp`` (by default)."""
         c = self.cfg
         return advantage_weights(
-            adv, c.weighting, c.eta, c.weight_clamp, c.eps, c.self_normalize, c.min_ess
+            adv, c.weighting, self.hyper("eta"), c.weight_clamp, c.eps, c.self_normalize, c.min_ess
         )
 
     def policy_loss(

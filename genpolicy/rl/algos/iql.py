@@ -64,7 +64,7 @@ class IQL(Algorithm):
 
     def policy_loss(self, s: Tensor, a: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """L_pi (advantage-weighted log-likelihood) and the weights' statistics."""
-        weight = config_weights(self.critic.advantage(s, a), self.cfg)
+        weight = config_weights(self.critic.advantage(s, a), self.cfg, self.hyper("beta"))
         return -(weight * self.policy.log_prob(s, a)).mean(), weight_stats(weight)
 
     def step(self, batch: BatchLike, phase: str) -> dict[str, Tensor]:

@@ -42,7 +42,7 @@ ESS_GRID = 64  # resolution of the temperature search of ``min_ess``
 def advantage_weights(
     adv: Tensor,
     scheme: str,
-    beta: float,
+    beta: float | Tensor,
     clamp: float,
     eps: float = 1e-3,
     self_normalize: bool = False,
@@ -59,6 +59,7 @@ def advantage_weights(
     is at least ``min_ess``: the batch never rests on fewer than min_ess * B samples (all
     candidates at once and picked on the device, no host synchronisation). With
     ``self_normalize`` the weights are divided by their batch mean, so they average to 1.
+    ``beta`` may be a 0-dim tensor (a population member's own temperature).
     """
     adv = adv.detach()
     if scheme == "exp":
@@ -73,7 +74,7 @@ def advantage_weights(
         x = b * pos if scale is None else b * pos / scale
         return torch.exp(x).clamp(max=clamp)
 
-    if beta == 0:
+    if isinstance(beta, float | int) and beta == 0:
         w = torch.ones_like(adv)
     elif min_ess > 0:
         fractions = torch.linspace(1.0, 0.0, ESS_GRID + 1, device=adv.device, dtype=adv.dtype)
@@ -88,13 +89,13 @@ def advantage_weights(
     return w
 
 
-def config_weights(adv: Tensor, cfg: Any) -> Tensor:
-    """``advantage_weights`` with an algorithm config's ``weighting``, ``beta``,
-    ``weight_clamp``, ``self_normalize`` and ``min_ess`` (IQL, GMPO)."""
+def config_weights(adv: Tensor, cfg: Any, beta: float | Tensor | None = None) -> Tensor:
+    """``advantage_weights`` with an algorithm config's ``weighting``, ``beta`` (unless
+    ``beta`` is given), ``weight_clamp``, ``self_normalize`` and ``min_ess`` (IQL, GMPO)."""
     return advantage_weights(
         adv,
         cfg.weighting,
-        cfg.beta,
+        cfg.beta if beta is None else beta,
         cfg.weight_clamp,
         self_normalize=cfg.self_normalize,
         min_ess=cfg.min_ess,
