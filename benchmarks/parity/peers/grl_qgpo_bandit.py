@@ -189,6 +189,9 @@ def main() -> None:
     r.add_argument("--beta", type=float, default=10.0)
     r.add_argument("--guidance", type=float, nargs="+", default=[0.0, 1.0, 2.0])
     a = p.parse_args()
+    if a.cmd == "run" and a.support < 2:
+        # GenerativeRL squeezes a support dimension of size 1 away, then takes its softmax
+        p.error(f"--support must be >= 2 (GenerativeRL's losses need two or more), got {a.support}")
     export(a.out) if a.cmd == "export" else run(a)
 
 
