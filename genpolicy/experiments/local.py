@@ -111,24 +111,30 @@ def branch_parents(pending: list[tuple[Trial, Any]]) -> dict[str, set[str]]:
     return out
 
 
-def take_pack(cfg: Any, pending: list[tuple[Trial, Any]], size: int) -> list[tuple[Trial, Any]]:
+def take_pack(
+    cfg: Any, pending: list[tuple[Trial, Any]], size: int, workers: int = 1
+) -> list[tuple[Trial, Any]]:
     """Up to ``size - 1`` pending trials to train with the trial of ``cfg`` as one
     population: new trials (nothing to resume) of an algorithm populations support whose
     configs differ only in the seed, learning rates or temperature
-    (``population.MEMBER_HYPERS``). Removes them from ``pending``; empty when ``cfg``'s
+    (``population.MEMBER_HYPERS``). With ``workers`` free workers the matching trials are
+    spread over them: a pack takes at most ceil(matches / workers), so 8 seeds on 2 workers
+    train as two populations of 4. Removes them from ``pending``; empty when ``cfg``'s
     trial cannot pack."""
     from genpolicy.training.population import pack_key
 
     key = pack_key(cfg)
     if key is None or trial_state(cfg) != "new":
         return []
-    pack: list[tuple[Trial, Any]] = []
-    for t, c in list(pending):
-        if len(pack) == size - 1:
-            break
-        if pack_key(c) == key and trial_state(c) == "new" and not c.train.init_from:
-            pack.append((t, c))
-            pending.remove((t, c))
+    matches = [
+        (t, c)
+        for t, c in pending
+        if pack_key(c) == key and trial_state(c) == "new" and not c.train.init_from
+    ]
+    size = min(size, -(-(len(matches) + 1) // max(1, workers)))
+    pack = matches[: size - 1]
+    for m in pack:
+        pending.remove(m)
     return pack
 
 
@@ -151,7 +157,7 @@ def run_local(
 
     ``population`` = P > 1 packs up to P new trials that differ only in their seed,
     learning rates or temperature into one worker process, trained as one population
-    (``genpolicy.training.population``)."""
+    (``genpolicy.training.population``); the packs are spread over the free workers."""
     out = stream or sys.stdout
     workers = workers or default_workers(threads)
     queue_dir, log_dir = spec.out / "queue", spec.out / "logs"
@@ -192,7 +198,8 @@ def run_local(
                         break  # every pending trial branches from one still running
                     ready = [0]  # a cycle of init_from paths: let the trial say what is wrong
                 trial, cfg = pending.pop(ready[0])
-                pack = take_pack(cfg, pending, population) if population > 1 else []
+                free = workers - len({id(r.proc) for r in running})
+                pack = take_pack(cfg, pending, population, free) if population > 1 else []
                 if pack:
                     members = [(trial, cfg), *pack]
                     n_started += len(members)

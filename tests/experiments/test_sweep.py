@@ -372,7 +372,17 @@ def test_sigterm_to_the_driver_checkpoints_a_population(tmp_path: Path) -> None:
     path = write_spec(tmp_path / "t.yaml", toy_spec(tmp_path / "out", grid=grid, set=spec_set))
     runs = [tmp_path / "out" / "runs" / f"iql-s{s}" for s in (0, 1)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "genpolicy.cli", "sweep", str(path), "--population", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "genpolicy.cli",
+        "sweep",
+        str(path),
+        "--population",
+        "2",
+        "--workers",
+        "1",
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     _wait(lambda: all(checkpoint.exists(r, "last") for r in runs), 120, "the first checkpoints")
     os.kill(proc.pid, signal.SIGTERM)
@@ -523,3 +533,17 @@ def test_population_packs_a_grid_over_beta_and_lr(tmp_path: Path) -> None:
         saved = yaml.safe_load((run / "config.yaml").read_text())["algo"]
         assert (saved["beta"], saved["lr"]) == (trial.params["algo.beta"], trial.params["algo.lr"])
     assert len(returns) > 1  # the members learned different things
+
+
+def test_population_packs_are_spread_over_the_workers(tmp_path: Path) -> None:
+    """--population 4 with 2 workers: 4 seeds train as two populations of 2, not one of 4
+    beside an idle worker; with 1 worker they are one population of 4."""
+    small = dict(TINY, **{"train.steps": 20, "train.eval_every": 0})
+    grid = {"algo": ["gmpo"], "seed": [0, 1, 2, 3]}
+    for workers, want in ((2, "population of 2"), (1, "population of 4")):
+        spec = parse_spec(toy_spec(tmp_path / f"w{workers}", set=small, grid=grid), tmp_path)
+        log = io.StringIO()
+        assert run_local(
+            spec, expand(spec), workers=workers, status_every=0, stream=log, population=4
+        ).ok
+        assert log.getvalue().count(want) == 4 // int(want.split()[-1])
