@@ -13,7 +13,7 @@
 # it. Its dependencies come from the PyPI release (installed, then GenerativeRL itself
 # uninstalled; they are the checkout's setup.py list), plus torchdiffeq, which its ODE solver
 # imports and its setup.py names only as a git dependency link. The checkout's commit is
-# written to VENV_DIR/generativerl-source.txt; grl_gmpo.py puts it in every result line.
+# written to VENV_DIR/generativerl-source.txt; the grl_*.py adapters put it in every result line.
 #
 # Only the package registries are reachable from the machines this runs on, so torch comes
 # from the registry under a constraints file; the script then checks it is a CPU build.
@@ -54,8 +54,11 @@ printf '%s %s\n' "$src" "$commit" >"$target/generativerl-source.txt"
 PYTHONPATH="$src:$repo/benchmarks/parity/peers" "$target/bin/python" - <<'PY'
 import grl_compat  # noqa: F401  (before grl)
 import torch
+import grl.algorithms.gmpg  # noqa: F401
 import grl.algorithms.gmpo  # noqa: F401
+import grl.algorithms.idql  # noqa: F401
 import grl.algorithms.qgpo  # noqa: F401
+import grl.algorithms.srpo  # noqa: F401
 
 if torch.version.cuda is not None:
     raise SystemExit(f"torch {torch.__version__} is a CUDA build; expected the CPU build")

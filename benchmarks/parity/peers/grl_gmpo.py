@@ -42,19 +42,27 @@ Prints, and appends to ``--out``, one JSON line per evaluation.
 from __future__ import annotations
 
 import argparse
-import json
-import re
-import subprocess
 import sys
-import time
-import warnings
-from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[3]
-HERE = Path(__file__).resolve().parent
-EVAL_SEED = 100_000  # genpolicy's train.eval_seed
+from grl_common import (  # noqa: F401  (the shared helpers, importable from here as before)
+    EVAL_SEED,
+    HERE,
+    ROOT,
+    Evaluator,
+    Phase,
+    due,
+    epoch_batches,
+    export,
+    iql_critic_phase,
+    iql_reward_scale,
+    level_of,
+    load_data,
+    peer_commit,
+    prepare_peer,
+    qlearning_transitions,
+    run_phase,
+)
 
 # (beta, weight_clamp, critic epochs) of GenerativeRL's GMPO configs
 # grl_pipelines/benchmark/gmpo/{icfm,gvp,vpsde}/<task>_<level>.py (the same for the three
@@ -71,63 +79,6 @@ GRL_CONFIGS: dict[tuple[str, str], tuple[float, float, int]] = {
     ("halfcheetah", "medium_replay"): (4.0, 400.0, 12000),
     ("halfcheetah", "medium_expert"): (1.0, 100.0, 2000),
 }
-
-
-def level_of(dataset: str) -> str | None:
-    """The D4RL level a dataset name has ('hopper-medium-replay-v2' -> 'medium_replay')."""
-    name = dataset.lower()
-    for level in ("medium_replay", "medium_expert", "medium"):
-        if re.search(level.replace("_", "[-_]") + r"(?![a-z])", name):
-            return level
-    return None
-
-
-# --------------------------------------------------------------------------- export
-def export(spec: str, out: str) -> None:
-    from genpolicy.data.readers import D4RL_KEYS, read_raw
-    from genpolicy.envs.gym_envs import guess_env_id
-
-    raw = read_raw(spec)
-    arrays = {k: raw.arrays[k] for k in D4RL_KEYS if k in raw.arrays}
-    env_id = raw.env_id or guess_env_id(raw.name) or ""
-    np.savez(out, **arrays, name=np.str_(raw.name), env_id=np.str_(env_id))
-    print(f"wrote {out}: {len(arrays['actions'])} rows of {raw.name} ({env_id or 'no env id'})")
-
-
-# --------------------------------------------------------------------------- data
-def qlearning_transitions(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """``d4rl.qlearning_dataset``'s transitions of D4RL arrays: every row but the last and
-    those that end in a time-out (D4RL takes s' from the next row, which after a time-out
-    starts another episode; the file's ``next_observations``, where present, equal it on
-    every row kept and not terminal)."""
-    n = len(d["actions"])
-    keep = np.ones(n, dtype=bool)
-    keep[-1] = False
-    if "timeouts" in d:
-        keep &= ~d["timeouts"].astype(bool)
-    obs = d["observations"].astype(np.float32)
-    nxt = d["next_observations"] if "next_observations" in d else np.roll(obs, -1, axis=0)
-    return {
-        "observations": obs[keep],
-        "actions": d["actions"].astype(np.float32)[keep],
-        "next_observations": nxt.astype(np.float32)[keep],
-        "rewards": d["rewards"].astype(np.float32).reshape(-1)[keep],
-        "terminals": d["terminals"].astype(np.float32).reshape(-1)[keep],
-    }
-
-
-def iql_reward_scale(rewards: np.ndarray, terminals: np.ndarray, max_steps: int = 1000) -> float:
-    """1000 / (max - min) episode return, episodes split as GenerativeRL's
-    ``GPD4RLDataset.return_range`` splits the transitions (at a terminal or every
-    ``max_steps`` rows; the unfinished last one left out)."""
-    returns, ret, length = [], 0.0, 0
-    for r, d in zip(rewards, terminals, strict=True):
-        ret += float(r)
-        length += 1
-        if d or length == max_steps:
-            returns.append(ret)
-            ret, length = 0.0, 0
-    return 1000.0 / (max(returns) - min(returns))
 
 
 # --------------------------------------------------------------------------- the peer
@@ -192,162 +143,71 @@ def policy_config(model: str, obs_dim: int, act_dim: int, device: str = "cpu") -
     }
 
 
-def epoch_batches(n: int, batch: int):
-    """Index batches as GenerativeRL's ``SamplerWithoutReplacement`` draws them: a new
-    shuffle (the global torch RNG) each epoch, the last batch of an epoch short."""
-    import torch
-
-    while True:
-        perm = torch.randperm(n)
-        yield from perm.split(batch)
-
-
-def peer_commit() -> str | None:
-    """The commit of the GenerativeRL checkout that ``grl`` is imported from, if it is one."""
-    import grl
-
-    src = Path(grl.__file__).resolve().parents[1]
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True
-        )
-    except OSError:
-        return None
-    commit = out.stdout.strip()
-    return commit if out.returncode == 0 and commit else None
-
-
 def run(a: argparse.Namespace) -> None:
-    sys.path.insert(0, str(HERE))
-    import grl_compat  # noqa: F401  (before grl: see its docstring)
+    prepare_peer(a.threads)
     import torch
     from easydict import EasyDict
     from grl.algorithms.gmpo import GMPOPolicy
     from grl.utils import set_seed
 
-    sys.path.insert(0, str(ROOT))
-    from genpolicy.envs.evaluate import evaluate, score_task
     from genpolicy.envs.registry import task_of
 
-    warnings.filterwarnings("ignore", message="To copy construct from a tensor")
-    torch.set_num_threads(a.threads)
-    with np.load(a.data) as z:
-        raw = {k: z[k] for k in z.files}
-    dataset = str(raw.pop("name", Path(a.data).stem))
-    env_id = a.env or str(raw.pop("env_id", ""))
-    if not env_id:
-        raise SystemExit("the data names no environment; pass --env (e.g. Hopper-v5)")
-    task = score_task(env_id, dataset)
-    level = level_of(dataset)
-    beta, clamp, _ = GRL_CONFIGS.get((task_of(env_id) or "", level or ""), (None, None, 0))
+    data = load_data(a.data, a.env)
+    cell = (task_of(data.env_id) or "", data.level or "")
+    beta, clamp, _ = GRL_CONFIGS.get(cell, (None, None, 0))
     beta = a.beta if a.beta is not None else beta
     clamp = a.weight_clamp if a.weight_clamp is not None else clamp
     if beta is None or clamp is None:
         raise SystemExit(
-            f"GenerativeRL has no GMPO config for {env_id} / {dataset}; pass --beta and "
-            "--weight-clamp"
+            f"GenerativeRL has no GMPO config for {data.env_id} / {data.dataset}; pass --beta "
+            "and --weight-clamp"
         )
-
-    d = qlearning_transitions(raw)
-    scale = iql_reward_scale(d["rewards"], d["terminals"])
-    s = torch.from_numpy(d["observations"])
-    act = torch.from_numpy(d["actions"])
-    s2 = torch.from_numpy(d["next_observations"])
-    r = torch.from_numpy(d["rewards"] * scale).view(-1, 1)
-    done = torch.from_numpy(d["terminals"]).view(-1, 1)
-    n, obs_dim, act_dim = len(s), s.shape[1], act.shape[1]
+    s, act = data.s, data.a
 
     set_seed(a.seed)  # as GMPOAlgorithm(seed=...): random, numpy and torch
-    policy = GMPOPolicy(EasyDict(policy_config(a.model, obs_dim, act_dim)))
-    critic = policy.critic
+    policy = GMPOPolicy(EasyDict(policy_config(a.model, data.obs_dim, data.act_dim)))
     t_span = torch.linspace(0.0, 1.0, a.t_span)
-    base = {
-        "peer": "GenerativeRL",
-        "peer_commit": peer_commit(),
-        "algo": "gmpo",
-        "model": a.model,
-        "env": env_id,
-        "dataset": dataset,
-        "seed": a.seed,
-        "batch": a.batch,
-        "beta": beta,
-        "weight_clamp": clamp,
-        "critic_steps": a.critic_steps,
-    }
+    log_eval = Evaluator(
+        data,
+        a.eval_episodes,
+        a.eval_seed,
+        a.out,
+        {
+            "peer": "GenerativeRL",
+            "peer_commit": peer_commit(),
+            "algo": "gmpo",
+            "model": a.model,
+            "env": data.env_id,
+            "dataset": data.dataset,
+            "seed": a.seed,
+            "batch": a.batch,
+            "beta": beta,
+            "weight_clamp": clamp,
+            "critic_steps": a.critic_steps,
+        },
+    )
     print(
-        f"{n} transitions, reward scale {scale:.4f}; beta {beta}, weight clamp {clamp}",
+        f"{data.n} transitions, reward scale {data.reward_scale:.4f}; beta {beta}, "
+        f"weight clamp {clamp}",
         file=sys.stderr,
     )
 
     # critic: V then Q per batch, then the target (GMPOAlgorithm.train's critic phase)
-    q_opt = torch.optim.Adam(critic.q.parameters(), lr=a.critic_lr)
-    v_opt = torch.optim.Adam(critic.v.parameters(), lr=a.critic_lr)
-    batches = epoch_batches(n, a.batch)
-    t0 = time.perf_counter()
-    for _ in range(a.critic_steps):
-        i = next(batches)
-        v_loss, next_v = critic.v_loss(state=s[i], action=act[i], next_state=s2[i], tau=a.tau)
-        v_opt.zero_grad(set_to_none=True)
-        v_loss.backward()
-        v_opt.step()
-        q_loss, _, _ = critic.iql_q_loss(
-            state=s[i],
-            action=act[i],
-            reward=r[i],
-            done=done[i],
-            next_v=next_v,
-            discount=a.discount,
-        )
-        q_opt.zero_grad(set_to_none=True)
-        q_loss.backward()
-        q_opt.step()
-        with torch.no_grad():
-            for p, pt in zip(critic.q.parameters(), critic.q_target.parameters(), strict=True):
-                pt.copy_(a.momentum * p + (1 - a.momentum) * pt)
-    critic_s = time.perf_counter() - t0
-    critic_ups = a.critic_steps / critic_s if a.critic_steps else None
-    if a.critic_steps:
-        print(
-            f"critic: {a.critic_steps} updates in {critic_s:.1f} s ({critic_ups:.2f}/s), "
-            f"v_loss {v_loss.item():.4f}, q_loss {q_loss.item():.4f}",
-            file=sys.stderr,
-        )
+    critic = iql_critic_phase(
+        policy.critic, data, a.critic_steps, a.batch, a.critic_lr, a.tau, a.discount, a.momentum
+    )
 
     def act_fn(obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             out = policy.sample(state=torch.as_tensor(obs, dtype=torch.float32), t_span=t_span)
         return (out.clamp(-1.0, 1.0) if a.clip_actions else out).numpy()
 
-    def log_eval(step: int, train_s: float) -> None:
-        with torch.random.fork_rng():  # evaluation leaves the training RNG as it was
-            torch.manual_seed(a.eval_seed)
-            res = evaluate(act_fn, env_id, a.eval_episodes, a.eval_seed, task)
-        row = {
-            **base,
-            "step": step,
-            "return_mean": res.return_mean,
-            "return_std": res.return_std,
-            "score_mean": res.score_mean,
-            "score_std": res.score_std,
-            "episodes": res.episodes,
-            "eval_s": round(res.seconds, 2),
-            "updates_per_s": round(step / train_s, 3) if train_s > 0 else None,
-            "critic_updates_per_s": round(critic_ups, 3) if critic_ups else None,
-            "clip_actions": a.clip_actions,
-        }
-        line = json.dumps(row)
-        print(line, flush=True)
-        if a.out:
-            with open(a.out, "a") as f:
-                f.write(line + "\n")
-
     # policy: the advantage-weighted matching loss, the critic frozen (a new replay buffer,
     # so a new epoch, as in GMPOAlgorithm.train)
     p_opt = torch.optim.Adam(policy.guided_model.parameters(), lr=a.policy_lr)
-    batches = epoch_batches(n, a.batch)
-    train_s = 0.0
-    for step in range(1, a.policy_steps + 1):
-        t0 = time.perf_counter()
+    batches = epoch_batches(data.n, a.batch)
+
+    def update(_: int) -> dict[str, float]:
         i = next(batches)
         loss, _, _, _ = policy.policy_optimization_loss_by_advantage_weighted_regression(
             act[i], s[i], beta=beta, weight_clamp=clamp
@@ -355,9 +215,19 @@ def run(a: argparse.Namespace) -> None:
         p_opt.zero_grad()
         loss.backward()
         p_opt.step()
-        train_s += time.perf_counter() - t0
-        if step == a.policy_steps or (a.eval_every and step % a.eval_every == 0):
-            log_eval(step, train_s)
+        return {"loss": loss.item()}
+
+    def after(step: int, phase: Phase) -> None:
+        if due(step, a.policy_steps, a.eval_every):
+            log_eval(
+                act_fn,
+                step,
+                updates_per_s=phase.rate,
+                critic_updates_per_s=critic.rate,
+                clip_actions=a.clip_actions,
+            )
+
+    run_phase("policy", a.policy_steps, update, after)
 
 
 def main() -> None:

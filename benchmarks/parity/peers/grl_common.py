@@ -1,0 +1,501 @@
+"""What the GenerativeRL adapters share (``grl_gmpo``, ``grl_gmpg``, ``grl_srpo``, ``grl_idql``).
+
+* ``export``: a dataset's D4RL arrays to an ``.npz`` (genpolicy's python);
+* the data as GenerativeRL's ``GPD4RLTensorDictDataset`` makes it of a D4RL file
+  (``qlearning_transitions``, ``iql_reward_scale``, ``load_data``) and its replay buffer's
+  sampler (``epoch_batches``);
+* the peer's own D4RL configs, read from its checkout (``load_peer_config``) and counted in
+  updates (``updates_for``);
+* its IQL critic phase, the same in all four algorithms (``iql_critic_phase``);
+* genpolicy's evaluation, one JSON line per evaluation (``Evaluator``), and the peer's commit
+  (``peer_commit``);
+* the command line every adapter shares (``export_parser``, ``add_run_args``).
+
+Nothing here copies GenerativeRL code: the losses and networks are its own, imported from
+its checkout; this module only feeds them batches and steps its optimisers as its
+``train`` methods do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import math
+import os
+import re
+import runpy
+import subprocess
+import sys
+import time
+import types
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[3]
+HERE = Path(__file__).resolve().parent
+EVAL_SEED = 100_000  # genpolicy's train.eval_seed
+LEVELS = ("medium_replay", "medium_expert", "medium")
+SUMMARY_WINDOW = 100  # updates whose mean loss a phase reports
+
+
+def level_of(dataset: str) -> str | None:
+    """The D4RL level a dataset name has ('hopper-medium-replay-v2' -> 'medium_replay')."""
+    name = dataset.lower()
+    for level in LEVELS:
+        if re.search(level.replace("_", "[-_]") + r"(?![a-z])", name):
+            return level
+    return None
+
+
+# --------------------------------------------------------------------------- export
+def export(spec: str, out: str) -> None:
+    """Write the D4RL arrays of ``spec`` (a .hdf5, a suite name, a Minari id) to ``out``."""
+    from genpolicy.data.readers import D4RL_KEYS, read_raw
+    from genpolicy.envs.gym_envs import guess_env_id
+
+    raw = read_raw(spec)
+    arrays = {k: raw.arrays[k] for k in D4RL_KEYS if k in raw.arrays}
+    env_id = raw.env_id or guess_env_id(raw.name) or ""
+    np.savez(out, **arrays, name=np.str_(raw.name), env_id=np.str_(env_id))
+    print(f"wrote {out}: {len(arrays['actions'])} rows of {raw.name} ({env_id or 'no env id'})")
+
+
+# --------------------------------------------------------------------------- data
+def qlearning_transitions(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``d4rl.qlearning_dataset``'s transitions of D4RL arrays: every row but the last and
+    those that end in a time-out (D4RL takes s' from the next row, which after a time-out
+    starts another episode; the file's ``next_observations``, where present, equal it on
+    every row kept and not terminal)."""
+    n = len(d["actions"])
+    keep = np.ones(n, dtype=bool)
+    keep[-1] = False
+    if "timeouts" in d:
+        keep &= ~d["timeouts"].astype(bool)
+    obs = d["observations"].astype(np.float32)
+    nxt = d["next_observations"] if "next_observations" in d else np.roll(obs, -1, axis=0)
+    return {
+        "observations": obs[keep],
+        "actions": d["actions"].astype(np.float32)[keep],
+        "next_observations": nxt.astype(np.float32)[keep],
+        "rewards": d["rewards"].astype(np.float32).reshape(-1)[keep],
+        "terminals": d["terminals"].astype(np.float32).reshape(-1)[keep],
+    }
+
+
+def iql_reward_scale(rewards: np.ndarray, terminals: np.ndarray, max_steps: int = 1000) -> float:
+    """1000 / (max - min) episode return, episodes split as GenerativeRL's
+    ``GPD4RLDataset.return_range`` splits the transitions (at a terminal or every
+    ``max_steps`` rows; the unfinished last one left out)."""
+    returns, ret, length = [], 0.0, 0
+    for r, d in zip(rewards, terminals, strict=True):
+        ret += float(r)
+        length += 1
+        if d or length == max_steps:
+            returns.append(ret)
+            ret, length = 0.0, 0
+    return 1000.0 / (max(returns) - min(returns))
+
+
+@dataclass
+class PeerData:
+    """A D4RL-layout file as GenerativeRL's D4RL dataset class makes it: transitions of
+    ``d4rl.qlearning_dataset``, raw observations, IQL's locomotion reward scale."""
+
+    s: Any  # torch tensors: (n, obs_dim), (n, act_dim), (n, obs_dim), (n, 1), (n, 1)
+    a: Any
+    s2: Any
+    r: Any
+    done: Any
+    env_id: str
+    dataset: str
+    task: str | None  # genpolicy's task that normalises the scores ('hopper')
+    level: str | None  # the D4RL level of the dataset's name ('medium_replay')
+    reward_scale: float
+
+    @property
+    def n(self) -> int:
+        return int(self.s.shape[0])
+
+    @property
+    def obs_dim(self) -> int:
+        return int(self.s.shape[1])
+
+    @property
+    def act_dim(self) -> int:
+        return int(self.a.shape[1])
+
+
+def load_data(path: str, env: str | None = None) -> PeerData:
+    """The ``.npz`` of ``export`` as the peer's tensors (``env`` overrides its Gymnasium id)."""
+    import torch
+
+    from genpolicy.envs.evaluate import score_task
+
+    with np.load(path) as z:
+        raw = {k: z[k] for k in z.files}
+    dataset = str(raw.pop("name", Path(path).stem))
+    env_id = env or str(raw.pop("env_id", ""))
+    if not env_id:
+        raise SystemExit("the data names no environment; pass --env (e.g. Hopper-v5)")
+    d = qlearning_transitions(raw)
+    scale = iql_reward_scale(d["rewards"], d["terminals"])
+    return PeerData(
+        s=torch.from_numpy(d["observations"]),
+        a=torch.from_numpy(d["actions"]),
+        s2=torch.from_numpy(d["next_observations"]),
+        r=torch.from_numpy(d["rewards"] * scale).view(-1, 1),
+        done=torch.from_numpy(d["terminals"]).view(-1, 1),
+        env_id=env_id,
+        dataset=dataset,
+        task=score_task(env_id, dataset),
+        level=level_of(dataset),
+        reward_scale=scale,
+    )
+
+
+def epoch_batches(n: int, batch: int) -> Iterator[Any]:
+    """Index batches as GenerativeRL's ``SamplerWithoutReplacement`` draws them: a new
+    shuffle (the global torch RNG) each epoch, the last batch of an epoch short."""
+    import torch
+
+    while True:
+        perm = torch.randperm(n)
+        yield from perm.split(batch)
+
+
+def updates_for(epochs: int, n: int, batch: int) -> int:
+    """Updates in ``epochs`` passes over ``n`` rows at ``batch`` (the last batch short)."""
+    return int(epochs) * math.ceil(n / int(batch))
+
+
+# --------------------------------------------------------------------------- the peer
+def prepare_peer(threads: int) -> None:
+    """Import order and warnings for a ``run``: ``grl_compat`` before ``grl``, this checkout
+    on the path for ``genpolicy.envs``, and ``threads`` torch threads."""
+    sys.path.insert(0, str(HERE))
+    import grl_compat  # noqa: F401  (before grl: see its docstring)
+    import torch
+
+    if str(ROOT) not in sys.path:
+        sys.path.insert(1, str(ROOT))
+    warnings.filterwarnings("ignore", message="To copy construct from a tensor")
+    warnings.filterwarnings("ignore", message="Implicit dimension choice for softmax")
+    torch.set_num_threads(threads)
+
+
+def peer_source() -> Path:
+    """The folder ``grl`` is imported from the parent of (GenerativeRL's checkout)."""
+    import grl
+
+    return Path(grl.__file__).resolve().parents[1]
+
+
+def peer_commit() -> str | None:
+    """The commit of the GenerativeRL checkout that ``grl`` is imported from: its git
+    metadata; else the one ``generativerl.sh`` recorded in the virtualenv for that checkout;
+    else ``GRL_COMMIT`` from the environment (for a copy of the source without ``.git``)."""
+    src = peer_source()
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True
+        )
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip()
+    except OSError:
+        pass
+    record = Path(sys.prefix) / "generativerl-source.txt"
+    if record.is_file():
+        parts = record.read_text().strip().rsplit(maxsplit=1)
+        if len(parts) == 2 and Path(parts[0]).resolve() == src and parts[1] != "unknown":
+            return parts[1]
+    return os.environ.get("GRL_COMMIT") or None
+
+
+def load_peer_config(
+    algo: str, model: str, data: PeerData, path: str | None = None
+) -> tuple[Any, str]:
+    """GenerativeRL's own D4RL config for ``data``'s task and level,
+    ``grl_pipelines/benchmark/<algo>/<model>/<task>_<level>.py`` in its checkout (or the
+    file ``path``), with every ``device`` set to the CPU. Returns the config's ``EasyDict``
+    and the file's name relative to the checkout. Its module imports ``d4rl`` (only for
+    its own dataset class, which the adapters replace); an empty module stands in for it
+    while the file runs when d4rl is not installed."""
+    import torch
+
+    src = peer_source()
+    if path is None:
+        from genpolicy.envs.registry import task_of
+
+        task = task_of(data.env_id) or data.task or ""
+        file = src / "grl_pipelines" / "benchmark" / algo / model / f"{task}_{data.level}.py"
+        if not file.is_file():
+            raise SystemExit(
+                f"GenerativeRL has no {algo} config for {data.env_id} / {data.dataset} "
+                f"(no {file.relative_to(src)}); pass --peer-config with one of its configs"
+            )
+    else:
+        file = Path(path).resolve()
+    stand_in = False
+    if "d4rl" not in sys.modules:
+        try:
+            __import__("d4rl")
+        except ImportError:
+            sys.modules["d4rl"] = types.ModuleType("d4rl")
+            stand_in = True
+    try:
+        ns = runpy.run_path(str(file), run_name="grl_peer_config")
+    finally:
+        if stand_in:
+            sys.modules.pop("d4rl", None)
+    config = ns["config"]
+    for key, size in (("state_size", data.obs_dim), ("action_size", data.act_dim)):
+        if key in ns and ns[key] != size:
+            raise SystemExit(f"{file.name} is for {key} {ns[key]}, the data has {size}")
+    _set_devices(config, torch.device("cpu"))
+    name = str(file.relative_to(src)) if file.is_relative_to(src) else file.name
+    return config, name
+
+
+def _set_devices(node: Any, device: Any) -> None:
+    if isinstance(node, dict):
+        for key in list(node):
+            if key == "device":
+                node[key] = device
+            else:
+                _set_devices(node[key], device)
+    elif isinstance(node, list | tuple):
+        for item in node:
+            _set_devices(item, device)
+
+
+def apply_overrides(parameter: Any, items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` items on a config's ``train.parameter`` section (dotted keys, each one
+    the config has; values as Python literals, else strings). Returns what was set."""
+    done: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set takes KEY=VALUE, got {item!r}")
+        try:
+            value: Any = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        node, parts = parameter, key.split(".")
+        for part in parts[:-1]:
+            if part not in node:
+                raise SystemExit(f"--set {key}: the config has no {part!r} in {sorted(node)}")
+            node = node[part]
+        if parts[-1] not in node:
+            raise SystemExit(f"--set {key}: the config has no {parts[-1]!r} in {sorted(node)}")
+        node[parts[-1]] = value
+        done[key] = value
+    return done
+
+
+# --------------------------------------------------------------------------- phases
+@dataclass
+class Phase:
+    """A training phase's count, time and recent losses."""
+
+    name: str
+    steps: int = 0
+    seconds: float = 0.0
+    losses: dict[str, list[float]] = field(default_factory=dict)
+
+    def record(self, **losses: float) -> None:
+        for key, value in losses.items():
+            window = self.losses.setdefault(key, [])
+            window.append(float(value))
+            del window[:-SUMMARY_WINDOW]
+
+    @property
+    def rate(self) -> float | None:
+        return round(self.steps / self.seconds, 3) if self.steps and self.seconds > 0 else None
+
+    def summary(self) -> dict[str, float]:
+        return {k: round(float(np.mean(v)), 5) for k, v in self.losses.items() if v}
+
+    def report(self) -> None:
+        if self.steps:
+            terms = ", ".join(f"{k} {v:.4f}" for k, v in self.summary().items())
+            print(
+                f"{self.name}: {self.steps} updates in {self.seconds:.1f} s "
+                f"({self.rate:.2f}/s); {terms}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+def run_phase(
+    name: str, steps: int, update: Callable[[int], dict[str, float]], after: Any = None
+) -> Phase:
+    """``steps`` calls of ``update(step)`` (1-based), timed, each returning its losses;
+    ``after(step, phase)``, if given, runs outside the clock after every update."""
+    phase = Phase(name)
+    for step in range(1, steps + 1):
+        t0 = time.perf_counter()
+        losses = update(step)
+        phase.seconds += time.perf_counter() - t0
+        phase.steps = step
+        phase.record(**losses)
+        if after is not None:
+            after(step, phase)
+    phase.report()
+    return phase
+
+
+def iql_critic_phase(
+    critic: Any,
+    data: PeerData,
+    steps: int,
+    batch: int,
+    lr: float,
+    tau: float,
+    discount: float,
+    momentum: float,
+) -> Phase:
+    """The critic phase of GenerativeRL's GMPO, GMPG, SRPO and IDQL ``train``: per batch its
+    critic's ``v_loss`` (expectile ``tau`` of the target double-Q minimum) and an Adam step
+    on V, then ``iql_q_loss`` (both Q towards r + discount (1 - d) V(s')) and an Adam step on
+    Q, then the Polyak update of the Q target by ``momentum``; its own replay buffer, so
+    batches start a new epoch."""
+    import torch
+
+    q_opt = torch.optim.Adam(critic.q.parameters(), lr=lr)
+    v_opt = torch.optim.Adam(critic.v.parameters(), lr=lr)
+    batches = epoch_batches(data.n, batch)
+
+    def update(_: int) -> dict[str, float]:
+        i = next(batches)
+        v_loss, next_v = critic.v_loss(
+            state=data.s[i], action=data.a[i], next_state=data.s2[i], tau=tau
+        )
+        v_opt.zero_grad(set_to_none=True)
+        v_loss.backward()
+        v_opt.step()
+        q_loss, _, _ = critic.iql_q_loss(
+            state=data.s[i],
+            action=data.a[i],
+            reward=data.r[i],
+            done=data.done[i],
+            next_v=next_v,
+            discount=discount,
+        )
+        q_opt.zero_grad(set_to_none=True)
+        q_loss.backward()
+        q_opt.step()
+        with torch.no_grad():
+            for p, pt in zip(critic.q.parameters(), critic.q_target.parameters(), strict=True):
+                pt.copy_(momentum * p + (1 - momentum) * pt)
+        return {"v_loss": v_loss.item(), "q_loss": q_loss.item()}
+
+    return run_phase("critic", steps, update)
+
+
+# --------------------------------------------------------------------------- evaluation
+class Evaluator:
+    """genpolicy's evaluation of a policy (``genpolicy.envs.evaluate.evaluate``): episodes of
+    the Gymnasium environment seeded ``eval_seed + i``, the sampling noise seeded with
+    ``eval_seed`` (the training RNG left as it was), D4RL-normalised scores; each
+    evaluation printed, and appended to ``out``, as one JSON line of ``base``, the results
+    and the fields given."""
+
+    def __init__(
+        self, data: PeerData, episodes: int, eval_seed: int, out: str | None, base: dict
+    ) -> None:
+        self.data, self.episodes, self.eval_seed, self.out = data, episodes, eval_seed, out
+        self.base = base
+
+    def __call__(
+        self, act: Callable[[np.ndarray], np.ndarray], step: int, **fields: Any
+    ) -> dict[str, Any]:
+        import torch
+
+        from genpolicy.envs.evaluate import evaluate
+
+        with torch.random.fork_rng():
+            torch.manual_seed(self.eval_seed)
+            res = evaluate(act, self.data.env_id, self.episodes, self.eval_seed, self.data.task)
+        row = {
+            **self.base,
+            "step": step,
+            "return_mean": res.return_mean,
+            "return_std": res.return_std,
+            "score_mean": res.score_mean,
+            "score_std": res.score_std,
+            "episodes": res.episodes,
+            "eval_s": round(res.seconds, 2),
+            **fields,
+        }
+        line = json.dumps(row, default=str)
+        print(line, flush=True)
+        if self.out:
+            with open(self.out, "a") as f:
+                f.write(line + "\n")
+        return row
+
+
+def due(step: int, last: int, every: int | None) -> bool:
+    """Whether an evaluation follows update ``step`` of a phase of ``last`` updates: every
+    ``every`` updates (None: a fifth of the phase) and after the last."""
+    if every is None:
+        every = max(1, last // 5)
+    return step == last or bool(every and step % every == 0)
+
+
+# --------------------------------------------------------------------------- command line
+def export_parser(sub: Any) -> None:
+    e = sub.add_parser("export", help="write the dataset's arrays (needs genpolicy)")
+    e.add_argument("dataset", help="a D4RL-layout .hdf5, a suite name or a Minari id")
+    e.add_argument("out", help="the .npz to write")
+
+
+def add_run_args(r: argparse.ArgumentParser) -> None:
+    """The options of every adapter's ``run`` but its phases'."""
+    r.add_argument("data", help="the .npz of the export step")
+    r.add_argument("--env", help="Gymnasium id (default: the dataset's, e.g. Hopper-v5)")
+    r.add_argument(
+        "--peer-config",
+        help="the peer's config file to use (default: its D4RL config for the dataset)",
+    )
+    r.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key of the config's train.parameter (e.g. critic.tau=0.8)",
+    )
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument(
+        "--eval-every",
+        type=int,
+        help="updates of the last phase between evaluations (default: a fifth of the "
+        "phase); 0: at its end only",
+    )
+    r.add_argument("--eval-episodes", type=int, default=10)
+    r.add_argument("--eval-seed", type=int, default=EVAL_SEED)
+    r.add_argument("--clip-actions", action="store_true", help="clip actions to [-1, 1]")
+    r.add_argument("--threads", type=int, default=1)
+    r.add_argument("--out", help="append the JSON lines to this file")
+    r.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the config file, the temperature and each phase's updates, and stop",
+    )
+
+
+def main(doc: str, add_phase_args: Callable[[argparse.ArgumentParser], None], run: Any) -> None:
+    """``export DATASET OUT`` / ``run DATA.npz ...`` of an adapter."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    export_parser(sub)
+    r = sub.add_parser("run", help="train and evaluate the peer (needs GenerativeRL)")
+    add_phase_args(r)
+    a = p.parse_args()
+    export(a.dataset, a.out) if a.cmd == "export" else run(a)
