@@ -20,24 +20,14 @@
 # puts the imported version in every result line.
 set -euo pipefail
 venv=${1:?usage: d3rlpy.sh VENV_DIR (a folder outside the repository)}
-repo=$(cd "$(dirname "$0")/../../.." && pwd)
-target=$(realpath -m "$venv")
-case "$target/" in
-"$repo"/*)
-    echo "error: VENV_DIR=$venv lies inside the repository; give a folder outside it" >&2
-    exit 2
-    ;;
-esac
+# shellcheck source=venv_common.sh
+. "$(dirname "$0")/venv_common.sh"
+venv_target "$venv"
 TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 D3RLPY_VERSION=${D3RLPY_VERSION:-2.8.1}
 GYMNASIUM_VERSION=${GYMNASIUM_VERSION:-1.4.0}
 MUJOCO_VERSION=${MUJOCO_VERSION:-4.0.1}
-python3 -m venv "$target"
-pip=("$target/bin/python" -m pip)
-constraints="$target/constraints.txt"
-printf 'torch==%s\n' "$TORCH_VERSION" >"$constraints"
-"${pip[@]}" install -q --upgrade pip
-"${pip[@]}" install -q -c "$constraints" "torch==$TORCH_VERSION"
+venv_make
 "${pip[@]}" install -q --no-deps "d3rlpy==$D3RLPY_VERSION"
 # d3rlpy's requirements (its package metadata), gymnasium==1.0.0 left out
 "${pip[@]}" install -q -c "$constraints" \

@@ -44,25 +44,10 @@ import json
 import logging
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[3]
-EVAL_SEED = 100_000  # genpolicy's train.eval_seed
-
-
-# --------------------------------------------------------------------------- export
-def export(spec: str, out: str) -> None:
-    from genpolicy.data.readers import D4RL_KEYS, read_raw
-    from genpolicy.envs.gym_envs import guess_env_id
-
-    raw = read_raw(spec)
-    arrays: dict[str, Any] = {k: raw.arrays[k] for k in D4RL_KEYS if k in raw.arrays}
-    env_id = raw.env_id or guess_env_id(raw.name) or ""
-    np.savez(out, **arrays, name=np.str_(raw.name), env_id=np.str_(env_id))
-    print(f"wrote {out}: {len(arrays['actions'])} rows of {raw.name} ({env_id or 'no env id'})")
+from peer_common import EVAL_SEED, ROOT, emit, eval_row, main, read_export
 
 
 # --------------------------------------------------------------------------- data
@@ -164,12 +149,7 @@ def run(a: argparse.Namespace) -> None:
     torch.set_num_threads(a.threads)
     if a.eval_every and a.steps % a.eval_every:
         raise SystemExit(f"--steps {a.steps} is no multiple of --eval-every {a.eval_every}")
-    with np.load(a.data) as z:
-        raw = {k: z[k] for k in z.files}
-    dataset_name = str(raw.pop("name", Path(a.data).stem))
-    env_id = a.env_id or str(raw.pop("env_id", ""))
-    if not env_id:
-        raise SystemExit("the data names no environment; pass --env-id (e.g. Hopper-v5)")
+    raw, dataset_name, env_id = read_export(a.data, a.env_id, "--env-id")
     task = score_task(env_id, dataset_name)
 
     terminals, timeouts = episode_flags(raw)
@@ -211,24 +191,15 @@ def run(a: argparse.Namespace) -> None:
         with torch.random.fork_rng():  # evaluation leaves the training RNGs as they were
             res = evaluate(act_fn, env_id, a.eval_episodes, a.eval_seed, task)
         np.random.set_state(np_state)
-        row = {
-            **base,
-            "step": step,
-            "return_mean": res.return_mean,
-            "return_std": res.return_std,
-            "score_mean": res.score_mean,
-            "score_std": res.score_std,
-            "episodes": res.episodes,
-            "eval_s": round(res.seconds, 2),
-            "train_s": round(train_s, 2),
-            "updates_per_s": round(step / train_s, 3) if train_s > 0 else None,
-            "losses": {k: v for k, v in metrics.items() if not k.startswith("time_")},
-        }
-        line = json.dumps(row)
-        print(line, flush=True)
-        if a.out:
-            with open(a.out, "a") as f:
-                f.write(line + "\n")
+        row = eval_row(
+            base,
+            step,
+            res,
+            train_s=round(train_s, 2),
+            updates_per_s=round(step / train_s, 3) if train_s > 0 else None,
+            losses={k: v for k, v in metrics.items() if not k.startswith("time_")},
+        )
+        emit(row, a.out)
 
     per_epoch = a.eval_every or a.steps
     fitter = algo.fitter(
@@ -252,13 +223,7 @@ def run(a: argparse.Namespace) -> None:
         log_eval(epoch * per_epoch, train_s, metrics)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    e = sub.add_parser("export", help="write the dataset's arrays (needs genpolicy)")
-    e.add_argument("dataset", help="a D4RL-layout .hdf5, a suite name or a Minari id")
-    e.add_argument("out", help="the .npz to write")
-    r = sub.add_parser("run", help="train and evaluate d3rlpy's IQL or BC (needs d3rlpy)")
+def add_args(r: argparse.ArgumentParser) -> None:
     r.add_argument("data", help="the .npz of the export step")
     r.add_argument("--algo", choices=("iql", "bc"), required=True)
     r.add_argument("--env-id", "--env", help="Gymnasium id (default: the dataset's)")
@@ -276,9 +241,7 @@ def main() -> None:
     r.add_argument("--eval-seed", type=int, default=EVAL_SEED)
     r.add_argument("--threads", type=int, default=1)
     r.add_argument("--out", help="append the JSON lines to this file")
-    a = p.parse_args()
-    export(a.dataset, a.out) if a.cmd == "export" else run(a)
 
 
 if __name__ == "__main__":
-    main()
+    main(__doc__ or "", "train and evaluate d3rlpy's IQL or BC (needs d3rlpy)", add_args, run)

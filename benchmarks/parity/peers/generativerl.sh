@@ -22,15 +22,10 @@
 set -euo pipefail
 venv=${1:?usage: GRL_SOURCE=CHECKOUT generativerl.sh VENV_DIR (a folder outside the repository)}
 src=${GRL_SOURCE:?set GRL_SOURCE to a clone of https://github.com/opendilab/GenerativeRL}
-repo=$(cd "$(dirname "$0")/../../.." && pwd)
-target=$(realpath -m "$venv")
+# shellcheck source=venv_common.sh
+. "$(dirname "$0")/venv_common.sh"
+venv_target "$venv"
 src=$(realpath "$src")
-case "$target/" in
-"$repo"/*)
-    echo "error: VENV_DIR=$venv lies inside the repository; give a folder outside it" >&2
-    exit 2
-    ;;
-esac
 if [ ! -f "$src/grl/algorithms/gmpo.py" ]; then
     echo "error: GRL_SOURCE=$src is no GenerativeRL checkout (no grl/algorithms/gmpo.py)" >&2
     exit 2
@@ -40,12 +35,7 @@ TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 GRL_DEPS_VERSION=${GRL_DEPS_VERSION:-0.0.1}
 GYMNASIUM_VERSION=${GYMNASIUM_VERSION:-1.4.0}
 MUJOCO_VERSION=${MUJOCO_VERSION:-4.0.1}
-python3 -m venv "$target"
-pip=("$target/bin/python" -m pip)
-constraints="$target/constraints.txt"
-printf 'torch==%s\n' "$TORCH_VERSION" >"$constraints"
-"${pip[@]}" install -q --upgrade pip
-"${pip[@]}" install -q -c "$constraints" "torch==$TORCH_VERSION"
+venv_make
 "${pip[@]}" install -q -c "$constraints" "GenerativeRL==$GRL_DEPS_VERSION" torchdiffeq
 "${pip[@]}" uninstall -q -y GenerativeRL
 "${pip[@]}" install -q -c "$constraints" \

@@ -1,15 +1,19 @@
 """What the GenerativeRL adapters share (``grl_gmpo``, ``grl_gmpg``, ``grl_srpo``, ``grl_idql``).
 
-* ``export``: a dataset's D4RL arrays to an ``.npz`` (genpolicy's python);
+* ``export`` (``peer_common``'s, which ``d3rlpy_run`` shares): a dataset's D4RL arrays to an
+  ``.npz`` (genpolicy's python);
 * the data as GenerativeRL's ``GPD4RLTensorDictDataset`` makes it of a D4RL file
   (``qlearning_transitions``, ``iql_reward_scale``, ``load_data``) and its replay buffer's
   sampler (``epoch_batches``);
 * the peer's own D4RL configs, read from its checkout (``load_peer_config``) and counted in
   updates (``updates_for``);
-* its IQL critic phase, the same in all four algorithms (``iql_critic_phase``);
-* genpolicy's evaluation, one JSON line per evaluation (``Evaluator``), and the peer's commit
-  (``peer_commit``);
-* the command line every adapter shares (``export_parser``, ``add_run_args``).
+* the start of a ``run`` on a config (``load_run``, ``phase_steps``, ``announce``);
+* its IQL critic phase, the same in all four algorithms (``iql_critic_phase``,
+  ``config_critic_phase``), and its Adam phases on batches of a replay buffer
+  (``adam_phase``);
+* genpolicy's evaluation, one JSON line per evaluation (``Evaluator``, ``run_evaluator``,
+  ``Evaluator.after``, ``act_fn_of``), and the peer's commit (``peer_commit``);
+* the command line every adapter shares (``add_run_args``, ``add_steps_args``, ``main``).
 
 Nothing here copies GenerativeRL code: the losses and networks are its own, imported from
 its checkout; this module only feeds them batches and steps its optimisers as its
@@ -20,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 import math
 import os
 import re
@@ -36,10 +39,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import peer_common
+from peer_common import EVAL_SEED, ROOT, emit, eval_row, export, read_export  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
-EVAL_SEED = 100_000  # genpolicy's train.eval_seed
 LEVELS = ("medium_replay", "medium_expert", "medium")
 SUMMARY_WINDOW = 100  # updates whose mean loss a phase reports
 
@@ -51,19 +54,6 @@ def level_of(dataset: str) -> str | None:
         if re.search(level.replace("_", "[-_]") + r"(?![a-z])", name):
             return level
     return None
-
-
-# --------------------------------------------------------------------------- export
-def export(spec: str, out: str) -> None:
-    """Write the D4RL arrays of ``spec`` (a .hdf5, a suite name, a Minari id) to ``out``."""
-    from genpolicy.data.readers import D4RL_KEYS, read_raw
-    from genpolicy.envs.gym_envs import guess_env_id
-
-    raw = read_raw(spec)
-    arrays = {k: raw.arrays[k] for k in D4RL_KEYS if k in raw.arrays}
-    env_id = raw.env_id or guess_env_id(raw.name) or ""
-    np.savez(out, **arrays, name=np.str_(raw.name), env_id=np.str_(env_id))
-    print(f"wrote {out}: {len(arrays['actions'])} rows of {raw.name} ({env_id or 'no env id'})")
 
 
 # --------------------------------------------------------------------------- data
@@ -137,12 +127,7 @@ def load_data(path: str, env: str | None = None) -> PeerData:
 
     from genpolicy.envs.evaluate import score_task
 
-    with np.load(path) as z:
-        raw = {k: z[k] for k in z.files}
-    dataset = str(raw.pop("name", Path(path).stem))
-    env_id = env or str(raw.pop("env_id", ""))
-    if not env_id:
-        raise SystemExit("the data names no environment; pass --env (e.g. Hopper-v5)")
+    raw, dataset, env_id = read_export(path, env)
     d = qlearning_transitions(raw)
     scale = iql_reward_scale(d["rewards"], d["terminals"])
     return PeerData(
@@ -298,6 +283,43 @@ def apply_overrides(parameter: Any, items: list[str]) -> dict[str, Any]:
     return done
 
 
+def load_run(a: argparse.Namespace, algo: str, model: str) -> tuple[PeerData, Any, str, dict]:
+    """A ``run``'s data, the peer's config for it (``--peer-config``, else its D4RL config for
+    ``algo`` and ``model``) and its name, and the ``--set`` overrides applied to the config's
+    ``train.parameter``."""
+    data = load_data(a.data, a.env)
+    config, config_name = load_peer_config(algo, model, data, a.peer_config)
+    overrides = apply_overrides(config.train.parameter, a.set)
+    return data, config, config_name, overrides
+
+
+def phase_steps(
+    a: argparse.Namespace, data: PeerData, sections: dict[str, Any], unit: str = "epochs"
+) -> dict[str, int]:
+    """Each phase's updates, in the order of ``sections`` (the phase's config section):
+    ``--<phase>-steps``, else the section's ``unit`` (epochs) times its batches per epoch."""
+    steps = {}
+    for name, section in sections.items():
+        given = getattr(a, f"{name}_steps")
+        steps[name] = (
+            updates_for(section[unit], data.n, section.batch_size) if given is None else given
+        )
+    return steps
+
+
+def announce(config_name: str, data: PeerData, steps: dict[str, int], beta: Any = None) -> None:
+    """The config, the data, the temperature (if any) and each phase's updates, to stderr."""
+    counts = [f"{n} {name}" for name, n in steps.items()]
+    updates = ", ".join(counts[:-1]) + f" and {counts[-1]} updates"
+    temperature = "" if beta is None else f"beta {beta}; "
+    print(
+        f"{config_name}: {data.n} transitions, reward scale {data.reward_scale:.4f}; "
+        f"{temperature}{updates}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 # --------------------------------------------------------------------------- phases
 @dataclass
 class Phase:
@@ -398,6 +420,49 @@ def iql_critic_phase(
     return run_phase("critic", steps, update)
 
 
+def config_critic_phase(critic: Any, data: PeerData, steps: int, section: Any) -> Phase:
+    """``iql_critic_phase`` with the batch, learning rate, expectile, discount and momentum of
+    a config's ``critic`` section."""
+    return iql_critic_phase(
+        critic,
+        data,
+        steps,
+        section.batch_size,
+        section.learning_rate,
+        section.tau,
+        section.discount_factor,
+        section.update_momentum,
+    )
+
+
+def adam_phase(
+    name: str,
+    steps: int,
+    parameters: Any,
+    lr: float,
+    data: PeerData,
+    batch: int,
+    loss_of: Callable[[Any], Any],
+    after: Any = None,
+) -> Phase:
+    """A phase of ``steps`` Adam updates (learning rate ``lr``) of ``loss_of(i)``, ``i`` the
+    index batches of the phase's own replay buffer (``epoch_batches``), as the behaviour
+    phases of GenerativeRL's ``train`` methods and GMPO's policy phase update."""
+    import torch
+
+    opt = torch.optim.Adam(parameters, lr=lr)
+    batches = epoch_batches(data.n, batch)
+
+    def update(_: int) -> dict[str, float]:
+        loss = loss_of(next(batches))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item()}
+
+    return run_phase(name, steps, update, after)
+
+
 # --------------------------------------------------------------------------- evaluation
 class Evaluator:
     """genpolicy's evaluation of a policy (``genpolicy.envs.evaluate.evaluate``): episodes of
@@ -422,23 +487,71 @@ class Evaluator:
         with torch.random.fork_rng():
             torch.manual_seed(self.eval_seed)
             res = evaluate(act, self.data.env_id, self.episodes, self.eval_seed, self.data.task)
-        row = {
-            **self.base,
-            "step": step,
-            "return_mean": res.return_mean,
-            "return_std": res.return_std,
-            "score_mean": res.score_mean,
-            "score_std": res.score_std,
-            "episodes": res.episodes,
-            "eval_s": round(res.seconds, 2),
-            **fields,
-        }
-        line = json.dumps(row, default=str)
-        print(line, flush=True)
-        if self.out:
-            with open(self.out, "a") as f:
-                f.write(line + "\n")
+        row = eval_row(self.base, step, res, **fields)
+        emit(row, self.out)
         return row
+
+    def after(
+        self,
+        act: Callable[[np.ndarray], np.ndarray],
+        last: int,
+        every: int | None,
+        earlier: list[Phase],
+        clip_actions: bool,
+        losses: bool = True,
+    ) -> Callable[[int, Phase], None]:
+        """``run_phase``'s ``after`` for the phase evaluated (``last`` updates): an evaluation
+        when ``due``, with the updates per second of that phase and of the ``earlier`` ones
+        and, with ``losses``, each phase's recent losses."""
+
+        def after(step: int, phase: Phase) -> None:
+            if due(step, last, every):
+                fields: dict[str, Any] = {"updates_per_s": phase.rate}
+                fields |= {f"{p.name}_updates_per_s": p.rate for p in earlier}
+                if losses:
+                    fields["losses"] = {p.name: p.summary() for p in [*earlier, phase]}
+                self(act, step, **fields, clip_actions=clip_actions)
+
+        return after
+
+
+def run_evaluator(
+    a: argparse.Namespace,
+    data: PeerData,
+    algo: str,
+    model: str,
+    config_name: str | None = None,
+    **fields: Any,
+) -> Evaluator:
+    """The ``Evaluator`` of a ``run``: its lines start with the peer, its commit, the config
+    file (if any), the algorithm, model, environment, dataset and seed, then ``fields``."""
+    base: dict[str, Any] = {"peer": "GenerativeRL", "peer_commit": peer_commit()}
+    if config_name is not None:
+        base["peer_config"] = config_name
+    base |= {
+        "algo": algo,
+        "model": model,
+        "env": data.env_id,
+        "dataset": data.dataset,
+        "seed": a.seed,
+        **fields,
+    }
+    return Evaluator(data, a.eval_episodes, a.eval_seed, a.out, base)
+
+
+def act_fn_of(
+    sample: Callable[[Any], Any], clip_actions: bool
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The act function of an evaluation: ``sample`` of the states as a float32 tensor,
+    without gradients, clipped to [-1, 1] with ``clip_actions``."""
+    import torch
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            out = sample(torch.as_tensor(obs, dtype=torch.float32))
+        return (out.clamp(-1.0, 1.0) if clip_actions else out).numpy()
+
+    return act
 
 
 def due(step: int, last: int, every: int | None) -> bool:
@@ -450,12 +563,6 @@ def due(step: int, last: int, every: int | None) -> bool:
 
 
 # --------------------------------------------------------------------------- command line
-def export_parser(sub: Any) -> None:
-    e = sub.add_parser("export", help="write the dataset's arrays (needs genpolicy)")
-    e.add_argument("dataset", help="a D4RL-layout .hdf5, a suite name or a Minari id")
-    e.add_argument("out", help="the .npz to write")
-
-
 def add_run_args(r: argparse.ArgumentParser) -> None:
     """The options of every adapter's ``run`` but its phases'."""
     r.add_argument("data", help="the .npz of the export step")
@@ -490,12 +597,16 @@ def add_run_args(r: argparse.ArgumentParser) -> None:
     )
 
 
+def add_steps_args(r: argparse.ArgumentParser, phases: tuple[str, ...], unit: str) -> None:
+    """``--<phase>-steps`` for each phase, defaulting to the config's ``unit`` (epochs)."""
+    for phase in phases:
+        r.add_argument(
+            f"--{phase}-steps",
+            type=int,
+            help=f"updates (default: the config's {unit} times the batches per epoch)",
+        )
+
+
 def main(doc: str, add_phase_args: Callable[[argparse.ArgumentParser], None], run: Any) -> None:
-    """``export DATASET OUT`` / ``run DATA.npz ...`` of an adapter."""
-    p = argparse.ArgumentParser(description=doc.splitlines()[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    export_parser(sub)
-    r = sub.add_parser("run", help="train and evaluate the peer (needs GenerativeRL)")
-    add_phase_args(r)
-    a = p.parse_args()
-    export(a.dataset, a.out) if a.cmd == "export" else run(a)
+    """``export DATASET OUT`` / ``run DATA.npz ...`` of an adapter on the peer's configs."""
+    peer_common.main(doc, "train and evaluate the peer (needs GenerativeRL)", add_phase_args, run)

@@ -44,24 +44,21 @@ appends to ``--out``, one JSON line per evaluation.
 from __future__ import annotations
 
 import argparse
-import sys
 
-import numpy as np
 from grl_common import (
-    Evaluator,
-    Phase,
+    act_fn_of,
+    adam_phase,
     add_run_args,
-    apply_overrides,
-    due,
+    add_steps_args,
+    announce,
+    config_critic_phase,
     epoch_batches,
-    iql_critic_phase,
-    load_data,
-    load_peer_config,
+    load_run,
     main,
-    peer_commit,
+    phase_steps,
     prepare_peer,
+    run_evaluator,
     run_phase,
-    updates_for,
 )
 
 
@@ -71,23 +68,14 @@ def run(a: argparse.Namespace) -> None:
     from grl.algorithms.gmpg import GMPGPolicy
     from grl.utils import set_seed
 
-    data = load_data(a.data, a.env)
-    config, config_name = load_peer_config("gmpg", a.model, data, a.peer_config)
+    data, config, config_name, overrides = load_run(a, "gmpg", a.model)
     par = config.train.parameter
-    overrides = apply_overrides(par, a.set)
     if par.algorithm_type != "GMPG":
         raise SystemExit(f"{config_name}: algorithm_type {par.algorithm_type}; this runs GMPG")
     bp, cp, gp = par.behaviour_policy, par.critic, par.guided_policy
     if a.beta is not None:
         gp.beta = overrides["guided_policy.beta"] = a.beta
-    steps = {
-        "behaviour": a.behaviour_steps,
-        "critic": a.critic_steps,
-        "policy": a.policy_steps,
-    }
-    for name, section in (("behaviour", bp), ("critic", cp), ("policy", gp)):
-        if steps[name] is None:
-            steps[name] = updates_for(section.epochs, data.n, section.batch_size)
+    steps = phase_steps(a, data, {"behaviour": bp, "critic": cp, "policy": gp})
     beta = gp.get("beta", 1.0)  # GMPGAlgorithm.train's default where a config has none
     repeats = gp.get("repeats", 1)
     s, act = data.s, data.a
@@ -95,70 +83,41 @@ def run(a: argparse.Namespace) -> None:
     set_seed(a.seed)  # as GMPGAlgorithm(seed=...): random, numpy and torch
     policy = GMPGPolicy(config.train.model.GPPolicy)
     t_span = torch.linspace(0.0, 1.0, par.t_span)
-    log_eval = Evaluator(
+    log_eval = run_evaluator(
+        a,
         data,
-        a.eval_episodes,
-        a.eval_seed,
-        a.out,
-        {
-            "peer": "GenerativeRL",
-            "peer_commit": peer_commit(),
-            "peer_config": config_name,
-            "algo": "gmpg",
-            "model": a.model,
-            "env": data.env_id,
-            "dataset": data.dataset,
-            "seed": a.seed,
-            "beta": beta,
-            "batch": {"behaviour": bp.batch_size, "critic": cp.batch_size, "policy": gp.batch_size},
-            "lr": {
-                "behaviour": bp.learning_rate,
-                "critic": cp.learning_rate,
-                "policy": gp.learning_rate,
-            },
-            "gradtime_step": gp.gradtime_step,
-            "t_span": par.t_span,
-            "overrides": overrides,
-            "behaviour_steps": steps["behaviour"],
-            "critic_steps": steps["critic"],
-        },
+        "gmpg",
+        a.model,
+        config_name,
+        beta=beta,
+        batch={"behaviour": bp.batch_size, "critic": cp.batch_size, "policy": gp.batch_size},
+        lr={"behaviour": bp.learning_rate, "critic": cp.learning_rate, "policy": gp.learning_rate},
+        gradtime_step=gp.gradtime_step,
+        t_span=par.t_span,
+        overrides=overrides,
+        behaviour_steps=steps["behaviour"],
+        critic_steps=steps["critic"],
     )
-    print(
-        f"{config_name}: {data.n} transitions, reward scale {data.reward_scale:.4f}; "
-        f"beta {beta}; {steps['behaviour']} behaviour, {steps['critic']} critic and "
-        f"{steps['policy']} policy updates",
-        file=sys.stderr,
-        flush=True,
-    )
+    announce(config_name, data, steps, beta)
     if a.dry_run:
         return
 
     # 1. behaviour model (the base model), GMPGAlgorithm.train's first phase
-    b_opt = torch.optim.Adam(policy.base_model.model.parameters(), lr=bp.learning_rate)
-    batches = epoch_batches(data.n, bp.batch_size)
     max_lik = bp.get("maximum_likelihood", False)
-
-    def behaviour_update(_: int) -> dict[str, float]:
-        i = next(batches)
-        loss = policy.behaviour_policy_loss(action=act[i], state=s[i], maximum_likelihood=max_lik)
-        b_opt.zero_grad()
-        loss.backward()
-        b_opt.step()
-        return {"loss": loss.item()}
-
-    behaviour = run_phase("behaviour", steps["behaviour"], behaviour_update)
+    behaviour = adam_phase(
+        "behaviour",
+        steps["behaviour"],
+        policy.base_model.model.parameters(),
+        bp.learning_rate,
+        data,
+        bp.batch_size,
+        lambda i: policy.behaviour_policy_loss(
+            action=act[i], state=s[i], maximum_likelihood=max_lik
+        ),
+    )
 
     # 2. critic
-    critic = iql_critic_phase(
-        policy.critic,
-        data,
-        steps["critic"],
-        cp.batch_size,
-        cp.learning_rate,
-        cp.tau,
-        cp.discount_factor,
-        cp.update_momentum,
-    )
+    critic = config_critic_phase(policy.critic, data, steps["critic"], cp)
 
     # 3. policy: the guided model from the base model, then the policy gradient
     policy.guided_model.model.load_state_dict(policy.base_model.model.state_dict())
@@ -181,27 +140,10 @@ def run(a: argparse.Namespace) -> None:
             "log_u": log_u.item(),
         }
 
-    def act_fn(obs: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            out = policy.sample(state=torch.as_tensor(obs, dtype=torch.float32), t_span=t_span)
-        return (out.clamp(-1.0, 1.0) if a.clip_actions else out).numpy()
-
-    def after(step: int, phase: Phase) -> None:
-        if due(step, steps["policy"], a.eval_every):
-            log_eval(
-                act_fn,
-                step,
-                updates_per_s=phase.rate,
-                behaviour_updates_per_s=behaviour.rate,
-                critic_updates_per_s=critic.rate,
-                losses={
-                    "behaviour": behaviour.summary(),
-                    "critic": critic.summary(),
-                    "policy": phase.summary(),
-                },
-                clip_actions=a.clip_actions,
-            )
-
+    act_fn = act_fn_of(lambda state: policy.sample(state=state, t_span=t_span), a.clip_actions)
+    after = log_eval.after(
+        act_fn, steps["policy"], a.eval_every, [behaviour, critic], a.clip_actions
+    )
     run_phase("policy", steps["policy"], policy_update, after)
 
 
@@ -209,12 +151,7 @@ def add_args(r: argparse.ArgumentParser) -> None:
     add_run_args(r)
     r.add_argument("--model", choices=("icfm", "gvp", "vpsde"), default="icfm")
     r.add_argument("--beta", type=float, help="the temperature (default: the config's)")
-    for phase in ("behaviour", "critic", "policy"):
-        r.add_argument(
-            f"--{phase}-steps",
-            type=int,
-            help="updates (default: the config's epochs times the batches per epoch)",
-        )
+    add_steps_args(r, ("behaviour", "critic", "policy"), "epochs")
 
 
 if __name__ == "__main__":

@@ -44,13 +44,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
 from grl_common import (  # noqa: F401  (the shared helpers, importable from here as before)
     EVAL_SEED,
     HERE,
     ROOT,
     Evaluator,
     Phase,
+    act_fn_of,
+    adam_phase,
     due,
     epoch_batches,
     export,
@@ -61,8 +62,10 @@ from grl_common import (  # noqa: F401  (the shared helpers, importable from her
     peer_commit,
     prepare_peer,
     qlearning_transitions,
+    run_evaluator,
     run_phase,
 )
+from peer_common import main
 
 # (beta, weight_clamp, critic epochs) of GenerativeRL's GMPO configs
 # grl_pipelines/benchmark/gmpo/{icfm,gvp,vpsde}/<task>_<level>.py (the same for the three
@@ -167,24 +170,15 @@ def run(a: argparse.Namespace) -> None:
     set_seed(a.seed)  # as GMPOAlgorithm(seed=...): random, numpy and torch
     policy = GMPOPolicy(EasyDict(policy_config(a.model, data.obs_dim, data.act_dim)))
     t_span = torch.linspace(0.0, 1.0, a.t_span)
-    log_eval = Evaluator(
+    log_eval = run_evaluator(
+        a,
         data,
-        a.eval_episodes,
-        a.eval_seed,
-        a.out,
-        {
-            "peer": "GenerativeRL",
-            "peer_commit": peer_commit(),
-            "algo": "gmpo",
-            "model": a.model,
-            "env": data.env_id,
-            "dataset": data.dataset,
-            "seed": a.seed,
-            "batch": a.batch,
-            "beta": beta,
-            "weight_clamp": clamp,
-            "critic_steps": a.critic_steps,
-        },
+        "gmpo",
+        a.model,
+        batch=a.batch,
+        beta=beta,
+        weight_clamp=clamp,
+        critic_steps=a.critic_steps,
     )
     print(
         f"{data.n} transitions, reward scale {data.reward_scale:.4f}; beta {beta}, "
@@ -196,47 +190,25 @@ def run(a: argparse.Namespace) -> None:
     critic = iql_critic_phase(
         policy.critic, data, a.critic_steps, a.batch, a.critic_lr, a.tau, a.discount, a.momentum
     )
-
-    def act_fn(obs: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            out = policy.sample(state=torch.as_tensor(obs, dtype=torch.float32), t_span=t_span)
-        return (out.clamp(-1.0, 1.0) if a.clip_actions else out).numpy()
+    act_fn = act_fn_of(lambda state: policy.sample(state=state, t_span=t_span), a.clip_actions)
 
     # policy: the advantage-weighted matching loss, the critic frozen (a new replay buffer,
     # so a new epoch, as in GMPOAlgorithm.train)
-    p_opt = torch.optim.Adam(policy.guided_model.parameters(), lr=a.policy_lr)
-    batches = epoch_batches(data.n, a.batch)
-
-    def update(_: int) -> dict[str, float]:
-        i = next(batches)
-        loss, _, _, _ = policy.policy_optimization_loss_by_advantage_weighted_regression(
+    adam_phase(
+        "policy",
+        a.policy_steps,
+        policy.guided_model.parameters(),
+        a.policy_lr,
+        data,
+        a.batch,
+        lambda i: policy.policy_optimization_loss_by_advantage_weighted_regression(
             act[i], s[i], beta=beta, weight_clamp=clamp
-        )
-        p_opt.zero_grad()
-        loss.backward()
-        p_opt.step()
-        return {"loss": loss.item()}
-
-    def after(step: int, phase: Phase) -> None:
-        if due(step, a.policy_steps, a.eval_every):
-            log_eval(
-                act_fn,
-                step,
-                updates_per_s=phase.rate,
-                critic_updates_per_s=critic.rate,
-                clip_actions=a.clip_actions,
-            )
-
-    run_phase("policy", a.policy_steps, update, after)
+        )[0],
+        log_eval.after(act_fn, a.policy_steps, a.eval_every, [critic], a.clip_actions, False),
+    )
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    e = sub.add_parser("export", help="write the dataset's arrays (needs genpolicy)")
-    e.add_argument("dataset", help="a D4RL-layout .hdf5, a suite name or a Minari id")
-    e.add_argument("out", help="the .npz to write")
-    r = sub.add_parser("run", help="train and evaluate the peer's GMPO (needs GenerativeRL)")
+def add_args(r: argparse.ArgumentParser) -> None:
     r.add_argument("data", help="the .npz of the export step")
     r.add_argument("--env", help="Gymnasium id (default: the dataset's, e.g. Hopper-v5)")
     r.add_argument("--model", choices=("icfm", "gvp", "vpsde"), default="icfm")
@@ -258,9 +230,7 @@ def main() -> None:
     r.add_argument("--clip-actions", action="store_true", help="clip actions to [-1, 1]")
     r.add_argument("--threads", type=int, default=1)
     r.add_argument("--out", help="append the JSON lines to this file")
-    a = p.parse_args()
-    export(a.dataset, a.out) if a.cmd == "export" else run(a)
 
 
 if __name__ == "__main__":
-    main()
+    main(__doc__ or "", "train and evaluate the peer's GMPO (needs GenerativeRL)", add_args, run)

@@ -42,24 +42,19 @@ evaluation.
 from __future__ import annotations
 
 import argparse
-import sys
 
-import numpy as np
 from grl_common import (
-    Evaluator,
-    Phase,
+    act_fn_of,
+    adam_phase,
     add_run_args,
-    apply_overrides,
-    due,
-    epoch_batches,
-    iql_critic_phase,
-    load_data,
-    load_peer_config,
+    add_steps_args,
+    announce,
+    config_critic_phase,
+    load_run,
     main,
-    peer_commit,
+    phase_steps,
     prepare_peer,
-    run_phase,
-    updates_for,
+    run_evaluator,
 )
 
 
@@ -69,101 +64,55 @@ def run(a: argparse.Namespace) -> None:
     from grl.algorithms.idql import IDQLPolicy
     from grl.utils import set_seed
 
-    data = load_data(a.data, a.env)
-    config, config_name = load_peer_config("idql", "vpsde", data, a.peer_config)
+    data, config, config_name, overrides = load_run(a, "idql", "vpsde")
     par = config.train.parameter
-    overrides = apply_overrides(par, a.set)
     cp, bp = par.critic, par.behaviour_policy
-    steps = {"critic": a.critic_steps, "behaviour": a.behaviour_steps}
-    for name, section in (("critic", cp), ("behaviour", bp)):
-        if steps[name] is None:
-            steps[name] = updates_for(section.epochs, data.n, section.batch_size)
+    steps = phase_steps(a, data, {"critic": cp, "behaviour": bp})
     s, act = data.s, data.a
 
     set_seed(a.seed)
     policy = IDQLPolicy(config.train.model.IDQLPolicy)
-    log_eval = Evaluator(
+    log_eval = run_evaluator(
+        a,
         data,
-        a.eval_episodes,
-        a.eval_seed,
-        a.out,
-        {
-            "peer": "GenerativeRL",
-            "peer_commit": peer_commit(),
-            "peer_config": config_name,
-            "algo": "idql",
-            "model": "vpsde",
-            "env": data.env_id,
-            "dataset": data.dataset,
-            "seed": a.seed,
-            "batch": {"critic": cp.batch_size, "behaviour": bp.batch_size},
-            "lr": {"critic": cp.learning_rate, "behaviour": bp.learning_rate},
-            "tau": cp.tau,
-            "candidates": policy.repeat_sample_batch,
-            "overrides": overrides,
-            "critic_steps": steps["critic"],
-        },
+        "idql",
+        "vpsde",
+        config_name,
+        batch={"critic": cp.batch_size, "behaviour": bp.batch_size},
+        lr={"critic": cp.learning_rate, "behaviour": bp.learning_rate},
+        tau=cp.tau,
+        candidates=policy.repeat_sample_batch,
+        overrides=overrides,
+        critic_steps=steps["critic"],
     )
-    print(
-        f"{config_name}: {data.n} transitions, reward scale {data.reward_scale:.4f}; "
-        f"{steps['critic']} critic and {steps['behaviour']} behaviour updates",
-        file=sys.stderr,
-        flush=True,
-    )
+    announce(config_name, data, steps)
     if a.dry_run:
         return
 
     # 1. critic, IDQLAlgorithm.train's first phase
-    critic = iql_critic_phase(
-        policy.critic,
+    critic = config_critic_phase(policy.critic, data, steps["critic"], cp)
+
+    # 2. behaviour model; the policy acts state by state (get_action draws one softmax over
+    # all the states it is given)
+    def sample(state: torch.Tensor) -> torch.Tensor:
+        return torch.cat([policy.get_action(state[k : k + 1]) for k in range(len(state))])
+
+    act_fn = act_fn_of(sample, a.clip_actions)
+    adam_phase(
+        "behaviour",
+        steps["behaviour"],
+        policy.diffusion_model.model.parameters(),
+        bp.learning_rate,
         data,
-        steps["critic"],
-        cp.batch_size,
-        cp.learning_rate,
-        cp.tau,
-        cp.discount_factor,
-        cp.update_momentum,
+        bp.batch_size,
+        lambda i: policy.behaviour_policy_loss(act[i], s[i]),
+        log_eval.after(act_fn, steps["behaviour"], a.eval_every, [critic], a.clip_actions),
     )
-
-    # 2. behaviour model
-    b_opt = torch.optim.Adam(policy.diffusion_model.model.parameters(), lr=bp.learning_rate)
-    batches = epoch_batches(data.n, bp.batch_size)
-
-    def behaviour_update(_: int) -> dict[str, float]:
-        i = next(batches)
-        loss = policy.behaviour_policy_loss(act[i], s[i])
-        b_opt.zero_grad()
-        loss.backward()
-        b_opt.step()
-        return {"loss": loss.item()}
-
-    def act_fn(obs: np.ndarray) -> np.ndarray:
-        state = torch.as_tensor(obs, dtype=torch.float32)
-        out = torch.cat([policy.get_action(state[k : k + 1]) for k in range(len(state))])
-        return (out.clamp(-1.0, 1.0) if a.clip_actions else out).numpy()
-
-    def after(step: int, phase: Phase) -> None:
-        if due(step, steps["behaviour"], a.eval_every):
-            log_eval(
-                act_fn,
-                step,
-                updates_per_s=phase.rate,
-                critic_updates_per_s=critic.rate,
-                losses={"critic": critic.summary(), "behaviour": phase.summary()},
-                clip_actions=a.clip_actions,
-            )
-
-    run_phase("behaviour", steps["behaviour"], behaviour_update, after)
 
 
 def add_args(r: argparse.ArgumentParser) -> None:
     add_run_args(r)
-    for phase in ("critic", "behaviour"):
-        r.add_argument(
-            f"--{phase}-steps",
-            type=int,
-            help="updates (default: the config's epochs times the batches per epoch)",
-        )
+    add_steps_args(r, ("critic", "behaviour"), "epochs")
 
 
 if __name__ == "__main__":

@@ -44,24 +44,21 @@ Prints, and appends to ``--out``, one JSON line per evaluation.
 from __future__ import annotations
 
 import argparse
-import sys
 
-import numpy as np
 from grl_common import (
-    Evaluator,
-    Phase,
+    act_fn_of,
+    adam_phase,
     add_run_args,
-    apply_overrides,
-    due,
+    add_steps_args,
+    announce,
+    config_critic_phase,
     epoch_batches,
-    iql_critic_phase,
-    load_data,
-    load_peer_config,
+    load_run,
     main,
-    peer_commit,
+    phase_steps,
     prepare_peer,
+    run_evaluator,
     run_phase,
-    updates_for,
 )
 
 
@@ -71,19 +68,10 @@ def run(a: argparse.Namespace) -> None:
     from grl.algorithms.srpo import SRPOPolicy
     from grl.utils import set_seed
 
-    data = load_data(a.data, a.env)
-    config, config_name = load_peer_config("srpo", "vpsde", data, a.peer_config)
+    data, config, config_name, overrides = load_run(a, "srpo", "vpsde")
     par = config.train.parameter
-    overrides = apply_overrides(par, a.set)
     bp, cp, pp = par.behaviour_policy, par.critic, par.policy
-    steps = {
-        "behaviour": a.behaviour_steps,
-        "critic": a.critic_steps,
-        "policy": a.policy_steps,
-    }
-    for name, section in (("behaviour", bp), ("critic", cp), ("policy", pp)):
-        if steps[name] is None:
-            steps[name] = updates_for(section.iterations, data.n, section.batch_size)
+    steps = phase_steps(a, data, {"behaviour": bp, "critic": cp, "policy": pp}, "iterations")
     model_cfg = config.train.model.SRPOPolicy
     if a.beta is not None:  # a model key: the temperature of SRPOConditionalDiffusionModel
         model_cfg.diffusion_model.beta = overrides["--beta"] = a.beta
@@ -92,69 +80,38 @@ def run(a: argparse.Namespace) -> None:
 
     set_seed(a.seed)
     policy = SRPOPolicy(model_cfg)
-    log_eval = Evaluator(
+    log_eval = run_evaluator(
+        a,
         data,
-        a.eval_episodes,
-        a.eval_seed,
-        a.out,
-        {
-            "peer": "GenerativeRL",
-            "peer_commit": peer_commit(),
-            "peer_config": config_name,
-            "algo": "srpo",
-            "model": "vpsde",
-            "env": data.env_id,
-            "dataset": data.dataset,
-            "seed": a.seed,
-            "beta": beta,
-            "batch": {"behaviour": bp.batch_size, "critic": cp.batch_size, "policy": pp.batch_size},
-            "lr": {
-                "behaviour": bp.learning_rate,
-                "critic": cp.learning_rate,
-                "policy": pp.learning_rate,
-            },
-            "policy_tmax": pp.tmax,
-            "overrides": overrides,
-            "behaviour_steps": steps["behaviour"],
-            "critic_steps": steps["critic"],
-        },
+        "srpo",
+        "vpsde",
+        config_name,
+        beta=beta,
+        batch={"behaviour": bp.batch_size, "critic": cp.batch_size, "policy": pp.batch_size},
+        lr={"behaviour": bp.learning_rate, "critic": cp.learning_rate, "policy": pp.learning_rate},
+        policy_tmax=pp.tmax,
+        overrides=overrides,
+        behaviour_steps=steps["behaviour"],
+        critic_steps=steps["critic"],
     )
-    print(
-        f"{config_name}: {data.n} transitions, reward scale {data.reward_scale:.4f}; "
-        f"beta {beta}; {steps['behaviour']} behaviour, {steps['critic']} critic and "
-        f"{steps['policy']} policy updates",
-        file=sys.stderr,
-        flush=True,
-    )
+    announce(config_name, data, steps, beta)
     if a.dry_run:
         return
 
     # 1. behaviour model, SRPOAlgorithm.train's first phase
     diffusion = policy.sro.diffusion_model
-    b_opt = torch.optim.Adam(diffusion.model.parameters(), lr=bp.learning_rate)
-    batches = epoch_batches(data.n, bp.batch_size)
-
-    def behaviour_update(_: int) -> dict[str, float]:
-        i = next(batches)
-        loss = policy.behaviour_policy_loss(act[i], s[i])
-        b_opt.zero_grad()
-        loss.backward()
-        b_opt.step()
-        return {"loss": loss.item()}
-
-    behaviour = run_phase("behaviour", steps["behaviour"], behaviour_update)
+    behaviour = adam_phase(
+        "behaviour",
+        steps["behaviour"],
+        diffusion.model.parameters(),
+        bp.learning_rate,
+        data,
+        bp.batch_size,
+        lambda i: policy.behaviour_policy_loss(act[i], s[i]),
+    )
 
     # 2. critic
-    critic = iql_critic_phase(
-        policy.critic,
-        data,
-        steps["critic"],
-        cp.batch_size,
-        cp.learning_rate,
-        cp.tau,
-        cp.discount_factor,
-        cp.update_momentum,
-    )
+    critic = config_critic_phase(policy.critic, data, steps["critic"], cp)
 
     # 3. policy: the actor against the frozen behaviour model's score and the target Q
     p_opt = torch.optim.Adam(policy.policy.parameters(), lr=pp.learning_rate)
@@ -172,39 +129,17 @@ def run(a: argparse.Namespace) -> None:
         schedule.step()
         return {"loss": loss.item(), "q": q.item()}
 
-    def act_fn(obs: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            out = policy(torch.as_tensor(obs, dtype=torch.float32))
-        return (out.clamp(-1.0, 1.0) if a.clip_actions else out).numpy()
-
-    def after(step: int, phase: Phase) -> None:
-        if due(step, steps["policy"], a.eval_every):
-            log_eval(
-                act_fn,
-                step,
-                updates_per_s=phase.rate,
-                behaviour_updates_per_s=behaviour.rate,
-                critic_updates_per_s=critic.rate,
-                losses={
-                    "behaviour": behaviour.summary(),
-                    "critic": critic.summary(),
-                    "policy": phase.summary(),
-                },
-                clip_actions=a.clip_actions,
-            )
-
+    act_fn = act_fn_of(policy, a.clip_actions)
+    after = log_eval.after(
+        act_fn, steps["policy"], a.eval_every, [behaviour, critic], a.clip_actions
+    )
     run_phase("policy", steps["policy"], policy_update, after)
 
 
 def add_args(r: argparse.ArgumentParser) -> None:
     add_run_args(r)
     r.add_argument("--beta", type=float, help="the temperature (default: the config's)")
-    for phase in ("behaviour", "critic", "policy"):
-        r.add_argument(
-            f"--{phase}-steps",
-            type=int,
-            help="updates (default: the config's iterations times the batches per epoch)",
-        )
+    add_steps_args(r, ("behaviour", "critic", "policy"), "iterations")
 
 
 if __name__ == "__main__":
