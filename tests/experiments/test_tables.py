@@ -305,3 +305,28 @@ def test_train_speed_table_ratios_and_populations() -> None:
     assert "| iql | 256 | 50 |\n" in eager_only  # no empty ratio cell
     assert "| iql | 256 | 8 | 80 | 1.60x |" in text  # 8 x 10 member-updates/s against 50
     assert text.endswith("a CPU (cpu), torch 2.13.0, 1 thread(s).")
+
+
+def test_memory_json_with_a_machine_line_gets_the_memory_table(tmp_path: Path) -> None:
+    """benchmarks/gmpg_memory.py's JSON names its machine too: it must not be read as a
+    train-speed benchmark."""
+    result = {
+        "machine": "cpu",
+        "settings": [
+            {
+                "policy_batch": 256,
+                "policy_microbatch": 64,
+                "grad_checkpoint": True,
+                "status": "ok",
+                "peak_mb": 812.0,
+                "cpu_s": 3.5,
+            },
+        ],
+    }
+    path = tmp_path / "memory.json"
+    path.write_text(json.dumps(result))
+    p = argparse.ArgumentParser()
+    add_parser(p.add_subparsers())
+    args = p.parse_args(["tables", str(path)])
+    text = tables.table_text(args)
+    assert "| 256 | 64 | on | 812 | 3.5 |" in text

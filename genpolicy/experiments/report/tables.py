@@ -354,7 +354,7 @@ def table_text(args: argparse.Namespace) -> str:
         )
     if {"rows", "scales", "settings", "pairs", "ensemble"} & set(results[0]):  # the others'
         r0 = results[0]
-        if "machine" in r0:  # genpolicy bench train
+        if "machine" in r0 and "rows" in r0:  # genpolicy bench train
             text = train_speed_table(r0)
         elif "ensemble" in r0:
             text = ensemble_table(r0)
