@@ -1,6 +1,7 @@
 """Where an advantage-weighted algorithm's weights put the data's mass: for each run's last
 checkpoint, the share of action components at the action bound (|a| >= 0.999) and the mean
-|a| in the data and under the weights min(exp(beta A(s, a)), clamp) of its own critic.
+|a| in the data and under the weights of its own policy loss (``config_weights``: e.g.
+min(exp(beta A(s, a)), clamp)) from its own critic.
 
     python benchmarks/weights_at_bounds.py RUN [RUN ...] --rows 20000 --out FILE.json
 
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from genpolicy.data.readers import read_raw
+from genpolicy.rl.algos.weighting import config_weights
 from genpolicy.training.checkpoint import load_algorithm
 
 
@@ -28,7 +30,7 @@ def score(run: Path, rows: int) -> dict[str, object]:
     act = torch.as_tensor(np.asarray(raw["actions"][:rows]), dtype=torch.float32)
     with torch.no_grad():
         adv = algo.critic.advantage((obs - algo.obs_shift) / algo.obs_scale, act).squeeze(-1)
-        w = torch.exp(algo.cfg.beta * adv).clamp(max=algo.cfg.weight_clamp)
+        w = config_weights(adv, algo.cfg)  # the weights its policy loss uses
     at_bound = (act.abs() >= 0.999).float()
     size = act.abs().mean(-1)
     return {

@@ -55,6 +55,8 @@ MEMBER_KEYS = ("seed", "run_name", "out_dir", "progress", "log_interval_s", "ten
 # advantage temperature (GMPO's and IQL's beta, GTP's eta)
 MEMBER_HYPERS = {"algo": ("lr", "beta", "eta"), "critic": ("lr",)}
 TEMPERATURES = ("beta", "eta")  # read through Algorithm.hyper
+# every config key (section -> keys) in which a population's members may differ
+MEMBER_SETTINGS = {"train": MEMBER_KEYS, **MEMBER_HYPERS}
 
 
 class _Call(nn.Module):
@@ -253,14 +255,9 @@ def pack_key(cfg: RunConfig) -> str | None:
     if refusal(cfg) is not None:
         return None
     d = cfg.to_dict()
-    for section, keys in _member_keys().items():
+    for section, keys in MEMBER_SETTINGS.items():
         d[section] = {k: v for k, v in (d.get(section) or {}).items() if k not in keys}
     return json.dumps(d, sort_keys=True, default=str)
-
-
-def _member_keys() -> dict[str, tuple[str, ...]]:
-    """The config keys (section -> keys) in which a population's members may differ."""
-    return {"train": MEMBER_KEYS, **MEMBER_HYPERS}
 
 
 def _hyper_names() -> list[str]:
@@ -278,7 +275,7 @@ def check_members(cfgs: Sequence[RunConfig]) -> None:
     if why is not None:
         raise GenpolicyError(why)
     for cfg in cfgs[1:]:
-        diff = config_diff(first.to_dict(), cfg, ignore=_member_keys())
+        diff = config_diff(first.to_dict(), cfg, ignore=MEMBER_SETTINGS)
         if diff:
             raise GenpolicyError(
                 f"population members {first.run_name!r} and {cfg.run_name!r} differ in "

@@ -47,6 +47,17 @@ def quiet(algo: str, out: Path, seed: int, **extra: Any) -> Any:
     return tiny(algo, out, **over)
 
 
+def assert_follows(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> None:
+    """A member's logged rows are the lone run's: the same steps, the same metrics, the
+    same values up to float tolerance."""
+    assert [r["step"] for r in got] == [r["step"] for r in want]
+    for a, b in zip(got, want, strict=True):
+        keys = [k for k in b if "/" in k]
+        assert sorted(k for k in a if "/" in k) == sorted(keys)
+        for k in keys:
+            assert a[k] == pytest.approx(b[k], rel=1e-3, abs=1e-5), (a["step"], k)
+
+
 @pytest.mark.parametrize(
     "algo,extra",
     [
@@ -62,13 +73,8 @@ def test_member_follows_the_lone_run(tmp_path: Path, algo: str, extra: dict[str,
     results = fit_population(members)
     lone = fit(quiet(algo, tmp_path / "lone", 1, **extra))
     got, want = rows(tmp_path / "pop" / "s1"), rows(lone.run_dir)
-    assert [r["step"] for r in got] == [r["step"] for r in want]
     assert "policy/loss" in want[-1]
-    for a, b in zip(got, want, strict=True):
-        keys = [k for k in b if "/" in k]
-        assert sorted(k for k in a if "/" in k) == sorted(keys)
-        for k in keys:
-            assert a[k] == pytest.approx(b[k], rel=1e-3, abs=1e-5), (a["step"], k)
+    assert_follows(got, want)
     # the weights at the end, and the other members really differ
     pop_state = results[1].algo.state_dict()
     for name, t in lone.algo.state_dict().items():
@@ -84,13 +90,6 @@ def test_member_follows_the_lone_run(tmp_path: Path, algo: str, extra: dict[str,
     assert results[1].summary["last"]["eval/return_mean"] == pytest.approx(
         lone.summary["last"]["eval/return_mean"], rel=1e-3, abs=1e-3
     )
-
-
-def assert_follows(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> None:
-    assert [r["step"] for r in got] == [r["step"] for r in want]
-    for a, b in zip(got, want, strict=True):
-        for k in [k for k in b if "/" in k]:
-            assert a[k] == pytest.approx(b[k], rel=1e-3, abs=1e-5), (a["step"], k)
 
 
 @pytest.mark.parametrize(
