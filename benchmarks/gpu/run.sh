@@ -15,11 +15,16 @@ if [[ "${1:-}" == "--quick" || "${QUICK:-0}" == "1" ]]; then
 fi
 python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.csv" || true
-# populations of 1, 8 and 32 first (eager, two or three minutes), then about 30 rows x 3
-# modes; compile time dominates, so each timing runs 1 s
-timeout 170 python -m genpolicy.cli bench train --device cuda --threads 4 \
+# populations of 1, 8 and 32 first (eager, about two minutes), then GMPO's and IQL's
+# population of 32 CUDA-graphed, then about 30 rows x 3 modes; compile time dominates, so
+# each timing runs 1 s
+timeout 130 python -m genpolicy.cli bench train --device cuda --threads 4 \
   --algos iql,gmpo,gtp,bc --modes eager --batches 256,512 --populations 1,8,32 --min-seconds 1 \
   --json "$out/train_speed_gpu_populations.json" 2> "$out/train_speed_gpu_populations.log" || true
-timeout 400 python -m genpolicy.cli bench train --device cuda --threads 4 \
+timeout 110 python -m genpolicy.cli bench train --device cuda --threads 4 \
+  --algos gmpo,iql --modes reduce-overhead --batches 256 --populations 32 --min-seconds 1 \
+  --json "$out/train_speed_gpu_populations_graphed.json" \
+  2> "$out/train_speed_gpu_populations_graphed.log" || true
+timeout 330 python -m genpolicy.cli bench train --device cuda --threads 4 \
   --modes eager,default,reduce-overhead --batches 256,512,4096 --min-seconds 1 \
   --json "$out/train_speed_gpu.json" 2> "$out/train_speed_gpu.log"

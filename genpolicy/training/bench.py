@@ -10,8 +10,8 @@ runs ``warmup`` untimed updates (where compiling happens; their seconds are repo
 ``compile_s``) and then times updates for at least ``min_seconds``.
 
 ``populations`` (e.g. 1, 8, 32): P members of the algorithm trained as one batched update
-(``genpolicy.training.population``; BC, IQL, GMPO, GTP, eager only); a row reports updates/s
-of the whole population and ``member_updates_per_s`` = P x that.
+(``genpolicy.training.population``; BC, IQL, GMPO, GTP), eager or compiled like a lone run;
+a row reports updates/s of the whole population and ``member_updates_per_s`` = P x that.
 """
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ def run_train_bench(
             for pop in cfg.populations:
                 if pop > 1 and algo.split("-")[0] not in SUPPORTED:
                     continue  # populations train BC, IQL, GMPO and GTP only
-                for mode in cfg.modes if pop == 1 else ("eager",):  # populations run eagerly
+                for mode in cfg.modes:
                     if say is not None:
                         say(f"{algo} batch {batch} population {pop} {mode}")
                     torch._dynamo.reset()

@@ -20,6 +20,13 @@ learning rate as a per-member scale of the Adam step (Adam's step is proportiona
 learning rate). Member k therefore follows the lone run ``cfgs[k]`` up to floating-point
 rounding.
 
+With ``train.compile`` the population's whole update compiles as one graph, as a lone run's
+does. A compiled graph cannot draw from a ``torch.Generator``, so there the members draw
+their loss noise one after another from the compiled graph's own stream: a compiled
+population learns like its lone runs (a benchmark checks the scores) without following
+them draw for draw, as a compiled lone run does not follow its eager run. Its members act
+eagerly when they evaluate.
+
 Each member keeps an ordinary run folder (``<out_dir>/<run_name>``, its own config, logs,
 evaluations, checkpoints and summary): a member's checkpoint resumes as a lone run, and
 ``genpolicy report`` reads the folders like any others. Supported: algorithms whose update
@@ -43,7 +50,7 @@ from torch.func import functional_call, vmap
 
 from genpolicy.errors import GenpolicyError
 from genpolicy.rl.algos.base import Algorithm
-from genpolicy.rl.optim import LossFn, Lr, NoiseFn, Stepper
+from genpolicy.rl.optim import LossFn, Lr, NoiseFn, Stepper, adam_step, zero_grads
 from genpolicy.training.config import RunConfig, config_diff
 from genpolicy.training.stop import install_stop_handlers
 from genpolicy.training.trainer import FitResult, NonFiniteLoss, Trainer
@@ -76,7 +83,7 @@ class PopulationStepper(Stepper):
     def __init__(
         self,
         root: Algorithm,
-        generators: list[torch.Generator],
+        generators: Sequence[torch.Generator | None],
         lr_scales: dict[int, Tensor] | None = None,
     ) -> None:
         self.generators = generators
@@ -100,7 +107,9 @@ class PopulationStepper(Stepper):
     ) -> tuple[Tensor, dict[str, Tensor]]:
         draws = None
         if noise is not None:
-            per = [noise(g) for g in self.generators]
+            # compiled, the graph draws every member's from its own (global) stream in turn
+            compiling = torch.compiler.is_compiling()
+            per = [noise(None if compiling else g) for g in self.generators]
             draws = {k: torch.stack([d[k] for d in per]) for k in per[0]}
 
         def member(state: dict[str, Tensor], a: tuple[Tensor, ...], nz: Any) -> Any:
@@ -109,20 +118,24 @@ class PopulationStepper(Stepper):
         loss, info = vmap(member, in_dims=(0, 0, 0 if draws is not None else None))(
             self.state, args, draws
         )
-        opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
+        zero_grads(opt)
+        params = [p for g in opt.param_groups for p in g["params"] if p.requires_grad]
+        grads = torch.autograd.grad(loss.sum(), params, allow_unused=True)
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g
+        params = [p for p in params if p.grad is not None]
         if grad_clip > 0:
             clip_per_member(params, grad_clip)
-        if lr is not None:
-            for group in opt.param_groups:
-                group["lr"] = float(lr)
         scale = self.lr_scales.get(id(opt))
-        if scale is None:
+        before = None if scale is None else [p.detach().clone() for p in params]
+        if torch.compiler.is_compiling():  # lr: the members' step_lr, one value for all
+            adam_step(opt, lr[0] if isinstance(lr, Tensor) and lr.dim() else lr)
+        else:
+            if lr is not None:
+                for group in opt.param_groups:
+                    group["lr"] = float(lr)
             opt.step()
-        else:  # the lead's Adam step, then each member's at its own lr
-            before = [p.detach().clone() for p in params]
-            opt.step()
+        if scale is not None and before is not None:  # each member's step at its own lr
             with torch.no_grad():
                 for p, b in zip(params, before, strict=True):
                     p.sub_(b).mul_(scale.view(-1, *([1] * (p.dim() - 1)))).add_(b)
@@ -165,7 +178,7 @@ def stack_members(template: Algorithm, members: Sequence[Algorithm]) -> None:
 
 
 def population_of(
-    cfg: RunConfig, members: Sequence[Algorithm], generators: list[torch.Generator]
+    cfg: RunConfig, members: Sequence[Algorithm], generators: Sequence[torch.Generator | None]
 ) -> Algorithm:
     """One algorithm of ``cfg``'s class holding ``members`` stacked (``stack_members``),
     whose steps run every member at once, member k's loss noise from ``generators[k]``."""
@@ -241,11 +254,6 @@ def refusal(cfg: RunConfig) -> str | None:
         )
     if cfg.train.init_from:
         return "a population starts from scratch: drop train.init_from"
-    if str(cfg.train.compile) != "off":
-        return (
-            f"a population's update runs eagerly (vmap over its members); set "
-            f"train.compile=off, not {cfg.train.compile!r}"
-        )
     return None
 
 
@@ -338,6 +346,11 @@ class Population:
         self.cfg = trainers[0].cfg
         self.algo = population_of(self.cfg, [tr.algo for tr in trainers], generators)
         self.algo.set_horizon(self.cfg.train.steps)
+        mode = str(self.cfg.train.compile)
+        if mode != "off":  # the population's update; its members act eagerly
+            self.algo.compile_update(mode)
+            for tr in trainers:
+                tr.algo.compile_acting("off")
         self.failed: dict[int, str] = {}  # member -> its error
         self._stop_requested = False
         self.stop_signal: int | None = None
