@@ -3,8 +3,8 @@
 * ``export`` (``peer_common``'s, which ``d3rlpy_run`` shares): a dataset's D4RL arrays to an
   ``.npz`` (genpolicy's python);
 * the data as GenerativeRL's ``GPD4RLTensorDictDataset`` makes it of a D4RL file
-  (``qlearning_transitions``, ``iql_reward_scale``, ``load_data``) and its replay buffer's
-  sampler (``epoch_batches``);
+  (``peer_common``'s ``qlearning_transitions``, ``iql_reward_scale``, ``load_data``) and
+  its replay buffer's sampler (``epoch_batches``);
 * the peer's own D4RL configs, read from its checkout (``load_peer_config``) and counted in
   updates (``updates_for``);
 * the start of a ``run`` on a config (``load_run``, ``phase_steps``, ``announce``);
@@ -12,7 +12,8 @@
   ``config_critic_phase``), and its Adam phases on batches of a replay buffer
   (``adam_phase``);
 * genpolicy's evaluation, one JSON line per evaluation (``Evaluator``, ``run_evaluator``,
-  ``Evaluator.after``, ``act_fn_of``), and the peer's commit (``peer_commit``);
+  ``Evaluator.after``, ``act_fn_of``), and the peer's commit (``peer_commit``, with
+  ``peer_common``'s ``checkout_commit``);
 * the command line every adapter shares (``add_run_args``, ``add_steps_args``, ``main``).
 
 Nothing here copies GenerativeRL code: the losses and networks are its own, imported from
@@ -25,10 +26,8 @@ from __future__ import annotations
 import argparse
 import ast
 import math
-import os
 import re
 import runpy
-import subprocess
 import sys
 import time
 import types
@@ -40,7 +39,16 @@ from typing import Any
 
 import numpy as np
 import peer_common
-from peer_common import EVAL_SEED, ROOT, emit, eval_row, export, read_export  # noqa: F401
+from peer_common import (  # noqa: F401
+    EVAL_SEED,
+    ROOT,
+    checkout_commit,
+    emit,
+    eval_row,
+    export,
+    qlearning_transitions,
+    read_export,
+)
 
 HERE = Path(__file__).resolve().parent
 LEVELS = ("medium_replay", "medium_expert", "medium")
@@ -57,27 +65,6 @@ def level_of(dataset: str) -> str | None:
 
 
 # --------------------------------------------------------------------------- data
-def qlearning_transitions(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """``d4rl.qlearning_dataset``'s transitions of D4RL arrays: every row but the last and
-    those that end in a time-out (D4RL takes s' from the next row, which after a time-out
-    starts another episode; the file's ``next_observations``, where present, equal it on
-    every row kept and not terminal)."""
-    n = len(d["actions"])
-    keep = np.ones(n, dtype=bool)
-    keep[-1] = False
-    if "timeouts" in d:
-        keep &= ~d["timeouts"].astype(bool)
-    obs = d["observations"].astype(np.float32)
-    nxt = d["next_observations"] if "next_observations" in d else np.roll(obs, -1, axis=0)
-    return {
-        "observations": obs[keep],
-        "actions": d["actions"].astype(np.float32)[keep],
-        "next_observations": nxt.astype(np.float32)[keep],
-        "rewards": d["rewards"].astype(np.float32).reshape(-1)[keep],
-        "terminals": d["terminals"].astype(np.float32).reshape(-1)[keep],
-    }
-
-
 def iql_reward_scale(rewards: np.ndarray, terminals: np.ndarray, max_steps: int = 1000) -> float:
     """1000 / (max - min) episode return, episodes split as GenerativeRL's
     ``GPD4RLDataset.return_range`` splits the transitions (at a terminal or every
@@ -185,21 +172,7 @@ def peer_commit() -> str | None:
     """The commit of the GenerativeRL checkout that ``grl`` is imported from: its git
     metadata; else the one ``generativerl.sh`` recorded in the virtualenv for that checkout;
     else ``GRL_COMMIT`` from the environment (for a copy of the source without ``.git``)."""
-    src = peer_source()
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True
-        )
-        if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.strip()
-    except OSError:
-        pass
-    record = Path(sys.prefix) / "generativerl-source.txt"
-    if record.is_file():
-        parts = record.read_text().strip().rsplit(maxsplit=1)
-        if len(parts) == 2 and Path(parts[0]).resolve() == src and parts[1] != "unknown":
-            return parts[1]
-    return os.environ.get("GRL_COMMIT") or None
+    return checkout_commit(peer_source(), "generativerl-source.txt", "GRL_COMMIT")
 
 
 def load_peer_config(

@@ -1,9 +1,11 @@
-"""What every D4RL peer adapter shares (``grl_common`` and so the ``grl_*`` adapters, and
-``d3rlpy_run``), in any of their interpreters: it imports only numpy, the standard library
-and, inside its functions, genpolicy (put on the path by each adapter).
+"""What every D4RL peer adapter shares (``grl_common`` and so the ``grl_*`` adapters,
+``d3rlpy_run`` and ``fql_run``), in any of their interpreters: it imports only numpy, the
+standard library and, inside its functions, genpolicy (put on the path by each adapter).
 
 * ``export``: a dataset's D4RL arrays to an ``.npz`` (genpolicy's python), and
   ``read_export``, that file read back;
+* ``qlearning_transitions``: the rows ``d4rl.qlearning_dataset`` keeps of those arrays;
+* ``checkout_commit``: the git commit of a peer's source checkout;
 * ``eval_row`` and ``emit``: one evaluation of genpolicy's as one JSON line, printed and
   appended to the ``--out`` file;
 * the command line's frame (``main``: ``export DATASET OUT`` / ``run DATA.npz ...``).
@@ -13,6 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,6 +53,48 @@ def read_export(
     if not env_id:
         raise SystemExit(f"the data names no environment; pass {env_flag} (e.g. Hopper-v5)")
     return raw, dataset, env_id
+
+
+def qlearning_transitions(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``d4rl.qlearning_dataset``'s transitions of D4RL arrays: every row but the last and
+    those that end in a time-out (D4RL takes s' from the next row, which after a time-out
+    starts another episode; the file's ``next_observations``, where present, equal it on
+    every row kept and not terminal)."""
+    n = len(d["actions"])
+    keep = np.ones(n, dtype=bool)
+    keep[-1] = False
+    if "timeouts" in d:
+        keep &= ~d["timeouts"].astype(bool)
+    obs = d["observations"].astype(np.float32)
+    nxt = d["next_observations"] if "next_observations" in d else np.roll(obs, -1, axis=0)
+    return {
+        "observations": obs[keep],
+        "actions": d["actions"].astype(np.float32)[keep],
+        "next_observations": nxt.astype(np.float32)[keep],
+        "rewards": d["rewards"].astype(np.float32).reshape(-1)[keep],
+        "terminals": d["terminals"].astype(np.float32).reshape(-1)[keep],
+    }
+
+
+def checkout_commit(src: Path, record: str, env_var: str) -> str | None:
+    """The commit of the peer's source checkout ``src``: its git metadata; else the one its
+    virtualenv script recorded for that checkout in the file ``record`` of the running
+    virtualenv ("CHECKOUT COMMIT"); else the environment variable ``env_var`` (for a copy of
+    the source without ``.git``)."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True
+        )
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip()
+    except OSError:
+        pass
+    path = Path(sys.prefix) / record
+    if path.is_file():
+        parts = path.read_text().strip().rsplit(maxsplit=1)
+        if len(parts) == 2 and Path(parts[0]).resolve() == src and parts[1] != "unknown":
+            return parts[1]
+    return os.environ.get(env_var) or None
 
 
 def eval_row(base: dict[str, Any], step: int, res: Any, **fields: Any) -> dict[str, Any]:
