@@ -1,5 +1,5 @@
 """What every D4RL peer adapter shares (``grl_common`` and so the ``grl_*`` adapters,
-``d3rlpy_run`` and ``diffusion_ql_run``), in any of their interpreters: it imports only
+``d3rlpy_run``, ``diffusion_ql_run`` and ``fql_run``), in any of their interpreters: it imports only
 numpy, the standard library and, inside its functions, genpolicy (put on the path by each
 adapter).
 

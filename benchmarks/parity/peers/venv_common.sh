@@ -1,4 +1,5 @@
-# Sourced by the peers' virtualenv scripts (d3rlpy.sh, generativerl.sh): what they share.
+# Sourced by the peers' virtualenv scripts (d3rlpy.sh, generativerl.sh, fql.sh): what they
+# share.
 
 # venv_target VENV_DIR: sets repo (this repository) and target (VENV_DIR's absolute path);
 # exits if VENV_DIR lies inside the repository.
@@ -13,14 +14,18 @@ venv_target() {
     esac
 }
 
-# venv_make: the virtualenv at $target with pip upgraded and torch==$TORCH_VERSION; sets pip
-# (its pip command, an array) and constraints (a file pinning that torch, for the installs
-# that follow).
-venv_make() {
+# venv_base: the virtualenv at $target with pip upgraded; sets pip (its pip command, an array).
+venv_base() {
     python3 -m venv "$target"
     pip=("$target/bin/python" -m pip)
+    "${pip[@]}" install -q --upgrade pip
+}
+
+# venv_make: venv_base plus torch==$TORCH_VERSION; also sets constraints (a file pinning that
+# torch, for the installs that follow).
+venv_make() {
+    venv_base
     constraints="$target/constraints.txt"
     printf 'torch==%s\n' "$TORCH_VERSION" >"$constraints"
-    "${pip[@]}" install -q --upgrade pip
     "${pip[@]}" install -q -c "$constraints" "torch==$TORCH_VERSION"
 }
