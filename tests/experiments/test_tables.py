@@ -330,3 +330,34 @@ def test_memory_json_with_a_machine_line_gets_the_memory_table(tmp_path: Path) -
     args = p.parse_args(["tables", str(path)])
     text = tables.table_text(args)
     assert "| 256 | 64 | on | 812 | 3.5 |" in text
+
+
+def test_parity_table_pairs_the_difference_by_seed(tmp_path: Path) -> None:
+    """Each side's mean ± std over seeds per evaluation, and each genpolicy side's
+    difference from the peer at the last one, paired by seed (± its standard error)."""
+    rows = [
+        {"side": side, "seed": seed, "updates": u, "score_mean": score}
+        for side, seed, u, score in [
+            ("peer", 0, 10000, 10.0),
+            ("peer", 1, 10000, 14.0),
+            ("peer", 0, 20000, 20.0),
+            ("peer", 1, 20000, 30.0),
+            ("ours", 0, 10000, 11.0),
+            ("ours", 1, 10000, 13.0),
+            ("ours", 0, 20000, 23.0),
+            ("ours", 1, 20000, 37.0),
+            ("ours", 2, 20000, 99.0),  # no peer seed 2: not in the paired difference
+        ]
+    ]
+    result = {"peer_side": "peer", "rows": rows, "updates_per_s": {"peer": 30.8, "ours": 47.1}}
+    f = tmp_path / "parity.json"
+    f.write_text(json.dumps(result))
+    p = argparse.ArgumentParser()
+    add_parser(p.add_subparsers())
+    text = tables.table_text(p.parse_args(["tables", str(f)]))
+    lines = text.splitlines()
+    assert lines[0] == "| side | 10k | 20k | − peer at 20k | updates/s |"
+    assert lines[2] == "| peer | 12.0 ± 2.8 (2) | 25.0 ± 7.1 (2) | — | 30.8 |"
+    # differences 3 and 7: mean 5, standard error std(3, 7) / sqrt(2) = 2.0
+    assert lines[3] == "| ours | 12.0 ± 1.4 (2) | 53.0 ± 40.4 (3) | +5.0 ± 2.0 (2) | 47.1 |"
+    assert "paired by seed" in text

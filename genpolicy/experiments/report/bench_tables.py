@@ -3,6 +3,7 @@ phase, log-likelihood grids, critic ensembles): one renderer per kind of file.""
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 
@@ -184,4 +185,48 @@ def train_speed_table(result: dict[str, Any]) -> str:
     lines.append(
         f"{m['device_name']} ({m['device']}), torch {m['torch']}, {m['threads']} thread(s){note}."
     )
+    return "\n".join(lines)
+
+
+def parity_table(result: dict[str, Any]) -> str:
+    """The table of a parity benchmark's JSON: each side's normalised score at each
+    evaluation (mean ± std over seeds, the seed count in brackets), its training rate, and
+    each genpolicy side's difference from the peer at the last evaluation, paired by seed
+    (mean ± standard error over the seeds both sides have).
+
+    ``result``: ``peer_side`` (the peer's side name), ``rows`` (``side``, ``seed``,
+    ``updates``, ``score_mean``: one evaluation's mean over its episodes) and
+    ``updates_per_s`` (side -> mean over its runs)."""
+    peer = result["peer_side"]
+    sides = [peer] + sorted({r["side"] for r in result["rows"]} - {peer})
+    steps = sorted({r["updates"] for r in result["rows"]})
+    score = {(r["side"], r["seed"], r["updates"]): r["score_mean"] for r in result["rows"]}
+    speed = result.get("updates_per_s", {})
+
+    def cell(side: str, step: int) -> str:
+        xs = [v for (s, _, u), v in score.items() if s == side and u == step]
+        if not xs:
+            return "—"
+        sd = f" ± {statistics.stdev(xs):.1f}" if len(xs) > 1 else ""
+        return f"{statistics.fmean(xs):.1f}{sd} ({len(xs)})"
+
+    def diff(side: str) -> str:
+        last = steps[-1]
+        seeds = sorted({k[1] for k in score if k[0] == side and k[2] == last})
+        ds = [
+            score[side, k, last] - score[peer, k, last] for k in seeds if (peer, k, last) in score
+        ]
+        if side == peer or not ds:
+            return "—"
+        se = f" ± {statistics.stdev(ds) / len(ds) ** 0.5:.1f}" if len(ds) > 1 else ""
+        return f"{statistics.fmean(ds):+.1f}{se} ({len(ds)})"
+
+    head = " | ".join(f"{u // 1000}k" if u % 1000 == 0 else str(u) for u in steps)
+    lines = [
+        f"| side | {head} | − peer at {steps[-1] // 1000}k | updates/s |",
+        "| --- |" + " --- |" * (len(steps) + 2),
+    ]
+    for side in sides:
+        cells = " | ".join(cell(side, u) for u in steps)
+        lines.append(f"| {side} | {cells} | {diff(side)} | {rate(speed.get(side))} |")
     return "\n".join(lines)
