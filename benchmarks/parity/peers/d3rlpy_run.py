@@ -32,9 +32,9 @@ as terminal, and an unfinished last episode ends in a time-out on its last row).
 
 Evaluation is genpolicy's (``genpolicy.envs.evaluate.evaluate``, imported from this
 checkout: it needs numpy, Gymnasium and torch, which the peer brings): ``--eval-episodes``
-episodes of the Gymnasium environment seeded ``eval_seed + i``, D4RL-normalised scores, the policy acting with
-d3rlpy's ``predict`` (the deterministic action, tanh of the mean, through the observation
-scaler). Prints, and appends to ``--out``, one JSON line per evaluation.
+episodes of the Gymnasium environment seeded ``eval_seed + i``, D4RL-normalised scores, the
+policy acting with d3rlpy's ``predict`` (the deterministic action, tanh of the mean, through
+the observation scaler). Prints, and appends to ``--out``, one JSON line per evaluation.
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ IQL's locomotion reward scale, r * 1000 / (max - min) over the dataset's episode
 Evaluation is genpolicy's (``genpolicy.envs.evaluate.evaluate``, imported from this
 checkout: it needs numpy, Gymnasium and torch, which the peer brings): ``--eval-episodes``
 episodes of the Gymnasium environment seeded ``eval_seed + i``, the sampling noise seeded
-with ``eval_seed`` (the training RNG is left as it was), D4RL-normalised scores. The policy acts as GenerativeRL's
-evaluation does: one sample of the model's ODE on the grid ``linspace(0, 1, t_span)`` (Euler),
+with ``eval_seed`` (the training RNG is left as it was), D4RL-normalised scores. The policy
+acts as GenerativeRL's evaluation does: one sample of the model's ODE on the grid ``linspace(0, 1, t_span)`` (Euler),
 the action unclipped (``--clip-actions`` clips it to [-1, 1] as genpolicy's policies do).
 Prints, and appends to ``--out``, one JSON line per evaluation.
 """
