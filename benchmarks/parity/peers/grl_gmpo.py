@@ -30,13 +30,13 @@ D4RL file: ``d4rl.qlearning_dataset``'s transitions (the rows that end in a time
 last row dropped), raw observations (GenerativeRL normalises no observations for D4RL) and
 IQL's locomotion reward scale, r * 1000 / (max - min) over the dataset's episode returns.
 
-Evaluation is genpolicy's (``genpolicy.envs.evaluate.evaluate``, imported from this
-checkout: it needs numpy, Gymnasium and torch, which the peer brings): ``--eval-episodes``
-episodes of the Gymnasium environment seeded ``eval_seed + i``, the sampling noise seeded
-with ``eval_seed`` (the training RNG is left as it was), D4RL-normalised scores. The policy
-acts as GenerativeRL's evaluation does: one sample of the model's ODE on the grid ``linspace(0, 1, t_span)`` (Euler),
-the action unclipped (``--clip-actions`` clips it to [-1, 1] as genpolicy's policies do).
-Prints, and appends to ``--out``, one JSON line per evaluation.
+Evaluation is genpolicy's (``genpolicy.envs.evaluate.evaluate``, imported from this checkout: it
+needs numpy, Gymnasium and torch, which the peer brings): ``--eval-episodes`` episodes of the
+Gymnasium environment seeded ``eval_seed + i``, the sampling noise seeded with ``eval_seed`` (the
+training RNG is left as it was), D4RL-normalised scores. The policy acts as GenerativeRL's
+evaluation does: one sample of the model's ODE on the grid ``linspace(0, 1, t_span)`` (Euler), the
+action unclipped (``--clip-actions`` clips it to [-1, 1] as genpolicy's policies do). Prints, and
+appends to ``--out``, one JSON line per evaluation.
 """
 
 from __future__ import annotations
