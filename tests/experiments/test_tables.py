@@ -361,3 +361,24 @@ def test_parity_table_pairs_the_difference_by_seed(tmp_path: Path) -> None:
     # differences 3 and 7: mean 5, standard error std(3, 7) / sqrt(2) = 2.0
     assert lines[3] == "| ours | 12.0 ± 1.4 (2) | 53.0 ± 40.4 (3) | +5.0 ± 2.0 (2) | 47.1 |"
     assert "paired by seed" in text
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        (None, "no such results file"),
+        ("not json", "cannot read .* as JSON"),
+        ("[1, 2]", "holds no JSON object"),
+        ('{"runs": []}', "neither a genpolicy report's results.json nor a benchmark JSON"),
+    ],
+)
+def test_tables_refuse_what_they_cannot_render(
+    tmp_path: Path, text: str | None, message: str
+) -> None:
+    path = tmp_path / "results.json"
+    if text is not None:
+        path.write_text(text)
+    p = argparse.ArgumentParser()
+    add_parser(p.add_subparsers())
+    with pytest.raises(GenpolicyError, match=message):
+        tables.table_text(p.parse_args(["tables", str(path)]))
