@@ -218,3 +218,38 @@ def test_nan_message_names_only_a_checkpoint_that_exists(
     line = _one_error(capsys)
     assert "non-finite loss" in line and "no checkpoint was written" in line
     assert "last.json" not in line and "resume" not in line
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (b"", "is empty; write its `key: value` settings into it"),
+        (b"# nothing yet\n", "is empty; write its `key: value` settings into it"),
+        (b"- 1\n- 2\n", "holds a list, not a mapping; write `key: value` settings"),
+        (b"\x00\x01\xff\xfe", "not a text file; pass a YAML or JSON file"),
+    ],
+)
+def test_a_config_file_that_is_not_a_mapping(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: bytes, message: str
+) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_bytes(text)
+    for command in (["train", str(path)], ["configs", str(path)]):
+        assert main(command) == 2
+        line = _one_error(capsys)
+        assert str(path) in line and message in line
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("name", ["..", ".", "../elsewhere", "a/../..", "ABSOLUTE"])
+def test_run_name_stays_inside_the_output_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    if name == "ABSOLUTE":
+        name = str(tmp_path / "elsewhere")
+    keep = tmp_path / "keep.txt"  # beside the output folder: --overwrite must not reach it
+    keep.write_text("mine")
+    over = ["--set", f"train.run_name={name}", "--overwrite"]
+    assert main(["train", _config(tmp_path), *over]) == 2
+    assert f"train.run_name={name!r} must name a folder inside train.out_dir" in _one_error(capsys)
+    assert keep.read_text() == "mine" and not (tmp_path / "runs").exists()
