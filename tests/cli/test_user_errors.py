@@ -253,3 +253,50 @@ def test_run_name_stays_inside_the_output_folder(
     assert main(["train", _config(tmp_path), *over]) == 2
     assert f"train.run_name={name!r} must name a folder inside train.out_dir" in _one_error(capsys)
     assert keep.read_text() == "mine" and not (tmp_path / "runs").exists()
+
+
+def test_dataset_outputs_that_cannot_be_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mine")
+    make = ["dataset", "make", "--env", "Hopper-v5", "--policy", "random", "--size", "5"]
+    assert main([*make, "--out", f"{blocker}/d.hdf5", "--no-progress"]) == 2
+    assert f"cannot write in {blocker} (a file is in the way)" in _one_error(capsys)
+    out = ["--out", str(tmp_path / "d.hdf5"), "--no-progress"]
+    assert main([*make, *out, "--minari-out", f"{blocker}/minari"]) == 2
+    assert "cannot write in" in _one_error(capsys) and not (tmp_path / "d.hdf5").exists()
+    for suite in (["make-suite", "--kinds", "medium-replay"], ["make-maze-suite"]):
+        assert main(["dataset", *suite, "--out", f"{blocker}/suite"]) == 2
+        assert f"cannot write in {blocker}/suite" in _one_error(capsys)
+    assert blocker.read_text() == "mine"
+
+
+def test_make_suite_overwrite_keeps_a_dataset_it_cannot_remake(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from genpolicy.data.make.suite import dataset_name
+
+    mine = tmp_path / "suite" / f"{dataset_name('hopper', 'medium-replay')}.hdf5"
+    mine.parent.mkdir()
+    mine.write_bytes(b"the user's dataset")
+    make = ["dataset", "make-suite", "--out", str(mine.parent), "--tasks", "hopper"]
+    no_buffer = ["--kinds", "medium-replay", "--buffers", str(tmp_path / "none"), "--overwrite"]
+    assert main([*make, *no_buffer]) == 2
+    assert "no SAC replay buffer" in _one_error(capsys)
+    assert mine.read_bytes() == b"the user's dataset"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"), [("{", "cannot read it as JSON"), ("{}", "not a JSON list of records")]
+)
+def test_a_bad_record_file_is_refused_before_any_dataset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    record = tmp_path / "record.json"
+    record.write_text(text)
+    make = ["dataset", "make-maze-suite", "--sizes", "umaze", "--scale", "1e-5", "--no-progress"]
+    assert main([*make, "--out", str(tmp_path / "suite"), "--record", str(record)]) == 2
+    line = _one_error(capsys)
+    assert f"--record {record}: {message}" in line and "pass a new file name" in line
+    assert record.read_text() == text and not list(tmp_path.glob("suite/*.hdf5"))
