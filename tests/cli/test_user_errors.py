@@ -300,3 +300,35 @@ def test_a_bad_record_file_is_refused_before_any_dataset(
     line = _one_error(capsys)
     assert f"--record {record}: {message}" in line and "pass a new file name" in line
     assert record.read_text() == text and not list(tmp_path.glob("suite/*.hdf5"))
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--steps", "0"), ("--steps", "-1"), ("--sample-steps", "0")]
+)
+def test_demo_needs_positive_step_counts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str
+) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--steps", "1", flag, value, "--out", str(out)]) == 2
+    assert f"{flag} must be >= 1, got {value}" in _one_error(capsys)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--min-seconds", "-1"], "--min-seconds must be >= 0, got -1.0"),
+        (["train", "--batches", "0,4"], "--batches must be >= 1, got '0,4'"),
+        (["train", "--device", "banana"], "--device='banana' is not a torch device"),
+        (["--json", "FOLDER"], "cannot write it (it is a folder)"),
+        (["train", "--json", "FILE/x.json"], "cannot write it (Not a directory)"),
+    ],
+)
+def test_bench_refuses_bad_options_before_timing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mine")
+    swap = {"FOLDER": str(tmp_path), "FILE/x.json": f"{blocker}/x.json"}
+    assert main(["bench", *(swap.get(a, a) for a in args), "--quick"]) == 2
+    assert message in _one_error(capsys)  # the only line: nothing was timed
