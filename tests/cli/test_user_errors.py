@@ -332,3 +332,39 @@ def test_bench_refuses_bad_options_before_timing(
     swap = {"FOLDER": str(tmp_path), "FILE/x.json": f"{blocker}/x.json"}
     assert main(["bench", *(swap.get(a, a) for a in args), "--quick"]) == 2
     assert message in _one_error(capsys)  # the only line: nothing was timed
+
+
+def _spec(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "sweep.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_sweep_refuses_an_output_it_cannot_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mine")
+    spec = _spec(tmp_path, "base: toy-bc\nset: {train.steps: 2}\ngrid: {seed: [0]}\n")
+    assert main(["sweep", spec, "--out", str(blocker)]) == 2
+    assert f"cannot write in {blocker} (a file is in the way)" in _one_error(capsys)
+    assert main(["sweep", spec, "--out", str(tmp_path / "sw"), "--status-every", "-1"]) == 2
+    assert "--status-every must be >= 0 (0: no status lines), got -1.0" in _one_error(capsys)
+    assert blocker.read_text() == "mine" and not (tmp_path / "sw").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("base: {algo: {name: bc}}\n", "'base'"),
+        ("base: 5\n", "'base'"),
+        ("bases: {bc: [toy-bc]}\ngrid: {algo: [bc]}\n", "'bases.bc'"),
+    ],
+)
+def test_sweep_base_must_name_a_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, key: str
+) -> None:
+    assert main(["sweep", _spec(tmp_path, text), "--dry-run"]) == 2
+    line = _one_error(capsys)
+    assert f"sweep spec {key} must name a config (a shipped name or a file)" in line
+    assert "put overrides for every trial under 'set'" in line
