@@ -368,3 +368,14 @@ def test_sweep_base_must_name_a_config(
     line = _one_error(capsys)
     assert f"sweep spec {key} must name a config (a shipped name or a file)" in line
     assert "put overrides for every trial under 'set'" in line
+
+
+def test_report_metric_that_no_run_logged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fit(tiny("bc", tmp_path / "runs", **{"train.steps": 2, "train.eval_every": 2}))
+    out = tmp_path / "report"
+    assert main(["report", str(tmp_path / "runs"), "--out", str(out), "--metric", "eval/scor"]) == 2
+    line = _one_error(capsys)
+    assert "--metric 'eval/scor': no run logged it; choose one of:" in line
+    assert "eval/score_mean" in line and not out.exists()
