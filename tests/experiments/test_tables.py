@@ -403,3 +403,22 @@ def test_grid_table_options_are_checked(
     with pytest.raises(GenpolicyError, match=re.escape(message)):
         _tables_cli([results, *argv])
     assert "| gmpo |" in _tables_cli([results, "--groups", "gmpp,gmpo"])  # one is enough
+
+
+def test_update_checks_every_file_before_changing_one(
+    runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from genpolicy.cli import main
+
+    make_report(runs, tmp_path / "report")
+    good = tmp_path / "good.md"
+    good.write_text("a\n<!-- results:x -->\nold\n<!-- /results:x -->\n")
+    before = good.read_text()
+    results = str(tmp_path / "report" / "results.json")
+    for bad in (tmp_path / "missing.md", tmp_path):
+        assert main(["tables", results, "--name", "x", "--update", str(good), str(bad)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"--update {bad}: cannot read it (" in err[0]
+        assert good.read_text() == before
+    assert main(["tables", results, "--name", "x", "--update", str(good)]) == 0
+    assert "| gmpo |" in good.read_text() and "old" not in good.read_text()

@@ -306,13 +306,21 @@ def eval_table(folder: Path, target: str = "") -> str:
     return "\n".join(lines)
 
 
-def update(path: Path, name: str, text: str) -> None:
-    body = path.read_text()
+def update(path: Path, name: str, text: str | None) -> None:
+    """Replace the ``name`` block of ``path`` with ``text`` (None: only check that it can)."""
+    try:
+        body = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or exc
+        raise GenpolicyError(
+            f"--update {path}: cannot read it ({why}); pass a Markdown file"
+        ) from None
     start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
     if not pattern.search(body):
         raise GenpolicyError(f"{path}: no {start} ... {end} block to replace")
-    path.write_text(pattern.sub(lambda _: f"{start}\n{text}\n{end}", body))
+    if text is not None:
+        path.write_text(pattern.sub(lambda _: f"{start}\n{text}\n{end}", body))
 
 
 def comparison(args: argparse.Namespace) -> str:
