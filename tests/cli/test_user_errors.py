@@ -379,3 +379,15 @@ def test_report_metric_that_no_run_logged(
     line = _one_error(capsys)
     assert "--metric 'eval/scor': no run logged it; choose one of:" in line
     assert "eval/score_mean" in line and not out.exists()
+
+
+@pytest.mark.parametrize("steps", ["0", "-1"])
+def test_loglik_error_steps_must_be_positive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], steps: str
+) -> None:
+    res = fit(tiny("bc", tmp_path / "runs", **{"train.steps": 2, "train.eval_every": 0}))
+    capsys.readouterr()
+    assert main(["loglik-error", str(res.run_dir), "--steps", steps, "--states", "2"]) == 2
+    line = _one_error(capsys)
+    assert f"--steps must be >= 1 (leave it out for algo.grad_steps), got {steps}" in line
+    assert not capsys.readouterr().out  # nothing was measured
