@@ -390,3 +390,28 @@ def test_loglik_error_steps_must_be_positive(
     assert main(["loglik-error", str(res.run_dir), "--steps", steps, "--states", "2"]) == 2
     line = _one_error(capsys)
     assert f"--steps must be >= 1 (leave it out for algo.grad_steps), got {steps}" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--out", "FOLDER"], "maze-plot writes a PNG; name the file FOLDER/maze.png"),
+        (["--out", "FOLDER/m.txt"], "maze-plot writes a PNG; name the file FOLDER/m.png"),
+        (["--out", "FILE/m.png"], "cannot write in FILE (a file is in the way)"),
+        (["--out", "FOLDER/m.png", "--episodes", "-1"], "--episodes must be >= 0, got -1"),
+        (["--out", "FOLDER/m.png", "--rollouts", "0"], "--rollouts must be >= 1, got 0"),
+    ],
+)
+def test_maze_plot_checks_its_options_before_reading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mine")
+
+    def swap(text: str) -> str:
+        return text.replace("FOLDER", str(tmp_path)).replace("FILE", str(blocker))
+
+    dataset = str(tmp_path / "maze.hdf5")  # not read: the options are checked first
+    assert main(["maze-plot", dataset, *map(swap, args)]) == 2
+    assert swap(message) in _one_error(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
