@@ -17,6 +17,23 @@ def _csv(text: str, key: str) -> list[str]:
     return items
 
 
+def _check_json(path: str) -> None:
+    """Refuse a ``--json`` file that cannot be written now, not after the benchmark."""
+    import tempfile
+    from pathlib import Path
+
+    try:
+        if Path(path).is_dir():
+            raise IsADirectoryError(21, "it is a folder")
+        with tempfile.NamedTemporaryFile(dir=Path(path).parent, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise GenpolicyError(
+            f"--json {path}: cannot write it ({exc.strerror or exc}); "
+            "pass a file in a folder you can write"
+        ) from None
+
+
 def _train(args: argparse.Namespace, say: Any) -> dict[str, Any]:
     from genpolicy.training.bench import (
         ALGOS,
@@ -24,6 +41,7 @@ def _train(args: argparse.Namespace, say: Any) -> dict[str, Any]:
         format_train_report,
         run_train_bench,
     )
+    from genpolicy.training.device import check_device
 
     algos = tuple(_csv(args.algos, "--algos")) if args.algos else (*ALGOS, "gmpo-published")
     for a in algos:
@@ -35,6 +53,9 @@ def _train(args: argparse.Namespace, say: Any) -> dict[str, Any]:
         batches = tuple(int(b) for b in _csv(args.batches, "--batches"))
     except ValueError:
         raise GenpolicyError(f"--batches must list integers, got {args.batches!r}") from None
+    if min(batches) < 1:
+        raise GenpolicyError(f"--batches must be >= 1, got {args.batches!r}")
+    check_device(args.device, "--device")
     try:
         populations = tuple(int(b) for b in _csv(args.populations, "--populations"))
     except ValueError:
@@ -69,6 +90,10 @@ def _cmd(args: argparse.Namespace) -> int:
 
     if args.threads < 1:
         raise GenpolicyError(f"--threads must be >= 1, got {args.threads}")
+    if not args.min_seconds >= 0:
+        raise GenpolicyError(f"--min-seconds must be >= 0, got {args.min_seconds}")
+    if args.json:
+        _check_json(args.json)
 
     def say(text: str) -> None:
         print(f"bench: {text} ...", file=sys.stderr, flush=True)

@@ -202,12 +202,35 @@ def _split(arg: str) -> list[str]:
     return [x.strip() for x in arg.split(",") if x.strip()]
 
 
-def _report_made(args: argparse.Namespace, records: list[dict[str, Any]], seconds: float) -> int:
+def _old_records(record: str | None) -> list[Any]:
+    """The records already in ``--record`` (a JSON list), read and checked before any dataset
+    is made: a bad ``--record`` is refused up front, not after hours of rollouts."""
+    if not record:
+        return []
+    from genpolicy.data.writers import writable_folder
+
+    rec = Path(record)
+    writable_folder(rec.parent)
+    if not rec.exists():
+        return []
+    try:
+        old = json.loads(rec.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise GenpolicyError(
+            f"--record {rec}: cannot read it as JSON ({getattr(exc, 'strerror', None) or exc}); "
+            "pass a new file name"
+        ) from None
+    if not isinstance(old, list):
+        raise GenpolicyError(f"--record {rec}: not a JSON list of records; pass a new file name")
+    return old
+
+
+def _report_made(
+    args: argparse.Namespace, old: list[Any], records: list[dict[str, Any]], seconds: float
+) -> int:
     """Append the datasets' records to ``--record`` (a JSON list) and print the total."""
     if args.record:
-        rec = Path(args.record)
-        old = json.loads(rec.read_text()) if rec.is_file() else []
-        rec.write_text(json.dumps(old + records, indent=1))
+        Path(args.record).write_text(json.dumps(old + records, indent=1))
     print(f"made {len(records)} datasets in {seconds:.1f} s")
     return 0
 
@@ -215,6 +238,7 @@ def _report_made(args: argparse.Namespace, records: list[dict[str, Any]], second
 def run_make_maze_suite(args: argparse.Namespace) -> int:
     from genpolicy.data.make.suite import make_maze_suite
 
+    old = _old_records(args.record)
     start = time.time()
     records = make_maze_suite(
         args.out,
@@ -223,7 +247,7 @@ def run_make_maze_suite(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )
-    return _report_made(args, records, time.time() - start)
+    return _report_made(args, old, records, time.time() - start)
 
 
 def run_make_suite(args: argparse.Namespace) -> int:
@@ -240,6 +264,7 @@ def run_make_suite(args: argparse.Namespace) -> int:
             raise GenpolicyError(
                 f"--agents {args.agents}: no such folder; pass the folder with the expert agents"
             )
+    old = _old_records(args.record)
     start = time.time()
     records = make_suite(
         args.agents,
@@ -251,4 +276,4 @@ def run_make_suite(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )
-    return _report_made(args, records, time.time() - start)
+    return _report_made(args, old, records, time.time() - start)

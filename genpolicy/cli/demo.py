@@ -27,6 +27,9 @@ def run_demo(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    for flag, value in (("--steps", steps), ("--sample-steps", sample_steps)):
+        if value < 1:
+            raise GenpolicyError(f"{flag} must be >= 1, got {value}")
     png = out / "demo.png"
     if png.exists() and not overwrite:
         raise GenpolicyError(f"{png} exists; pass --overwrite or choose another --out")

@@ -92,6 +92,10 @@ def _run(args: argparse.Namespace) -> int:
         )
     if args.states < 1 or args.reference_steps < 1:
         raise GenpolicyError("--states and --reference-steps must be >= 1")
+    if args.steps is not None and args.steps < 1:  # 0 would silently mean the default
+        raise GenpolicyError(
+            f"--steps must be >= 1 (leave it out for algo.grad_steps), got {args.steps}"
+        )
     if args.grid_power is not None and not args.grid_power > 0:
         raise GenpolicyError(f"--grid-power must be > 0, got {args.grid_power}")
     power = model.cfg.grid_power if args.grid_power is None else args.grid_power

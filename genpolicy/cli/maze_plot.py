@@ -27,6 +27,17 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from genpolicy.data.writers import writable_folder
+
+    if args.episodes < 0:
+        raise GenpolicyError(f"--episodes must be >= 0, got {args.episodes}")
+    if args.rollouts < 1:
+        raise GenpolicyError(f"--rollouts must be >= 1, got {args.rollouts}")
+    out = Path(args.out)
+    if out.suffix.lower() != ".png" or out.is_dir():
+        name = out / "maze.png" if out.is_dir() else out.with_suffix(".png")
+        raise GenpolicyError(f"--out {args.out}: maze-plot writes a PNG; name the file {name}")
+    writable_folder(out.parent)  # before the rollouts
     env_id, trajs = dataset_trajectories(args.dataset, args.episodes, args.seed)
     rolls = None
     if args.run:

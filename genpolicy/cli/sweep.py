@@ -114,6 +114,10 @@ def _sweep(args: argparse.Namespace) -> int:
         raise GenpolicyError("--threads and --workers must be >= 1")
     if args.population < 1:
         raise GenpolicyError(f"--population must be >= 1, got {args.population}")
+    if not args.status_every >= 0:
+        raise GenpolicyError(
+            f"--status-every must be >= 0 (0: no status lines), got {args.status_every}"
+        )
     if args.population > 1 and args.backend == "ray":
         raise GenpolicyError("--population runs on the local backend; drop --backend ray")
     spec = load_spec(args.spec, out=args.out)
@@ -134,6 +138,9 @@ def _sweep(args: argparse.Namespace) -> int:
         return 0
     if args.device is not None:
         check_device(args.device, args.backend)
+    from genpolicy.data.writers import writable_folder
+
+    writable_folder(spec.out)  # before any trial starts
     if args.backend == "ray":
         from genpolicy.experiments.ray_backend import best_trial, require_ray, run_ray
 

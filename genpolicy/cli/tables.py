@@ -47,6 +47,8 @@ def add_parser(sub: Any) -> None:
 def _tables(args: argparse.Namespace) -> int:
     if args.update and not args.name:
         raise GenpolicyError("--update needs --name")
+    for f in args.update:  # every file first: none is changed unless all can be
+        update(Path(f), args.name, None)
     text = table_text(args)
     for f in args.update:
         update(Path(f), args.name, text)

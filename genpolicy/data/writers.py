@@ -28,6 +28,32 @@ def _check_target(path: Path, overwrite: bool) -> None:
         raise GenpolicyError(f"{path}: already exists; pass --overwrite to replace it")
 
 
+def writable_folder(folder: str | Path) -> Path:
+    """Make ``folder`` (and its parents) and check that a file can be created in it, so that
+    an output that cannot be written is refused before any rollout, not after."""
+    import tempfile
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        why = "a file is in the way" if folder.is_file() else exc.strerror or exc
+        raise GenpolicyError(
+            f"cannot write in {folder} ({why}); choose an output folder you can write"
+        ) from None
+    return folder
+
+
+def check_output(path: str | Path, overwrite: bool) -> Path:
+    """Refuse an existing ``path`` (unless ``overwrite``) or one that cannot be written."""
+    path = Path(path)
+    _check_target(path, overwrite)
+    writable_folder(path.parent)
+    return path
+
+
 def _attr(value: Any) -> Any:
     if value is None:
         return ""
@@ -50,7 +76,7 @@ def write_d4rl(
     for key in (*FLOAT_KEYS, *BOOL_KEYS):
         if key not in arrays:
             raise GenpolicyError(f"cannot write {path}: key {key!r} missing from the arrays")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    writable_folder(path.parent)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with h5py.File(tmp, "w") as f:
@@ -62,6 +88,8 @@ def write_d4rl(
             for key, value in (metadata or {}).items():
                 group.attrs[key] = _attr(value)
         os.replace(tmp, path)
+    except OSError as exc:  # e.g. the disk filled up: no half-written file is left
+        raise GenpolicyError(f"cannot write {path} ({exc.strerror or exc})") from None
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -174,6 +174,13 @@ def parse_spec(
         raise GenpolicyError(
             "sweep spec needs 'base' (a config for every trial) or 'bases' (one per grid.algo)"
         )
+    named = {"base": base} if base is not None else {}
+    for key, value in {**named, **{f"bases.{k}": v for k, v in bases.items()}}.items():
+        if not isinstance(value, str):
+            raise GenpolicyError(
+                f"sweep spec {key!r} must name a config (a shipped name or a file), got "
+                f"{value!r}; put overrides for every trial under 'set'"
+            )
     grid = data.get("grid") or {}
     if not isinstance(grid, Mapping):
         raise GenpolicyError("sweep spec 'grid' must map axis names to lists of values")

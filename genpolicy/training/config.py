@@ -191,6 +191,12 @@ class RunConfig:
         for key in ("eval_every", "checkpoint_every", "threads"):
             if getattr(t, key) < 0:
                 raise GenpolicyError(f"train.{key} must be >= 0, got {getattr(t, key)}")
+        name = Path(t.run_name)
+        if t.run_name and (name.is_absolute() or not name.parts or ".." in name.parts):
+            raise GenpolicyError(  # --overwrite deletes the run folder: keep it in out_dir
+                f"train.run_name={t.run_name!r} must name a folder inside train.out_dir "
+                "(no '..', no absolute path); set train.run_name=NAME"
+            )
         if t.wandb_mode not in WANDB_MODES:
             raise unknown_name("train.wandb_mode", t.wandb_mode, WANDB_MODES)
         if str(t.compile).lower() == "false":  # YAML reads a bare `off` as false
@@ -457,11 +463,19 @@ def read_file(path: str | Path) -> dict[str, Any]:
         text = path.read_text()
     except OSError as exc:
         raise GenpolicyError(f"cannot read config {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise GenpolicyError(f"{path}: not a text file; pass a YAML or JSON file") from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         raise GenpolicyError(f"{path}: not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
-    return data or {}
+    if data is None:
+        raise GenpolicyError(f"{path} is empty; write its `key: value` settings into it")
+    if not isinstance(data, dict):
+        raise GenpolicyError(
+            f"{path} holds a {type(data).__name__}, not a mapping; write `key: value` settings"
+        )
+    return data
 
 
 def resolve(spec: str | Path) -> dict[str, Any]:

@@ -218,3 +218,200 @@ def test_nan_message_names_only_a_checkpoint_that_exists(
     line = _one_error(capsys)
     assert "non-finite loss" in line and "no checkpoint was written" in line
     assert "last.json" not in line and "resume" not in line
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (b"", "is empty; write its `key: value` settings into it"),
+        (b"# nothing yet\n", "is empty; write its `key: value` settings into it"),
+        (b"- 1\n- 2\n", "holds a list, not a mapping; write `key: value` settings"),
+        (b"\x00\x01\xff\xfe", "not a text file; pass a YAML or JSON file"),
+    ],
+)
+def test_a_config_file_that_is_not_a_mapping(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: bytes, message: str
+) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_bytes(text)
+    for command in (["train", str(path)], ["configs", str(path)]):
+        assert main(command) == 2
+        line = _one_error(capsys)
+        assert str(path) in line and message in line
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("name", ["..", ".", "../elsewhere", "a/../..", "ABSOLUTE"])
+def test_run_name_stays_inside_the_output_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    if name == "ABSOLUTE":
+        name = str(tmp_path / "elsewhere")
+    keep = tmp_path / "keep.txt"  # beside the output folder: --overwrite must not reach it
+    keep.write_text("mine")
+    over = ["--set", f"train.run_name={name}", "--overwrite"]
+    assert main(["train", _config(tmp_path), *over]) == 2
+    assert f"train.run_name={name!r} must name a folder inside train.out_dir" in _one_error(capsys)
+    assert keep.read_text() == "mine" and not (tmp_path / "runs").exists()
+
+
+def test_dataset_outputs_that_cannot_be_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mine")
+    make = ["dataset", "make", "--env", "Hopper-v5", "--policy", "random", "--size", "5"]
+    assert main([*make, "--out", f"{blocker}/d.hdf5", "--no-progress"]) == 2
+    assert f"cannot write in {blocker} (a file is in the way)" in _one_error(capsys)
+    out = ["--out", str(tmp_path / "d.hdf5"), "--no-progress"]
+    assert main([*make, *out, "--minari-out", f"{blocker}/minari"]) == 2
+    assert "cannot write in" in _one_error(capsys) and not (tmp_path / "d.hdf5").exists()
+    for suite in (["make-suite", "--kinds", "medium-replay"], ["make-maze-suite"]):
+        assert main(["dataset", *suite, "--out", f"{blocker}/suite"]) == 2
+        assert f"cannot write in {blocker}/suite" in _one_error(capsys)
+    assert blocker.read_text() == "mine"
+
+
+def test_make_suite_overwrite_keeps_a_dataset_it_cannot_remake(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from genpolicy.data.make.suite import dataset_name
+
+    mine = tmp_path / "suite" / f"{dataset_name('hopper', 'medium-replay')}.hdf5"
+    mine.parent.mkdir()
+    mine.write_bytes(b"the user's dataset")
+    make = ["dataset", "make-suite", "--out", str(mine.parent), "--tasks", "hopper"]
+    no_buffer = ["--kinds", "medium-replay", "--buffers", str(tmp_path / "none"), "--overwrite"]
+    assert main([*make, *no_buffer]) == 2
+    assert "no SAC replay buffer" in _one_error(capsys)
+    assert mine.read_bytes() == b"the user's dataset"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"), [("{", "cannot read it as JSON"), ("{}", "not a JSON list of records")]
+)
+def test_a_bad_record_file_is_refused_before_any_dataset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    record = tmp_path / "record.json"
+    record.write_text(text)
+    make = ["dataset", "make-maze-suite", "--sizes", "umaze", "--scale", "1e-5", "--no-progress"]
+    assert main([*make, "--out", str(tmp_path / "suite"), "--record", str(record)]) == 2
+    line = _one_error(capsys)
+    assert f"--record {record}: {message}" in line and "pass a new file name" in line
+    assert record.read_text() == text and not list(tmp_path.glob("suite/*.hdf5"))
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--steps", "0"), ("--steps", "-1"), ("--sample-steps", "0")]
+)
+def test_demo_needs_positive_step_counts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str
+) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--steps", "1", flag, value, "--out", str(out)]) == 2
+    assert f"{flag} must be >= 1, got {value}" in _one_error(capsys)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--min-seconds", "-1"], "--min-seconds must be >= 0, got -1.0"),
+        (["train", "--batches", "0,4"], "--batches must be >= 1, got '0,4'"),
+        (["train", "--device", "banana"], "--device='banana' is not a torch device"),
+        (["--json", "FOLDER"], "cannot write it (it is a folder)"),
+        (["train", "--json", "FILE/x.json"], "cannot write it (Not a directory)"),
+    ],
+)
+def test_bench_refuses_bad_options_before_timing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mine")
+    swap = {"FOLDER": str(tmp_path), "FILE/x.json": f"{blocker}/x.json"}
+    assert main(["bench", *(swap.get(a, a) for a in args), "--quick"]) == 2
+    assert message in _one_error(capsys)  # the only line: nothing was timed
+
+
+def _spec(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "sweep.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_sweep_refuses_an_output_it_cannot_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mine")
+    spec = _spec(tmp_path, "base: toy-bc\nset: {train.steps: 2}\ngrid: {seed: [0]}\n")
+    assert main(["sweep", spec, "--out", str(blocker)]) == 2
+    assert f"cannot write in {blocker} (a file is in the way)" in _one_error(capsys)
+    assert main(["sweep", spec, "--out", str(tmp_path / "sw"), "--status-every", "-1"]) == 2
+    assert "--status-every must be >= 0 (0: no status lines), got -1.0" in _one_error(capsys)
+    assert blocker.read_text() == "mine" and not (tmp_path / "sw").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("base: {algo: {name: bc}}\n", "'base'"),
+        ("base: 5\n", "'base'"),
+        ("bases: {bc: [toy-bc]}\ngrid: {algo: [bc]}\n", "'bases.bc'"),
+    ],
+)
+def test_sweep_base_must_name_a_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, key: str
+) -> None:
+    assert main(["sweep", _spec(tmp_path, text), "--dry-run"]) == 2
+    line = _one_error(capsys)
+    assert f"sweep spec {key} must name a config (a shipped name or a file)" in line
+    assert "put overrides for every trial under 'set'" in line
+
+
+def test_report_metric_that_no_run_logged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fit(tiny("bc", tmp_path / "runs", **{"train.steps": 2, "train.eval_every": 2}))
+    out = tmp_path / "report"
+    assert main(["report", str(tmp_path / "runs"), "--out", str(out), "--metric", "eval/scor"]) == 2
+    line = _one_error(capsys)
+    assert "--metric 'eval/scor': no run logged it; choose one of:" in line
+    assert "eval/score_mean" in line and not out.exists()
+
+
+@pytest.mark.parametrize("steps", ["0", "-1"])
+def test_loglik_error_steps_must_be_positive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], steps: str
+) -> None:
+    res = fit(tiny("bc", tmp_path / "runs", **{"train.steps": 2, "train.eval_every": 0}))
+    capsys.readouterr()
+    assert main(["loglik-error", str(res.run_dir), "--steps", steps, "--states", "2"]) == 2
+    line = _one_error(capsys)
+    assert f"--steps must be >= 1 (leave it out for algo.grad_steps), got {steps}" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--out", "FOLDER"], "maze-plot writes a PNG; name the file FOLDER/maze.png"),
+        (["--out", "FOLDER/m.txt"], "maze-plot writes a PNG; name the file FOLDER/m.png"),
+        (["--out", "FILE/m.png"], "cannot write in FILE (a file is in the way)"),
+        (["--out", "FOLDER/m.png", "--episodes", "-1"], "--episodes must be >= 0, got -1"),
+        (["--out", "FOLDER/m.png", "--rollouts", "0"], "--rollouts must be >= 1, got 0"),
+    ],
+)
+def test_maze_plot_checks_its_options_before_reading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mine")
+
+    def swap(text: str) -> str:
+        return text.replace("FOLDER", str(tmp_path)).replace("FILE", str(blocker))
+
+    dataset = str(tmp_path / "maze.hdf5")  # not read: the options are checked first
+    assert main(["maze-plot", dataset, *map(swap, args)]) == 2
+    assert swap(message) in _one_error(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -382,3 +383,42 @@ def test_tables_refuse_what_they_cannot_render(
     add_parser(p.add_subparsers())
     with pytest.raises(GenpolicyError, match=message):
         tables.table_text(p.parse_args(["tables", str(path)]))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--steps", "abc"], "--steps must list update counts, e.g. 5000,20000, got 'abc'"),
+        (["--steps", "-5"], "--steps must be >= 1, got '-5'"),
+        (["--digits", "-1"], "--digits must be >= 0, got -1"),
+        (["--groups", "gmpp"], "--groups gmpp: none of them is in the results; they have: "),
+        (["--datasets", "hopper"], "--datasets hopper: none of them is in the results"),
+    ],
+)
+def test_grid_table_options_are_checked(
+    runs: Path, tmp_path: Path, argv: list[str], message: str
+) -> None:
+    make_report(runs, tmp_path / "report")
+    results = str(tmp_path / "report" / "results.json")
+    with pytest.raises(GenpolicyError, match=re.escape(message)):
+        _tables_cli([results, *argv])
+    assert "| gmpo |" in _tables_cli([results, "--groups", "gmpp,gmpo"])  # one is enough
+
+
+def test_update_checks_every_file_before_changing_one(
+    runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from genpolicy.cli import main
+
+    make_report(runs, tmp_path / "report")
+    good = tmp_path / "good.md"
+    good.write_text("a\n<!-- results:x -->\nold\n<!-- /results:x -->\n")
+    before = good.read_text()
+    results = str(tmp_path / "report" / "results.json")
+    for bad in (tmp_path / "missing.md", tmp_path):
+        assert main(["tables", results, "--name", "x", "--update", str(good), str(bad)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"--update {bad}: cannot read it (" in err[0]
+        assert good.read_text() == before
+    assert main(["tables", results, "--name", "x", "--update", str(good)]) == 0
+    assert "| gmpo |" in good.read_text() and "old" not in good.read_text()

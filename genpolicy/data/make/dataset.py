@@ -13,7 +13,7 @@ import numpy as np
 from genpolicy.data.dataset import OfflineDataset, episode_ends_of, episode_returns_of
 from genpolicy.data.make.agents import load_algorithm
 from genpolicy.data.make.rollout import collect
-from genpolicy.data.writers import write_d4rl, write_minari
+from genpolicy.data.writers import check_output, write_d4rl, write_minari
 from genpolicy.errors import GenpolicyError
 
 
@@ -66,6 +66,9 @@ def make_dataset(
     pol = load_algorithm(
         policy, obs_dim=spaces.obs_dim, act_low=spaces.act_low, act_high=spaces.act_high, seed=seed
     )
+    check_output(out, overwrite)  # the folders now, before the rollout
+    if minari_out is not None:
+        check_output(Path(minari_out) / (minari_id or f"genpolicy/{out.stem}"), overwrite)
     start = time.time()
     arrays = collect(
         env_id,

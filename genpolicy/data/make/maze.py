@@ -210,7 +210,7 @@ def make_maze_dataset(
     """Make a PointMaze dataset (:func:`collect_maze`) and write it in D4RL layout (and
     optionally as a Minari folder); returns the metadata written."""
     from genpolicy import __version__
-    from genpolicy.data.writers import write_d4rl, write_minari
+    from genpolicy.data.writers import check_output, write_d4rl, write_minari
 
     if size not in MAZE_MAKE_SIZES:
         raise GenpolicyError(
@@ -224,6 +224,9 @@ def make_maze_dataset(
     if out.exists() and not overwrite:
         raise GenpolicyError(f"{out}: already exists; pass --overwrite to replace it")
     env_id = env_name("point", size, "d4rl")
+    check_output(out, overwrite)  # the folders now, before the rollout
+    if minari_out is not None:
+        check_output(Path(minari_out) / f"genpolicy/{out.stem}", overwrite)
     start = time.time()
     arrays, extra = collect_maze(
         size, transitions, seed=seed, action_noise=action_noise, progress=progress

@@ -27,7 +27,7 @@ import numpy as np
 from genpolicy.data.make.agents import ASSETS
 from genpolicy.data.make.dataset import file_sha256, make_dataset
 from genpolicy.data.readers import read_d4rl_hdf5, read_npz
-from genpolicy.data.writers import write_d4rl
+from genpolicy.data.writers import writable_folder, write_d4rl
 from genpolicy.errors import GenpolicyError, unknown_name
 
 SUITE_VERSION = "v5"
@@ -68,7 +68,9 @@ def dataset_name(task: str, kind: str) -> str:
     return f"{task}-{kind}-{SUITE_VERSION}"
 
 
-def _medium_replay(recipe: TaskRecipe, buffers: Path, out: Path, name: str) -> dict[str, Any]:
+def _medium_replay(
+    recipe: TaskRecipe, buffers: Path, out: Path, name: str, overwrite: bool
+) -> dict[str, Any]:
     from genpolicy import __version__
 
     src = buffers / recipe.buffer
@@ -91,11 +93,11 @@ def _medium_replay(recipe: TaskRecipe, buffers: Path, out: Path, name: str) -> d
     arrays["timeouts"] = arrays["timeouts"].copy()
     if not arrays["terminals"][-1]:
         arrays["timeouts"][-1] = True
-    write_d4rl(out, arrays, meta)
+    write_d4rl(out, arrays, meta, overwrite=overwrite)
     return meta
 
 
-def _concat(parts: Sequence[Path], out: Path, env_id: str) -> dict[str, Any]:
+def _concat(parts: Sequence[Path], out: Path, env_id: str, overwrite: bool) -> dict[str, Any]:
     from genpolicy import __version__
 
     raws = [read_d4rl_hdf5(p) for p in parts]
@@ -109,7 +111,7 @@ def _concat(parts: Sequence[Path], out: Path, env_id: str) -> dict[str, Any]:
         "size": int(len(arrays["observations"])),
         "genpolicy_version": __version__,
     }
-    write_d4rl(out, arrays, meta)
+    write_d4rl(out, arrays, meta, overwrite=overwrite)
     return meta
 
 
@@ -134,7 +136,7 @@ def make_suite(
     for kind in kinds:
         if kind not in KINDS:
             raise unknown_name("suite dataset kind", kind, KINDS)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    writable_folder(out_dir)
     records: list[dict[str, Any]] = []
     order = [k for k in KINDS if k in kinds]
     for task in tasks:
@@ -145,8 +147,6 @@ def make_suite(
             if out.exists() and not overwrite:
                 log(f"{out}: exists, kept (pass --overwrite to remake it)")
                 continue
-            if out.exists():
-                out.unlink()
             start = time.time()
             if kind in ("medium", "expert"):
                 if kind == "expert" and agents is None:
@@ -165,17 +165,18 @@ def make_suite(
                     size,
                     out,
                     seed=r.seed + (0 if kind == "medium" else 1),
+                    overwrite=overwrite,
                     progress=progress,
                     extra_metadata={"suite": name},
                 )
             elif kind == "medium-replay":
-                meta = _medium_replay(r, buffers, out, name)
+                meta = _medium_replay(r, buffers, out, name, overwrite)
             else:
                 parts = [out_dir / f"{dataset_name(task, k)}.hdf5" for k in ("medium", "expert")]
                 missing = [p for p in parts if not p.is_file()]
                 if missing:
                     raise GenpolicyError(f"{missing[0]}: needed for {name}; make it first")
-                meta = _concat(parts, out, r.env_id)
+                meta = _concat(parts, out, r.env_id, overwrite)
             wall = time.time() - start
             rec = {"dataset": name, "file": str(out), "wall_s": round(wall, 1), **meta}
             records.append(rec)
@@ -221,7 +222,7 @@ def make_maze_suite(
             raise unknown_name("maze size", size, MAZE_RECIPE)
     if not scale > 0:
         raise GenpolicyError(f"--scale must be positive, got {scale}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    writable_folder(out_dir)
     records: list[dict[str, Any]] = []
     for size in sizes:
         r = MAZE_RECIPE[size]

@@ -62,6 +62,12 @@ def make_report(
         previous = read_results(source)
         runs = embedded_runs(previous, source)
     meta = (previous or {}).get("meta") or {}
+    if metric:  # a metric that no run logged is a typo, not a null to fall back from
+        logged = {key for r in runs for row in r.evals for key in row if "/" in key}
+        if logged and metric not in logged:
+            raise GenpolicyError(
+                f"--metric {metric!r}: no run logged it; choose one of: {', '.join(sorted(logged))}"
+            )
     metric = metric or meta.get("metric") or DEFAULT_METRIC
     title = title if title is not None else meta.get("title")
     results = summarise(runs, metric, root=root)

@@ -306,13 +306,21 @@ def eval_table(folder: Path, target: str = "") -> str:
     return "\n".join(lines)
 
 
-def update(path: Path, name: str, text: str) -> None:
-    body = path.read_text()
+def update(path: Path, name: str, text: str | None) -> None:
+    """Replace the ``name`` block of ``path`` with ``text`` (None: only check that it can)."""
+    try:
+        body = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or exc
+        raise GenpolicyError(
+            f"--update {path}: cannot read it ({why}); pass a Markdown file"
+        ) from None
     start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
     if not pattern.search(body):
         raise GenpolicyError(f"{path}: no {start} ... {end} block to replace")
-    path.write_text(pattern.sub(lambda _: f"{start}\n{text}\n{end}", body))
+    if text is not None:
+        path.write_text(pattern.sub(lambda _: f"{start}\n{text}\n{end}", body))
 
 
 def comparison(args: argparse.Namespace) -> str:
@@ -397,9 +405,29 @@ def table_text(args: argparse.Namespace) -> str:
                 "that genpolicy tables renders; give a report's results.json (genpolicy "
                 "report RUNS --out DIR writes DIR/results.json)"
             )
-    steps = [int(s) for s in args.steps.split(",") if s] or None
+    try:
+        steps = [int(s) for s in args.steps.split(",") if s] or None
+    except ValueError:
+        raise GenpolicyError(
+            f"--steps must list update counts, e.g. 5000,20000, got {args.steps!r}"
+        ) from None
+    if steps and min(steps) < 1:
+        raise GenpolicyError(f"--steps must be >= 1, got {args.steps!r}")
+    if args.digits < 0:
+        raise GenpolicyError(f"--digits must be >= 0, got {args.digits}")
     datasets = [d for d in args.datasets.split(",") if d]
     only = [g for g in args.groups.split(",") if g] or None
+    groups = by_group(results)
+    have = {
+        "--groups": sorted(groups),
+        "--datasets": sorted({d for g in groups.values() for d in g}),
+    }
+    for flag, asked in (("--groups", only), ("--datasets", datasets)):
+        if asked and not set(asked) & set(have[flag]):  # a typo: the table would be empty
+            raise GenpolicyError(
+                f"{flag} {','.join(asked)}: none of them is in the results; they have: "
+                f"{', '.join(have[flag])}"
+            )
     sources = ", ".join(f"`{p}`" for p in args.results)
     if args.target:
         if not steps:
