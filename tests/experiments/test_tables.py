@@ -304,7 +304,7 @@ def test_train_speed_table_ratios_and_populations() -> None:
     assert "| iql | 256 | 50 | 75 | 1.50x |" in text
     eager_only = train_speed_table({"machine": machine, "rows": rows[:1]})
     assert "| iql | 256 | 50 |\n" in eager_only  # no empty ratio cell
-    assert "| iql | 256 | 8 | 80 | 1.60x |" in text  # 8 x 10 member-updates/s against 50
+    assert "| iql | 256 | 8 | eager | 80 | 1.60x |" in text  # 8 x 10 member-updates/s against 50
     assert text.endswith("a CPU (cpu), torch 2.13.0, 1 thread(s).")
 
 

@@ -147,7 +147,7 @@ def grid_table(results: list[dict[str, Any]]) -> str:
 def train_speed_table(result: dict[str, Any]) -> str:
     """The table of ``genpolicy bench train``'s JSON: updates/s per algorithm and batch,
     eager and each compile mode, with the ratio to eager; then, if the file has population
-    rows, member-updates/s per population size against one eager run."""
+    rows, member-updates/s per population size and mode against one eager run."""
     rows = [r for r in result["rows"] if r.get("population", 1) == 1]
     modes = list(dict.fromkeys(r["mode"] for r in rows))
     compiled = [m for m in modes if m != "eager"]
@@ -169,14 +169,18 @@ def train_speed_table(result: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(cells_) + " |")
     pops = [r for r in result["rows"] if r.get("population", 1) > 1]
     if pops:
-        lines += ["", "| algorithm | batch | population | member-updates/s | / one eager run |"]
-        lines.append("|" + " --- |" * 5)
+        lines += [
+            "",
+            "| algorithm | batch | population | mode | member-updates/s | / one eager run |",
+        ]
+        lines.append("|" + " --- |" * 6)
         for r in pops:
             one = cells.get((r["algo"], r["batch"]), {}).get("eager")
             x = r["member_updates_per_s"]
             ratio = f"{x / one['updates_per_s']:.2f}x" if one else "—"
             lines.append(
-                f"| {r['algo']} | {r['batch']} | {r['population']} | {rate(x)} | {ratio} |"
+                f"| {r['algo']} | {r['batch']} | {r['population']} | {r['mode']} | {rate(x)} "
+                f"| {ratio} |"
             )
     m = result["machine"]
     load = m.get("load_average")
