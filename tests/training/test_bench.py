@@ -38,7 +38,7 @@ def test_train_bench_rows_and_machine() -> None:
 
 def test_train_bench_populations() -> None:
     """A population row counts every member's updates; algorithms without populations
-    (GMPG) get population-1 rows only, and populations run eagerly."""
+    (GMPG) get population-1 rows only, and populations run in every mode, compiled too."""
     cfg = TrainBenchConfig(
         algos=("gmpo", "gmpg"),
         batches=(16,),
@@ -55,6 +55,7 @@ def test_train_bench_populations() -> None:
         ("gmpo", 1, "eager"),
         ("gmpo", 1, "default"),
         ("gmpo", 3, "eager"),
+        ("gmpo", 3, "default"),
         ("gmpg", 1, "eager"),
         ("gmpg", 1, "default"),
     ]
