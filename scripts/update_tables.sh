@@ -79,4 +79,5 @@ genpolicy tables $R/defaults-select/report/results.json $R/defaults-candidates/r
   --steps 5000,20000 --groups bc,iql,gmpo,beta0,ess02,ess05,lr1e-3 \
   --datasets hopper-noisy-expert-v5,halfcheetah-noisy-expert-v5,walker2d-noisy-expert-v5,hopper-medium-replay-v5 \
   --name defaults-candidates --update docs/benchmarks/defaults.md > /dev/null
+genpolicy tables $R/parity-iql/parity.json --name parity-iql --update docs/benchmarks/parity.md > /dev/null
 echo "tables updated"
