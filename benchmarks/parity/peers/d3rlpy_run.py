@@ -47,7 +47,7 @@ import time
 from typing import Any
 
 import numpy as np
-from peer_common import EVAL_SEED, ROOT, emit, eval_row, main, read_export
+from peer_common import EVAL_SEED, ROOT, emit, eval_row, evaluate_aside, main, read_export
 
 
 # --------------------------------------------------------------------------- data
@@ -143,7 +143,7 @@ def run(a: argparse.Namespace) -> None:
     from d3rlpy.logging import NoopAdapterFactory
 
     sys.path.insert(0, str(ROOT))
-    from genpolicy.envs.evaluate import evaluate, score_task
+    from genpolicy.envs.evaluate import score_task
 
     quiet_d3rlpy_log()
     torch.set_num_threads(a.threads)
@@ -187,10 +187,7 @@ def run(a: argparse.Namespace) -> None:
         return np.asarray(algo.predict(obs.astype(np.float32)))
 
     def log_eval(step: int, train_s: float, metrics: dict[str, float]) -> None:
-        np_state = np.random.get_state()
-        with torch.random.fork_rng():  # evaluation leaves the training RNGs as they were
-            res = evaluate(act_fn, env_id, a.eval_episodes, a.eval_seed, task)
-        np.random.set_state(np_state)
+        res = evaluate_aside(act_fn, env_id, a.eval_episodes, a.eval_seed, task)
         row = eval_row(
             base,
             step,

@@ -79,6 +79,7 @@ from peer_common import (
     ROOT,
     emit,
     eval_row,
+    evaluate_aside,
     main,
     qlearning_transitions,
     read_export,
@@ -235,7 +236,7 @@ def run(a: argparse.Namespace) -> None:
 
     if str(ROOT) not in sys.path:
         sys.path.insert(1, str(ROOT))
-    from genpolicy.envs.evaluate import evaluate, score_task
+    from genpolicy.envs.evaluate import score_task
 
     try:
         from utils.data_sampler import Data_Sampler
@@ -276,10 +277,7 @@ def run(a: argparse.Namespace) -> None:
         return np.stack([agent.sample_action(o) for o in obs])
 
     def log_eval(step: int, train_s: float, metric: dict[str, list[float]]) -> None:
-        np_state = np.random.get_state()
-        with torch.random.fork_rng():  # evaluation leaves the training RNGs as they were
-            res = evaluate(act_fn, env_id, a.eval_episodes, a.eval_seed, task)
-        np.random.set_state(np_state)
+        res = evaluate_aside(act_fn, env_id, a.eval_episodes, a.eval_seed, task)
         row = eval_row(
             base,
             step,

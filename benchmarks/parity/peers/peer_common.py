@@ -8,6 +8,7 @@ adapter).
 * ``qlearning_transitions``: the transitions ``d4rl.qlearning_dataset`` makes of those
   arrays, which the peers that read D4RL through it train on;
 * ``source_commit``: the commit of a peer used from a checkout;
+* ``evaluate_aside``: genpolicy's evaluation, the global random states left as they were;
 * ``eval_row`` and ``emit``: one evaluation of genpolicy's as one JSON line, printed and
   appended to the ``--out`` file;
 * the command line's frame (``main``: ``export DATASET OUT`` / ``run DATA.npz ...``).
@@ -97,6 +98,22 @@ def source_commit(src: Path, record: str, env_var: str) -> str | None:
         if len(parts) == 2 and Path(parts[0]).resolve() == src and parts[1] != "unknown":
             return parts[1]
     return os.environ.get(env_var) or None
+
+
+def evaluate_aside(act_fn: Any, env_id: str, episodes: int, eval_seed: int, task: Any) -> Any:
+    """genpolicy's ``evaluate`` of ``act_fn``, leaving numpy's and torch's global random
+    states as they were, so that a peer's training draws what it would have drawn without
+    the evaluation."""
+    import torch
+
+    from genpolicy.envs.evaluate import evaluate
+
+    np_state = np.random.get_state()
+    try:
+        with torch.random.fork_rng():
+            return evaluate(act_fn, env_id, episodes, eval_seed, task)
+    finally:
+        np.random.set_state(np_state)
 
 
 def eval_row(base: dict[str, Any], step: int, res: Any, **fields: Any) -> dict[str, Any]:
