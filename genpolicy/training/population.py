@@ -50,7 +50,7 @@ from torch.func import functional_call, vmap
 
 from genpolicy.errors import GenpolicyError
 from genpolicy.rl.algos.base import Algorithm
-from genpolicy.rl.optim import LossFn, Lr, NoiseFn, Stepper, adam_step, zero_grads
+from genpolicy.rl.optim import LossFn, Lr, NoiseFn, Stepper, clip_and_step, zero_grads
 from genpolicy.training.config import RunConfig, config_diff
 from genpolicy.training.stop import install_stop_handlers
 from genpolicy.training.trainer import FitResult, NonFiniteLoss, Trainer
@@ -128,13 +128,8 @@ class PopulationStepper(Stepper):
             clip_per_member(params, grad_clip)
         scale = self.lr_scales.get(id(opt))
         before = None if scale is None else [p.detach().clone() for p in params]
-        if torch.compiler.is_compiling():  # lr: the members' step_lr, one value for all
-            adam_step(opt, lr[0] if isinstance(lr, Tensor) and lr.dim() else lr)
-        else:
-            if lr is not None:
-                for group in opt.param_groups:
-                    group["lr"] = float(lr)
-            opt.step()
+        # the lead's step (compiled, lr is the members' step_lr: one value for all)
+        clip_and_step(opt, lr=lr[0] if isinstance(lr, Tensor) and lr.dim() else lr)
         if scale is not None and before is not None:  # each member's step at its own lr
             with torch.no_grad():
                 for p, b in zip(params, before, strict=True):
