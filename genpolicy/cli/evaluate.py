@@ -32,6 +32,11 @@ def add_parser(sub: Any) -> None:
         help="scale of a generative policy's start noise (0: deterministic, 1: sample)",
     )
     e.add_argument("--device", default="cpu", help="torch device to act on (default cpu)")
+    e.add_argument(
+        "--env",
+        default=None,
+        help="Gymnasium environment to evaluate on (default: the one the run recorded)",
+    )
     e.set_defaults(func=_evaluate)
 
 
@@ -47,6 +52,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         candidates=args.candidates,
         steps=args.steps,
         noise_scale=args.noise_scale,
+        env_id=args.env,
     )
     act_cfg = actor.act_cfg
     res = actor.evaluate(args.episodes, args.seed)

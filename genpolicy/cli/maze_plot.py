@@ -23,6 +23,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--run", help="a run folder whose policy's rollouts to overlay")
     p.add_argument("--rollouts", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=run)
 
 
@@ -37,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() != ".png" or out.is_dir():
         name = out / "maze.png" if out.is_dir() else out.with_suffix(".png")
         raise GenpolicyError(f"--out {args.out}: maze-plot writes a PNG; name the file {name}")
+    if out.exists() and not args.overwrite:
+        raise GenpolicyError(f"--out {args.out} exists; pass --overwrite or name another file")
     writable_folder(out.parent)  # before the rollouts
     env_id, trajs = dataset_trajectories(args.dataset, args.episodes, args.seed)
     rolls = None

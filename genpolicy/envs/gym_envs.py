@@ -149,3 +149,18 @@ def env_spaces(env_id: str) -> EnvSpaces | None:
         )
     finally:
         env.close()
+
+
+def check_dims(env_id: str, obs_dim: int, act_dim: int, where: str, fix: str) -> None:
+    """Raise a one-line error if Gymnasium environment ``env_id`` does not take a policy's
+    observations and actions (sizes ``obs_dim`` and ``act_dim``); ``where`` names the
+    setting, ``fix`` says what to do. Unregistered ids are not checked."""
+    spaces = env_spaces(env_id)
+    if spaces is None:
+        return
+    env_act = int(np.prod(spaces.act_low.shape))
+    if (spaces.obs_dim, env_act) != (obs_dim, act_dim):
+        raise GenpolicyError(
+            f"{where}: {env_id} has {spaces.obs_dim}-dim observations and {env_act}-dim "
+            f"actions, the policy {obs_dim} and {act_dim}; {fix}"
+        )

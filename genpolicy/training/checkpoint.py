@@ -121,6 +121,20 @@ def exists(run_dir_or_ckpt_dir: str | Path, name: str = "last") -> bool:
     return meta.is_file() and tensors.is_file()
 
 
+def names(ckpt_dir: str | Path) -> list[str]:
+    """The complete checkpoints (both files) in ``ckpt_dir``: ``step<N>`` in order of N
+    first, then the others (``best``, ``last``) by name."""
+    folder = Path(ckpt_dir)
+    if not folder.is_dir():
+        return []
+    found = [p.name[: -len(JSON_SUFFIX)] for p in folder.glob(f"*{JSON_SUFFIX}")]
+    found = [n for n in found if exists(folder, n)]
+    steps = sorted(
+        (n for n in found if n[4:].isdigit() and n.startswith("step")), key=lambda n: int(n[4:])
+    )
+    return steps + sorted(n for n in found if n not in steps)
+
+
 def _resolve(path: Path) -> Path:
     """The checkpoint stem for what ``load`` was given."""
     stem = _checkpoint_dir(path) / "last" if path.is_dir() else _stem(path)

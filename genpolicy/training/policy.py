@@ -29,6 +29,8 @@ class Policy:
     cfg: Any  # its RunConfig
     ckpt: dict[str, Any]  # the checkpoint dict
     act_cfg: Any  # the ActConfig acting uses (None: a policy without one)
+    source: str = ""  # the path it was loaded from (for error messages)
+    env_override: str | None = None  # evaluate here instead of the checkpoint's environment
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Actions for raw observations, exactly as evaluation calls the policy."""
@@ -38,9 +40,23 @@ class Policy:
     @property
     def env_id(self) -> str:
         """The checkpoint's evaluation environment."""
-        env_id = self.ckpt.get("env_id")
+        env_id = self.env_override or self.ckpt.get("env_id")
         if not env_id:
-            raise GenpolicyError("the checkpoint names no environment; it cannot be evaluated")
+            where = f"checkpoint {self.source}" if self.source else "the checkpoint"
+            raise GenpolicyError(
+                f"{where} names no environment (its dataset had none); name the Gymnasium "
+                "environment to evaluate it on, e.g. --env Hopper-v5 (Python: env_id=...)"
+            )
+        if self.env_override and self.ckpt.get("env_id") != self.env_override:
+            from genpolicy.envs.gym_envs import check_dims
+
+            check_dims(
+                self.env_override,
+                self.algo.obs_dim,
+                self.algo.act_dim,
+                f"--env {self.env_override}",
+                "name an environment with the data's observations and actions",
+            )
         return str(env_id)
 
     @property
@@ -81,10 +97,13 @@ def load_policy(
     candidates: int | None = None,
     steps: int | None = None,
     noise_scale: float | None = None,
+    env_id: str | None = None,
 ) -> Policy:
     """The policy of checkpoint ``path`` (a run directory: its last checkpoint) acting with
     the run's act settings, or with ``candidates``/``steps``/``noise_scale`` changed for
-    this actor only (the algorithm's config stays as it is)."""
+    this actor only (the algorithm's config stays as it is). ``env_id`` evaluates it on
+    another Gymnasium environment than the checkpoint's (needed where its dataset named
+    none)."""
     algo, cfg, ckpt = load_algorithm(path, device)
     act_cfg = getattr(cfg.algo, "act", None)
     changes = {
@@ -103,7 +122,7 @@ def load_policy(
         raise GenpolicyError(
             f"--candidates/--steps/--noise-scale need a generative policy; this is {cfg.algo.name}"
         )
-    return Policy(algo, cfg, ckpt, act_cfg)
+    return Policy(algo, cfg, ckpt, act_cfg, source=str(path), env_override=env_id or None)
 
 
 def evaluate_policy(path: str | Path, episodes: int = 10, seed: int | None = None) -> EvalResult:

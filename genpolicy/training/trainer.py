@@ -77,6 +77,24 @@ class FitResult:
     already_finished: bool = False  # resumed a run that had ended: nothing was trained
 
 
+def _no_last_checkpoint(run_dir: Path, ckpt_dir: Path) -> str:
+    """Why a run without a ``last`` checkpoint cannot resume, and a way on that keeps what
+    the folder holds (``--overwrite`` would delete its other checkpoints)."""
+    names = ckpt_io.names(ckpt_dir)
+    if not names:
+        return (
+            f"cannot resume {run_dir}: it has no checkpoint; drop --resume and pass --overwrite "
+            "to start it again, or --set train.run_name=NEW to keep it"
+        )
+    steps = [n for n in names if n.startswith("step") and n[4:].isdigit()]
+    newest = ckpt_dir / (steps[-1] if steps else names[0])  # the latest step, else best
+    return (
+        f"cannot resume {run_dir}: no checkpoint 'last' (it holds {', '.join(names)}); to keep "
+        f"them, start a new run from one: --set train.run_name=NEW "
+        f"--set train.init_from={newest} --set train.init_history=true"
+    )
+
+
 class Trainer:
     """One run: owns the algorithm, the dataset, the run directory and the loop state."""
 
@@ -128,9 +146,7 @@ class Trainer:
         cfg, t = self.cfg, self.cfg.train
         if resume:
             if not ckpt_io.exists(self.ckpt_dir, "last"):
-                raise GenpolicyError(
-                    f"cannot resume: no checkpoint 'last' in {self.ckpt_dir}; drop --resume"
-                )
+                raise GenpolicyError(_no_last_checkpoint(self.run_dir, self.ckpt_dir))
             for folder in (self.run_dir, self.ckpt_dir):
                 check_writable(folder, f"cannot resume {self.run_dir}:")
         elif self.run_dir.exists() and any(self.run_dir.iterdir()) and not overwrite:

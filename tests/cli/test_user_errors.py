@@ -84,6 +84,29 @@ def test_environment_is_made_before_training(
     assert "names no environment: training without evaluation; set data.env_id" in err
 
 
+def test_evaluate_asks_for_an_environment_that_fits_the_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Evaluating a run whose data named no environment asks for --env, and --env must fit
+    the policy's observations and actions."""
+    pytest.importorskip("gymnasium")
+    arrays = make_arrays(n_episodes=4, length=20, obs_dim=3, act_dim=1)
+    data = tmp_path / "pendulum-like.npz"
+    np.savez(data, **arrays)
+    cfg = _config(tmp_path, **{"data.dataset": str(data)})
+    assert main(["train", cfg]) == 0  # no environment: trains without evaluation
+    run = _run_folders(tmp_path)[0]
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--episodes", "1"]) == 2
+    line = _one_error(capsys)
+    assert f"checkpoint {run} names no environment" in line and "--env Hopper-v5" in line
+    assert main(["evaluate", str(run), "--episodes", "1", "--env", "Hopper-v5"]) == 2
+    assert "--env Hopper-v5: Hopper-v5 has 11-dim observations" in _one_error(capsys)
+    assert main(["evaluate", str(run), "--episodes", "2", "--env", "Pendulum-v1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["env_id"] == "Pendulum-v1" and out["episodes"] == 2
+
+
 def test_dataset_info_refuses_an_unknown_environment(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -153,6 +176,36 @@ def test_resume_guards(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in run.rglob("*") if p.is_file()}
     assert after == before
     assert json.loads((run / "summary.json").read_text())["steps_per_s"] > 0
+
+
+def test_resume_without_last_points_to_a_way_that_keeps_the_checkpoints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run whose ``last`` checkpoint is gone cannot resume; the error names the checkpoints
+    it still holds and how to start from the newest without --overwrite (which deletes
+    them), and nothing in the folder changes."""
+    cfg = _config(tmp_path, **{"train.checkpoint_at": [2]})
+    assert main(["train", cfg]) == 0
+    run = _run_folders(tmp_path)[0]
+    ckpts = run / "checkpoints"
+    for f in ckpts.glob("last.*"):
+        f.unlink()
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(["train", str(run / "config.yaml"), "--resume"]) == 2
+    line = _one_error(capsys)
+    assert "no checkpoint 'last' (it holds step2, best)" in line
+    assert f"--set train.init_from={ckpts / 'step2'} --set train.init_history=true" in line
+    assert "--overwrite" not in line
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    # the suggested settings work: a new run starts from step2 and trains on to step 6
+    suggested = line.split("from one: ")[1].replace("NEW", "again").split()
+    assert main(["train", str(run / "config.yaml"), *suggested, "--set", "train.steps=6"]) == 0
+    assert json.loads((run.parent / "again" / "summary.json").read_text())["steps"] == 6
+    for f in ckpts.glob("*"):
+        f.unlink()
+    assert main(["train", str(run / "config.yaml"), "--resume"]) == 2
+    assert "it has no checkpoint; drop --resume and pass --overwrite" in _one_error(capsys)
 
 
 def test_resume_of_a_read_only_run_folder(
@@ -260,6 +313,7 @@ def test_dataset_outputs_that_cannot_be_written(
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("mine")
+    (tmp_path / "a-plot.png").write_text("mine too")
     make = ["dataset", "make", "--env", "Hopper-v5", "--policy", "random", "--size", "5"]
     assert main([*make, "--out", f"{blocker}/d.hdf5", "--no-progress"]) == 2
     assert f"cannot write in {blocker} (a file is in the way)" in _one_error(capsys)
@@ -329,6 +383,7 @@ def test_bench_refuses_bad_options_before_timing(
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("mine")
+    (tmp_path / "a-plot.png").write_text("mine too")
     swap = {"FOLDER": str(tmp_path), "FILE/x.json": f"{blocker}/x.json"}
     assert main(["bench", *(swap.get(a, a) for a in args), "--quick"]) == 2
     assert message in _one_error(capsys)  # the only line: nothing was timed
@@ -345,6 +400,7 @@ def test_sweep_refuses_an_output_it_cannot_write(
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("mine")
+    (tmp_path / "a-plot.png").write_text("mine too")
     spec = _spec(tmp_path, "base: toy-bc\nset: {train.steps: 2}\ngrid: {seed: [0]}\n")
     assert main(["sweep", spec, "--out", str(blocker)]) == 2
     assert f"cannot write in {blocker} (a file is in the way)" in _one_error(capsys)
@@ -400,6 +456,7 @@ def test_loglik_error_steps_must_be_positive(
         (["--out", "FILE/m.png"], "cannot write in FILE (a file is in the way)"),
         (["--out", "FOLDER/m.png", "--episodes", "-1"], "--episodes must be >= 0, got -1"),
         (["--out", "FOLDER/m.png", "--rollouts", "0"], "--rollouts must be >= 1, got 0"),
+        (["--out", "FOLDER/a-plot.png"], "FOLDER/a-plot.png exists; pass --overwrite"),
     ],
 )
 def test_maze_plot_checks_its_options_before_reading(
@@ -407,6 +464,7 @@ def test_maze_plot_checks_its_options_before_reading(
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("mine")
+    (tmp_path / "a-plot.png").write_text("mine too")
 
     def swap(text: str) -> str:
         return text.replace("FOLDER", str(tmp_path)).replace("FILE", str(blocker))
@@ -414,4 +472,5 @@ def test_maze_plot_checks_its_options_before_reading(
     dataset = str(tmp_path / "maze.hdf5")  # not read: the options are checked first
     assert main(["maze-plot", dataset, *map(swap, args)]) == 2
     assert swap(message) in _one_error(capsys)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "a-plot.png"]
+    assert (tmp_path / "a-plot.png").read_text() == "mine too"
