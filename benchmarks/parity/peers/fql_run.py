@@ -54,7 +54,6 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import os
 import random
 import re
 import sys
@@ -71,6 +70,7 @@ from peer_common import (
     main,
     qlearning_transitions,
     read_export,
+    single_thread_xla,
     source_commit,
 )
 
@@ -189,14 +189,6 @@ def peer_commit() -> str | None:
 
     src = Path(agents.__file__).resolve().parents[1]
     return source_commit(src, "fql-source.txt", "FQL_COMMIT")
-
-
-def single_thread_xla() -> None:
-    """XLA's CPU client on one thread for its Eigen kernels (before JAX is imported)."""
-    flag = "--xla_cpu_multi_thread_eigen=false"
-    current = os.environ.get("XLA_FLAGS", "")
-    if "xla_cpu_multi_thread_eigen" not in current:
-        os.environ["XLA_FLAGS"] = f"{current} {flag}".strip()
 
 
 def run(a: argparse.Namespace) -> None:

@@ -1,7 +1,7 @@
 """What every D4RL peer adapter shares (``grl_common`` and so the ``grl_*`` adapters,
-``d3rlpy_run``, ``diffusion_ql_run`` and ``fql_run``), in any of their interpreters: it imports only
-numpy, the standard library and, inside its functions, genpolicy (put on the path by each
-adapter).
+``d3rlpy_run``, ``diffusion_ql_run``, ``fql_run`` and ``idql_run``), in any of their
+interpreters: it imports only numpy, the standard library and, inside its functions, genpolicy
+(put on the path by each adapter).
 
 * ``export``: a dataset's D4RL arrays to an ``.npz`` (genpolicy's python), and
   ``read_export``, that file read back;
@@ -9,6 +9,7 @@ adapter).
   arrays, which the peers that read D4RL through it train on;
 * ``source_commit``: the commit of a peer used from a checkout;
 * ``evaluate_aside``: genpolicy's evaluation, the global random states left as they were;
+* ``single_thread_xla``: XLA's CPU kernels on one thread, for the JAX peers;
 * ``eval_row`` and ``emit``: one evaluation of genpolicy's as one JSON line, printed and
   appended to the ``--out`` file;
 * the command line's frame (``main``: ``export DATASET OUT`` / ``run DATA.npz ...``).
@@ -114,6 +115,14 @@ def evaluate_aside(act_fn: Any, env_id: str, episodes: int, eval_seed: int, task
             return evaluate(act_fn, env_id, episodes, eval_seed, task)
     finally:
         np.random.set_state(np_state)
+
+
+def single_thread_xla() -> None:
+    """XLA's CPU client on one thread for its Eigen kernels (before JAX is imported)."""
+    flag = "--xla_cpu_multi_thread_eigen=false"
+    current = os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_multi_thread_eigen" not in current:
+        os.environ["XLA_FLAGS"] = f"{current} {flag}".strip()
 
 
 def eval_row(base: dict[str, Any], step: int, res: Any, **fields: Any) -> dict[str, Any]:

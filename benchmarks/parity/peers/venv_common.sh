@@ -1,5 +1,5 @@
-# Sourced by the peers' virtualenv scripts (d3rlpy.sh, generativerl.sh, fql.sh): what they
-# share.
+# Sourced by the peers' virtualenv scripts (d3rlpy.sh, generativerl.sh, diffusion_ql.sh,
+# fql.sh, idql.sh): what they share.
 
 # venv_target VENV_DIR: sets repo (this repository) and target (VENV_DIR's absolute path);
 # exits if VENV_DIR lies inside the repository.
