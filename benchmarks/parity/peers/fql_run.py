@@ -53,11 +53,11 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import json
 import random
 import re
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,7 @@ from peer_common import (
     main,
     qlearning_transitions,
     read_export,
+    run_jax_updates,
     single_thread_xla,
     source_commit,
 )
@@ -242,7 +243,9 @@ def run(a: argparse.Namespace) -> None:
         file=sys.stderr,
     )
 
-    def log_eval(step: int, train_s: float, first_s: float, info: dict[str, Any]) -> None:
+    def log_eval(
+        agent: Any, step: int, train_s: float, first_s: float, info: dict[str, Any]
+    ) -> None:
         np_state = np.random.get_state()
         key = jax.random.PRNGKey(np.random.randint(0, 2**32))
         actor_fn = supply_rng(agent.sample_actions, rng=key)
@@ -265,20 +268,8 @@ def run(a: argparse.Namespace) -> None:
         )
         emit(row, a.out)
 
-    every = a.eval_every or a.steps
-    train_s = first_s = 0.0
-    info: dict[str, Any] = {}
-    for i in range(1, a.steps + 1):
-        t0 = time.perf_counter()
-        agent, info = agent.update(buffer.sample(config["batch_size"]))
-        if i == 1 or i % every == 0:
-            jax.block_until_ready(agent)  # the clock stops when the updates have run
-        dt = time.perf_counter() - t0
-        train_s += dt
-        if i == 1:
-            first_s = dt  # JAX compiles the update on its first call
-        if i % every == 0:
-            log_eval(i, train_s, first_s, info)
+    sample = functools.partial(buffer.sample, config["batch_size"])
+    run_jax_updates(agent, sample, a.steps, a.eval_every or a.steps, log_eval)
 
 
 def add_args(r: argparse.ArgumentParser) -> None:

@@ -79,11 +79,11 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import inspect
 import json
 import re
 import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,7 @@ from peer_common import (
     main,
     qlearning_transitions,
     read_export,
+    run_jax_updates,
     single_thread_xla,
     source_commit,
 )
@@ -458,7 +459,9 @@ def run(a: argparse.Namespace) -> None:
 
         return act_fn
 
-    def log_eval(step: int, train_s: float, first_s: float, info: dict[str, Any]) -> None:
+    def log_eval(
+        agent: Any, step: int, train_s: float, first_s: float, info: dict[str, Any]
+    ) -> None:
         rest = train_s - first_s
         losses = {k: float(v) for k, v in info.items()}
         for inference in s["inference"]:
@@ -476,20 +479,8 @@ def run(a: argparse.Namespace) -> None:
             )
             emit(row, a.out)
 
-    every = every or steps
-    train_s = first_s = 0.0
-    info: dict[str, Any] = {}
-    for i in range(1, steps + 1):
-        t0 = time.perf_counter()
-        agent, info = agent.update(ds_train.sample_jax(batch_size))
-        if i == 1 or i % every == 0:
-            jax.block_until_ready(agent)  # the clock stops when the updates have run
-        dt = time.perf_counter() - t0
-        train_s += dt
-        if i == 1:
-            first_s = dt  # JAX compiles the update on its first call
-        if i % every == 0:
-            log_eval(i, train_s, first_s, info)
+    sample = functools.partial(ds_train.sample_jax, batch_size)
+    run_jax_updates(agent, sample, steps, every or steps, log_eval)
 
 
 def add_args(r: argparse.ArgumentParser) -> None:

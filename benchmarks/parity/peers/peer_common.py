@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,35 @@ def single_thread_xla() -> None:
     current = os.environ.get("XLA_FLAGS", "")
     if "xla_cpu_multi_thread_eigen" not in current:
         os.environ["XLA_FLAGS"] = f"{current} {flag}".strip()
+
+
+def run_jax_updates(
+    agent: Any,
+    sample: Callable[[], Any],
+    steps: int,
+    every: int,
+    log_eval: Callable[[Any, int, float, float, dict[str, Any]], None],
+) -> Any:
+    """``steps`` updates ``agent, info = agent.update(sample())`` of a JAX peer, timed: the
+    clock waits for the update's arrays on the first step and every ``every``-th, where
+    ``log_eval(agent, step, train_s, first_s, info)`` runs (``first_s``: the first update,
+    in which JAX compiles). Returns the trained agent."""
+    import jax
+
+    train_s = first_s = 0.0
+    info: dict[str, Any] = {}
+    for i in range(1, steps + 1):
+        t0 = time.perf_counter()
+        agent, info = agent.update(sample())
+        if i == 1 or i % every == 0:
+            jax.block_until_ready(agent)  # the clock stops when the updates have run
+        dt = time.perf_counter() - t0
+        train_s += dt
+        if i == 1:
+            first_s = dt
+        if i % every == 0:
+            log_eval(agent, i, train_s, first_s, info)
+    return agent
 
 
 def eval_row(base: dict[str, Any], step: int, res: Any, **fields: Any) -> dict[str, Any]:
