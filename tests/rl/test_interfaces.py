@@ -301,7 +301,7 @@ def test_cli_evaluate_steps_leaves_the_config_alone(
     monkeypatch.setattr(policy, "load_algorithm", load_algorithm)
     args = argparse.Namespace(
         checkpoint=str(res.run_dir), episodes=3, seed=None, candidates=None, steps=1,
-        noise_scale=None, device="cpu",
+        noise_scale=None, device="cpu", env=None,
     )  # fmt: skip
     assert run_cli._evaluate(args) == 0
     out = capsys.readouterr().out
