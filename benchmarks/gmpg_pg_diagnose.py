@@ -100,7 +100,7 @@ def main() -> None:
                 "train.run_name": "diagnose",
             },
         )
-        cfg = RunConfig.from_dict(data)
+        cfg = RunConfig.from_dict(data, algorithm_default=False)  # the run's own config
         trainer = Trainer(cfg)
         trainer.env_id = None  # no evaluation: this measures the loss's effect, not the score
         gen = torch.Generator(device=trainer.dataset.device).manual_seed(1234)

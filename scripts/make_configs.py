@@ -16,12 +16,13 @@ on a CPU shorten them with --set train.steps=... (see docs/algorithms/index.md).
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from genpolicy.training.config import create
+from genpolicy.training.config import RunConfig, apply_overrides, over_default_of
 from genpolicy.training.shipped import REMOVED
 
 ROOT = Path(__file__).resolve().parents[1] / "genpolicy" / "configs"
@@ -97,17 +98,21 @@ def dataset(task: str, kind: str) -> str:
 
 
 def render(overrides: dict, base: dict | None = None) -> dict[str, Any]:
-    """The config dict of the library defaults plus ``overrides`` (which name ``algo.name``),
-    or of the config dict ``base`` plus ``overrides``."""
+    """The config dict of the library's dataclass defaults plus ``overrides`` (which name
+    ``algo.name``), or of the config dict ``base`` plus ``overrides``."""
     overrides = dict(overrides)
     if base is None:
         base = {"algo": {"name": overrides.pop("algo.name")}}
-    data = create(base, overrides).to_dict()
-    # the model section lists only what we (or base) set: its other options keep the defaults
+    data = apply_overrides(copy.deepcopy(base), overrides)
+    data = RunConfig.from_dict(data, algorithm_default=False).to_dict()
+    # the model section lists only what we (or base) set, and any other option that the
+    # algorithm's default sets otherwise (a config that names an algorithm takes what it
+    # leaves out from that default): its other options keep the dataclass defaults
+    under = over_default_of(data["algo"]["name"], {}).get("model", {})
     data["model"] = {
         k: v
         for k, v in data["model"].items()
-        if f"model.{k}" in overrides or k in base.get("model", {})
+        if f"model.{k}" in overrides or k in base.get("model", {}) or under.get(k, v) != v
     }
     return data
 

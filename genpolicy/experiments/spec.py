@@ -48,7 +48,14 @@ from typing import Any
 import yaml
 
 from genpolicy.errors import GenpolicyError
-from genpolicy.training.config import TOY_DATASET, RunConfig, apply_overrides, read_file, resolve
+from genpolicy.training.config import (
+    TOY_DATASET,
+    RunConfig,
+    apply_overrides,
+    read_file,
+    resolve,
+    saved_by_a_run,
+)
 
 SPEC_KEYS = ("name", "out", "base", "bases", "set", "grid", "order", "search")
 SHORT_KEYS = {"dataset": "data.dataset", "seed": "train.seed"}
@@ -388,7 +395,7 @@ def trial_config(
         },
     )
     try:
-        return RunConfig.from_dict(data)
+        return RunConfig.from_dict(data, algorithm_default=not saved_by_a_run(trial.base))
     except GenpolicyError as exc:
         raise GenpolicyError(f"trial {trial.id}: {exc}") from None
 

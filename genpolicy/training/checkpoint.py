@@ -361,7 +361,7 @@ def load_algorithm(path: str | Path, device: str = "cpu") -> tuple[Any, Any, dic
 
     check_device(device, "device")
     ckpt = load(path, device)
-    cfg = RunConfig.from_dict(ckpt["config"])
+    cfg = RunConfig.from_dict(ckpt["config"], algorithm_default=False)  # complete when written
     dims = ckpt["dims"]
     algo = build_algorithm(
         cfg.algo, cfg.model, cfg.critic, int(dims["obs"]), int(dims["act"]), device

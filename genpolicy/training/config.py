@@ -2,8 +2,11 @@
 
 A run is ``RunConfig(algo, model, critic, data, train)``. ``algo`` is the config dataclass
 of the algorithm that ``algo.name`` names (``genpolicy.rl.algos``); the other sections are
-fixed dataclasses. Loading a partial YAML fills in the defaults; unknown keys and values
-of the wrong type raise ``GenpolicyError`` naming the key and what it accepts.
+fixed dataclasses. Loading a partial YAML fills in the defaults: a config that names an
+algorithm takes the keys it leaves out of the ``algo``, ``model`` and ``critic`` sections
+from that algorithm's default (the shipped ``<algo>.yaml``, what ``genpolicy train <algo>``
+trains), everything else from the dataclasses. Unknown keys and values of the wrong type
+raise ``GenpolicyError`` naming the key and what it accepts.
 
     cfg = load("published/gmpo/vp/hopper-medium", ["train.steps=20000", "algo.beta=8"])
     cfg = create("default", {"train.steps": 500})   # the built-in toy-bandit run
@@ -12,7 +15,9 @@ of the wrong type raise ``GenpolicyError`` naming the key and what it accepts.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -28,7 +33,13 @@ from genpolicy.generative.models import MODEL_KINDS, ModelConfig, model_class
 from genpolicy.rl.algos import ALGORITHMS, GMPOConfig, algo_config_class, check_model
 from genpolicy.rl.algos.base import COMPILE_MODES
 from genpolicy.rl.critics import CriticConfig
-from genpolicy.training.shipped import builtin_names, find_config, moved_to, removed_for
+from genpolicy.training.shipped import (
+    builtin_names,
+    default_names,
+    find_config,
+    moved_to,
+    removed_for,
+)
 
 REWARD_CONVENTIONS = ("auto", "none", "locomotion", "antmaze")
 TOY_DATASET = "toy-bandit"
@@ -101,7 +112,16 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+    def from_dict(cls, data: Mapping[str, Any], *, algorithm_default: bool = True) -> RunConfig:
+        """A validated config from a (possibly partial) dict. A dict that names
+        ``algo.name`` takes the keys it leaves out of ``algo``, ``model`` and ``critic`` from
+        that algorithm's default (``<algo>.yaml``); the other keys, and every key of a dict
+        that names no algorithm, take the dataclass defaults.
+
+        ``algorithm_default=False``: every key left out takes the dataclass default. For a
+        config that a run wrote (its ``config.yaml``, a checkpoint's), complete when written:
+        the keys it lacks are options added to the library since, and their dataclass
+        defaults keep what that run did."""
         if not isinstance(data, Mapping):
             raise GenpolicyError(
                 f"a config must be a mapping of sections, got {type(data).__name__}"
@@ -115,6 +135,8 @@ class RunConfig:
             algo_cls = algo_config_class(name)
         except GenpolicyError:
             raise unknown_name("algo.name", name, ALGORITHMS) from None
+        if algorithm_default and "name" in algo:
+            data = over_default_of(name, data)
         sections = {"algo": algo_cls}
         out = _build(cls, data, "", overrides_types=sections)
         out.validate()
@@ -274,7 +296,9 @@ def config_diff(
     maps a section to the keys of it not compared (``"*"`` for the whole section).
     """
     try:
-        old: Mapping[str, Any] = _effective_sampler(RunConfig.from_dict(saved))
+        old: Mapping[str, Any] = _effective_sampler(
+            RunConfig.from_dict(saved, algorithm_default=False)
+        )
     except GenpolicyError:
         old = saved
     new = _effective_sampler(current)
@@ -307,6 +331,57 @@ def _effective_sampler(cfg: RunConfig) -> dict[str, Any]:
             return d
         act["steps"], act["solver"] = steps, solver
     return d
+
+
+# -- an algorithm's default under a partial config ---------------------------------------------
+OVER_DEFAULT = ("algo", "model", "critic")  # the sections a partial config takes from it
+
+
+@functools.cache
+def _default_sections(name: str) -> dict[str, Any]:
+    """The ``algo``, ``model`` and ``critic`` sections of algorithm ``name``'s shipped
+    default (``<name>.yaml``), as written; empty where the algorithm ships none."""
+    path = find_config(name) if name in default_names() else None
+    if path is None:
+        return {}
+    raw = read_file(path)
+    return {sec: raw[sec] for sec in OVER_DEFAULT if isinstance(raw.get(sec), Mapping)}
+
+
+def over_default_of(name: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` laid over algorithm ``name``'s default: each of its ``algo``, ``model`` and
+    ``critic`` sections keeps the keys it sets and takes the others (a nested section such
+    as ``algo.act`` key by key) from the default's; a section it leaves out is the default's.
+    Other sections, and anything that is not a mapping, stay as they are (building the
+    config reports them)."""
+    out = dict(data)
+    types_ = {"algo": algo_config_class(name), "model": ModelConfig, "critic": CriticConfig}
+    for sec, default in _default_sections(name).items():
+        given = data.get(sec)
+        if given is None:
+            out[sec] = copy.deepcopy(default)
+        elif isinstance(given, Mapping):
+            out[sec] = _lay_over(types_[sec], default, given)
+    return out
+
+
+def _lay_over(cls: type, default: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` over ``default``, recursing into the keys that are dataclass sections."""
+    hints = typing.get_type_hints(cls)
+    out = copy.deepcopy(dict(default))
+    for key, value in given.items():
+        tp = hints.get(str(key))
+        below = out.get(key)
+        if (
+            isinstance(tp, type)
+            and dataclasses.is_dataclass(tp)
+            and isinstance(value, Mapping)
+            and isinstance(below, Mapping)
+        ):
+            out[key] = _lay_over(tp, below, value)
+        else:
+            out[key] = value
+    return out
 
 
 # -- building dataclasses from plain data, with coercion --------------------------------------
@@ -507,19 +582,30 @@ def resolve(spec: str | Path) -> dict[str, Any]:
     )
 
 
+def saved_by_a_run(spec: str | Path) -> bool:
+    """Whether ``spec`` is a run folder's own ``config.yaml`` (beside its ``checkpoints``):
+    that run's complete config, whose missing keys take the dataclass defaults."""
+    path = Path(spec).expanduser()
+    return path.name == "config.yaml" and path.is_file() and (path.parent / "checkpoints").is_dir()
+
+
 def load_config(spec: str | Path, overrides: Iterable[str] | Mapping[str, Any] = ()) -> RunConfig:
     """Read a config (a file or a shipped name) and apply ``key=value`` overrides."""
-    return RunConfig.from_dict(apply_overrides(resolve(spec), overrides))
+    return create(spec, overrides)
 
 
 def create(
-    base: str | Mapping[str, Any] = "default", overrides: Iterable[str] | Mapping[str, Any] = ()
+    base: str | Path | Mapping[str, Any] = "default",
+    overrides: Iterable[str] | Mapping[str, Any] = (),
 ) -> RunConfig:
-    """A validated ``RunConfig`` from a shipped name, a file or a dict, plus overrides."""
-    import copy
-
-    data = copy.deepcopy(dict(base)) if isinstance(base, Mapping) else resolve(base)
-    return RunConfig.from_dict(apply_overrides(data, overrides))
+    """A validated ``RunConfig`` from a shipped name, a file or a dict, plus overrides; what
+    a config that names an algorithm leaves out comes from that algorithm's default, except
+    in a run folder's own ``config.yaml`` (``saved_by_a_run``)."""
+    if isinstance(base, Mapping):
+        data, saved = copy.deepcopy(dict(base)), False
+    else:
+        data, saved = resolve(base), saved_by_a_run(base)
+    return RunConfig.from_dict(apply_overrides(data, overrides), algorithm_default=not saved)
 
 
 load = load_config  # the short name used across the library

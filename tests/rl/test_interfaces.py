@@ -204,7 +204,9 @@ def test_config_diff_compares_the_sampler_acting_resolves() -> None:
     old["algo"]["act"]["steps"] = 4
     assert config_diff(old, cur) == ["algo.act"]
     # a GTP run folder from before the flow map declared its K = 2 default
-    gtp = RunConfig.from_dict({"algo": {"name": "gtp"}, "model": {"kind": "flowmap"}})
+    gtp = RunConfig.from_dict(
+        {"algo": {"name": "gtp"}, "model": {"kind": "flowmap"}}, algorithm_default=False
+    )
     saved = gtp.to_dict()
     saved["algo"]["act"] = {"steps": 2, "solver": None, "candidates": 1, "noise_scale": 1.0}
     saved["model"].update(steps=32, solver="euler")
@@ -301,7 +303,7 @@ def test_cli_evaluate_steps_leaves_the_config_alone(
     monkeypatch.setattr(policy, "load_algorithm", load_algorithm)
     args = argparse.Namespace(
         checkpoint=str(res.run_dir), episodes=3, seed=None, candidates=None, steps=1,
-        noise_scale=None, device="cpu",
+        noise_scale=None, device="cpu", env=None,
     )  # fmt: skip
     assert run_cli._evaluate(args) == 0
     out = capsys.readouterr().out
