@@ -19,6 +19,8 @@ genpolicy tables $R/gtp-jumps/report/results.json --steps 5000,10000 --name gtp-
 cp $R/gtp-jumps/report/curves_hopper-medium-v5.png docs/assets/benchmarks/gtp-jumps-hopper-medium.png
 genpolicy tables $R/gmpo-steps/report/results.json --steps 5000,10000 --name gmpo-steps \
   --update docs/benchmarks/gtp-jumps.md > /dev/null
+genpolicy tables $R/gmpo-vp-steps/report/results.json --steps 5000,10000 --name gmpo-vp-steps \
+  --update docs/benchmarks/gtp-jumps.md > /dev/null
 genpolicy tables $R/train_speed_cpu_populations.json --name train-speed-populations \
   --update docs/benchmarks/speed.md > /dev/null
 genpolicy tables $R/same-learning-iql/report/results.json --steps 5000,10000,20000 \

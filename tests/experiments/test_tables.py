@@ -188,6 +188,21 @@ def test_tables_from_a_report_without_its_run_folders(runs: Path, tmp_path: Path
     assert tables.benchmark_name(bench / "runs") == "bench"
 
 
+def test_group_rows_order_the_numbers_in_their_labels_by_value() -> None:
+    labels = ["default K=16", "default", "beta=20.0", "default K=2", "beta=6.0", "default K=1"]
+    cell = {"at_steps": [{"step": 5000, "mean": 1.0, "n": 1}]}
+    results = [{"datasets": {"a": {"groups": {g: cell for g in labels}}}}]
+    rows = [line.split(" | ")[0][2:] for line in tables.table(results, [5000], []).splitlines()]
+    assert rows[2:] == [
+        "beta=6.0",
+        "beta=20.0",
+        "default",
+        "default K=1",
+        "default K=2",
+        "default K=16",
+    ]
+
+
 def test_target_table_averages_datasets_and_compares_with_the_reference() -> None:
 
     def group(*cells: tuple[int, float, int]) -> dict[str, Any]:

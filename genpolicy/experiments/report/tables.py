@@ -79,6 +79,13 @@ def at_steps(gd: dict[str, Any]) -> dict[int, dict[str, Any]]:
     return {int(a["step"]): a for a in gd.get("at_steps", [])}
 
 
+def natural(label: str) -> list[Any]:
+    """Sort key that orders the numbers inside a group label by value ("K=2" before
+    "K=16", "beta=6.0" before "beta=20.0")."""
+    parts = re.split(r"(\d+(?:\.\d+)?)", label)
+    return [(0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts)]
+
+
 def table(
     results: list[dict[str, Any]],
     steps: list[int] | None,
@@ -99,7 +106,7 @@ def table(
         for ds, s in cols
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for g in only or sorted(groups):
+    for g in only or sorted(groups, key=natural):
         if g not in groups:
             continue
         row = [g]
@@ -161,7 +168,7 @@ def target_table(
         head += [f"mean @ {s / 1000:g}k", f"vs {reference} @ {s / 1000:g}k"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     refs = {s: average(reference, s)[0] if reference in groups else None for s in steps}
-    for g in sorted(groups, key=lambda g: (g != reference, g)):
+    for g in sorted(groups, key=lambda g: (g != reference, natural(g))):
         row, seen = [g], False
         for s in steps:
             mean, n_ds, runs = average(g, s)
@@ -206,7 +213,7 @@ def comparison_table(
             minutes.setdefault(r.group, []).append(r.summary["train_seconds"] / 60)
     timings = (speed or {}).get("timings", [])
     ds_list = datasets or sorted({r.dataset for r in runs})
-    rows = groups or sorted({r.group for r in runs} | {t["group"] for t in timings})
+    rows = groups or sorted({r.group for r in runs} | {t["group"] for t in timings}, key=natural)
     head = ["algorithm", *ds_list, "updates", "train min/run", "acting", "actions/s at batch 1"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for g in rows:
