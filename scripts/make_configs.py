@@ -623,8 +623,9 @@ def qgpo_srpo_main() -> int:
 # IDQL (Hansen-Estruch et al. 2023, arXiv 2304.10573; public code philippe-eecs/IDQL,
 # launcher/examples/train_ddpm_iql_offline.py): IQL critic (expectile 0.7, 0.9 AntMaze) and
 # a behaviour diffusion model trained by plain matching, lr 3e-4 cosine-decayed over the 3M
-# updates, batch 512 for the behaviour model and the critic alike, a Polyak-0.001 target copy of the score network
-# that samples (our ema 0.999); acting: the highest Q of N = 64 samples (its eval_actions).
+# updates, one batch of 512 for the behaviour model and the critic, a Polyak-0.001 target
+# copy of the score network that samples (our ema 0.999); acting: the highest Q of N = 64
+# samples (its eval_actions).
 # Its 5-step DDPM is a discrete chain; our continuous-time VP model samples with the shared
 # 32 Euler steps instead (docs/algorithms/index.md has the few-step numbers).
 IDQL_ALGO = {
