@@ -42,6 +42,9 @@ from genpolicy.training.shipped import (
 )
 
 REWARD_CONVENTIONS = ("auto", "none", "locomotion", "antmaze")
+# the first line of a config that genpolicy wrote complete (a run's config.yaml): its missing
+# keys are options added since, which take their dataclass defaults
+SAVED_HEADER = "# genpolicy: a complete config, every key as the run used it"
 TOY_DATASET = "toy-bandit"
 WANDB_MODES = ("online", "offline", "disabled")
 
@@ -143,11 +146,13 @@ class RunConfig:
         return out
 
     def save(self, path: str | Path) -> None:
+        """Write the complete config as JSON (``.json``) or YAML, the YAML under the
+        ``SAVED_HEADER`` line that marks it as complete (``saved_by_a_run``)."""
         path = Path(path)
         text = (
             json.dumps(self.to_dict(), indent=2)
             if path.suffix == ".json"
-            else yaml.safe_dump(self.to_dict(), sort_keys=False)
+            else SAVED_HEADER + "\n" + yaml.safe_dump(self.to_dict(), sort_keys=False)
         )
         path.write_text(text)
 
@@ -335,6 +340,8 @@ def _effective_sampler(cfg: RunConfig) -> dict[str, Any]:
 
 # -- an algorithm's default under a partial config ---------------------------------------------
 OVER_DEFAULT = ("algo", "model", "critic")  # the sections a partial config takes from it
+# the model keys that carry over from the default to a model of another kind
+NETWORK_KEYS = ("hidden", "depth", "time_dim", "residual", "activation")
 
 
 @functools.cache
@@ -352,8 +359,9 @@ def over_default_of(name: str, data: Mapping[str, Any]) -> dict[str, Any]:
     """``data`` laid over algorithm ``name``'s default: each of its ``algo``, ``model`` and
     ``critic`` sections keeps the keys it sets and takes the others (a nested section such
     as ``algo.act`` key by key) from the default's; a section it leaves out is the default's.
-    Other sections, and anything that is not a mapping, stay as they are (building the
-    config reports them)."""
+    A model section of another ``kind`` than the default's takes only the network's shape
+    (``NETWORK_KEYS``) from it, the rest from the dataclass. Other sections, and anything
+    that is not a mapping, stay as they are (building the config reports them)."""
     out = dict(data)
     types_ = {"algo": algo_config_class(name), "model": ModelConfig, "critic": CriticConfig}
     for sec, default in _default_sections(name).items():
@@ -361,6 +369,10 @@ def over_default_of(name: str, data: Mapping[str, Any]) -> dict[str, Any]:
         if given is None:
             out[sec] = copy.deepcopy(default)
         elif isinstance(given, Mapping):
+            if sec == "model" and given.get("kind", default.get("kind")) != default.get("kind"):
+                # another kind of model: its path, sampler and kind-specific keys are not the
+                # default's; only the network's shape carries over
+                default = {k: v for k, v in default.items() if k in NETWORK_KEYS}
             out[sec] = _lay_over(types_[sec], default, given)
     return out
 
@@ -583,10 +595,23 @@ def resolve(spec: str | Path) -> dict[str, Any]:
 
 
 def saved_by_a_run(spec: str | Path) -> bool:
-    """Whether ``spec`` is a run folder's own ``config.yaml`` (beside its ``checkpoints``):
-    that run's complete config, whose missing keys take the dataclass defaults."""
+    """Whether ``spec`` is a config a run wrote, complete when written, whose missing keys
+    take the dataclass defaults: a file that starts with ``SAVED_HEADER`` (a copy or a link
+    included), or a run folder's ``config.yaml`` from before the header (beside the run's
+    ``metrics.jsonl`` or ``checkpoints``)."""
     path = Path(spec).expanduser()
-    return path.name == "config.yaml" and path.is_file() and (path.parent / "checkpoints").is_dir()
+    if not path.is_file():
+        return False
+    try:
+        with path.open(encoding="utf-8", errors="replace") as f:
+            if f.readline().rstrip("\r\n") == SAVED_HEADER:
+                return True
+    except OSError:
+        return False
+    run = path.resolve().parent
+    return path.name == "config.yaml" and (
+        (run / "metrics.jsonl").is_file() or (run / "checkpoints").is_dir()
+    )
 
 
 def load_config(spec: str | Path, overrides: Iterable[str] | Mapping[str, Any] = ()) -> RunConfig:

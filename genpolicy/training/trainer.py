@@ -59,6 +59,7 @@ from genpolicy.training.run_dir import (
     check_writable,
     final_summary,
     saved_speed,
+    warn,
     write_error,
 )
 from genpolicy.training.stop import install_stop_handlers
@@ -163,6 +164,13 @@ class Trainer:
             cfg.algo, cfg.model, cfg.critic, self.dataset.obs_dim, self.dataset.act_dim, t.device
         )
         self.algo.set_horizon(t.steps)  # learning-rate schedules run over the whole run
+        pre = cfg.algo.pretrain_updates
+        if pre and t.steps <= pre:
+            warn(
+                f"train.steps={t.steps} <= algo.pretrain_steps={pre}: the run ends in "
+                f"{cfg.algo.name}'s pretraining and never trains its policy; raise train.steps "
+                "or lower algo.pretrain_steps"
+            )
         self.algo.attach_dataset(self.dataset)
         norm = self.dataset.normalizer_state()
         if norm.get("normalize_obs", True):

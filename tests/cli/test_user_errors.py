@@ -178,6 +178,22 @@ def test_resume_guards(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert json.loads((run / "summary.json").read_text())["steps_per_s"] > 0
 
 
+def test_a_run_that_ends_in_pretraining_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    over = [
+        "train.steps=2",
+        "train.eval_every=0",
+        "algo.pretrain_steps=5",
+        f"train.out_dir={tmp_path / 'runs'}",
+        "train.progress=false",
+        "train.tensorboard=false",
+    ]
+    assert main(["train", "toy-gmpg", *[x for o in over for x in ("--set", o)]]) == 0
+    err = capsys.readouterr().err
+    assert "train.steps=2 <= algo.pretrain_steps=5: the run ends in gmpg's pretraining" in err
+
+
 def test_resume_without_last_points_to_a_way_that_keeps_the_checkpoints(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -113,15 +114,33 @@ def test_a_partial_config_that_names_an_algorithm_is_its_default(name: str, tmp_
 
 def test_a_partial_section_keeps_the_rest_of_the_default() -> None:
     """Keys a section sets replace the default's one by one (``algo.act`` too); a section
-    it leaves out is the default's; overrides and a changed model kind go on top."""
+    it leaves out is the default's; overrides go on top."""
     cfg = create(
         {"algo": {"name": "gmpg", "act": {"steps": 5}}, "model": {"hidden": 64}},
-        ["critic.expectile=0.9", "model.kind=diffusion", "model.path=vp"],
+        ["critic.expectile=0.9", "model.path=vp"],
     )
     default = load("gmpg")
     assert cfg.algo == replace(default.algo, act=replace(default.algo.act, steps=5))
-    assert cfg.model == replace(default.model, hidden=64, kind="diffusion", path="vp")
+    assert cfg.model == replace(default.model, hidden=64, path="vp")
     assert cfg.critic == replace(default.critic, expectile=0.9)
+
+
+@pytest.mark.parametrize(
+    ("algo", "kind"), [("gmpo", "flowmap"), ("idql", "flow"), ("fql", "flowmap")]
+)
+def test_a_model_of_another_kind_takes_only_the_network_shape_of_the_default(
+    algo: str, kind: str
+) -> None:
+    """Another model kind than the default's gets its own path and sampler (the dataclass
+    ones), not the default's (e.g. GMPO's 32 Euler steps for a flow map), from a partial
+    config and from --set alike."""
+    default = load(algo).model
+    net = {
+        k: getattr(default, k) for k in ("hidden", "depth", "time_dim", "residual", "activation")
+    }
+    expected = replace(ModelConfig(), kind=kind, **net)
+    assert create({"algo": {"name": algo}, "model": {"kind": kind}}).model == expected
+    assert create({"algo": {"name": algo}}, [f"model.kind={kind}"]).model == expected
 
 
 def test_a_config_that_names_no_algorithm_takes_the_dataclass_defaults() -> None:
@@ -158,6 +177,55 @@ def test_a_saved_config_takes_the_dataclass_defaults_for_keys_added_since(
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
     assert load(run / "config.yaml") == cfg == create(str(run / "config.yaml"))
     assert load(tmp_path / "config.yaml").model.precondition
+    # a config genpolicy writes says it is complete, so a copy or a link of it reads alike
+    cfg.save(tmp_path / "copy.yaml")
+    text = (tmp_path / "copy.yaml").read_text()
+    assert text.startswith("# genpolicy: a complete config")
+    (tmp_path / "copy.yaml").write_text(text.replace("  precondition: false\n", ""))
+    (tmp_path / "link.yaml").symlink_to(tmp_path / "copy.yaml")
+    assert load(tmp_path / "copy.yaml") == cfg == load(tmp_path / "link.yaml")
+
+
+def test_a_checkpoint_and_a_sweep_base_read_a_saved_config_as_complete(tmp_path: Path) -> None:
+    """A checkpoint written before an option existed loads with that option's dataclass
+    default (the network the run trained), and a sweep trial whose base is a run's
+    config.yaml gets the run's config."""
+    from genpolicy.experiments.spec import expand, load_spec, trial_config
+    from genpolicy.training import checkpoint as ckpt_io
+
+    cfg = load(
+        "gtp/toy-bandit",
+        [
+            "model.precondition=false",
+            "train.steps=2",
+            "train.eval_every=0",
+            f"train.out_dir={tmp_path / 'runs'}",
+            "train.run_name=old",
+            "train.progress=false",
+            "train.tensorboard=false",
+        ],
+    )
+    run = genpolicy.fit(cfg).run_dir
+    meta = run / "checkpoints" / "last.json"
+    doc = json.loads(meta.read_text())
+    del doc["state"]["config"]["model"]["precondition"]  # as before the option existed
+    meta.write_text(json.dumps(doc))
+    _, loaded, _ = ckpt_io.load_algorithm(run)
+    assert loaded.model.precondition is False
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "from-a-run",
+                "out": str(tmp_path / "sweep"),
+                "base": str(run / "config.yaml"),
+                "grid": {"seed": [3]},
+            }
+        )
+    )
+    sweep = load_spec(spec)
+    (trial,) = expand(sweep)
+    assert trial_config(sweep, trial).model == cfg.model
 
 
 def test_make_configs_writes_the_committed_files(
