@@ -93,6 +93,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "on a multi-modal 2-D toy (about a minute on one CPU core), write demo.png (data "
         "next to samples) and demo.json under --out, and print the sliced Wasserstein "
         "distance per state.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--kind", default="flow", choices=["diffusion", "flow", "flowmap"])
     p.add_argument("--path", default="linear", choices=["vp", "gvp", "linear", "ve"])

@@ -225,6 +225,9 @@ def test_target_table_averages_datasets_and_compares_with_the_reference() -> Non
     assert lines[0] == "| group | mean @ 20k | vs iql @ 20k | mean @ 50k | vs iql @ 50k |"
     assert lines[2] == "| iql | 20.0 (4 runs) | — | — (1/2 datasets) | — |"  # reference first
     assert lines[3] == "| gmpo | 18.0 (3 runs) | -2.0 | — (1/2 datasets) | — |"
+    only = tables.target_table(results, [20000], [], "iql", only=["gmpo", "iql"]).splitlines()
+    assert [line.split(" | ")[0] for line in only[2:]] == ["| iql", "| gmpo"]
+    assert len(tables.target_table(results, [20000], [], "iql", only=["gmpo"]).splitlines()) == 3
 
 
 def test_target_table_gives_the_seed_paired_standard_error_of_the_difference() -> None:
