@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import torch
 import yaml
+from helpers import ROOT
 
 from genpolicy.cli import main
 from genpolicy.errors import GenpolicyError
@@ -547,3 +548,16 @@ def test_population_packs_are_spread_over_the_workers(tmp_path: Path) -> None:
             spec, expand(spec), workers=workers, status_every=0, stream=log, population=4
         ).ok
         assert log.getvalue().count(want) == 4 // int(want.split()[-1])
+
+
+@pytest.mark.parametrize(
+    "spec_file", sorted((ROOT / "benchmarks" / "sweeps").glob("*.yaml")), ids=lambda p: p.stem
+)
+def test_every_benchmark_spec_builds_each_trial_config(spec_file: Path) -> None:
+    """A benchmark's sweep spec names only keys, configs and algorithms that exist: every
+    trial's config builds (the datasets are not looked up: they live outside the repo)."""
+    spec = load_spec(spec_file)
+    trials = expand(spec, check=False)
+    assert trials
+    for trial in trials:
+        trial_config(spec, trial)
