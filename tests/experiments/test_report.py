@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from PIL import Image
 
 from genpolicy.cli import report as report_cli
 from genpolicy.errors import GenpolicyError
@@ -317,6 +318,9 @@ def test_report_again_from_its_results_json(tmp_path: Path, grid: Path) -> None:
     first = _report_files(bench / "report")
     assert set(first) >= {"report.md", "results.json", "results.csv"}
     assert any(n.endswith(".png") for n in first)
+    for name in (n for n in first if n.endswith(".png")):  # palette pictures: small files
+        with Image.open(bench / "report" / name) as im:
+            assert im.mode == "P" and len(im.getpalette() or []) // 3 <= 128
     res = json.loads(first["results.json"])
     assert list(res)[-1] == "runs"  # the runs last, one a line
     hopper = [r for r in res["runs"] if r["name"] == "hopper-medium-v2/iql/s0"][0]

@@ -84,6 +84,20 @@ def plot_curves(ds: str, d: dict[str, Any], metric: str, path: Path, title: str 
     )
     # the saved picture grows to hold the legend (tight_layout would warn and clip it)
     fig.savefig(path, dpi=80, bbox_inches="tight")
+    palette_png(path)
+
+
+PALETTE_COLOURS = 128  # a report's curves keep their look in a quarter of the bytes
+
+
+def palette_png(path: Path) -> None:
+    """Rewrite the PNG at ``path`` with a palette of ``PALETTE_COLOURS`` colours, so that
+    reports committed beside their results stay small (the same picture gives the same bytes)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        small = im.convert("RGB").quantize(PALETTE_COLOURS)
+    small.save(path, optimize=True)
 
 
 def action_pictures(runs: list[RunRecord], out: Path) -> dict[str, Any]:
@@ -145,5 +159,6 @@ def action_pictures(runs: list[RunRecord], out: Path) -> dict[str, Any]:
         fig.tight_layout(rect=(0, 0.07, 1, 1))
         name = "actions_toy-bandit.png"
         fig.savefig(out / name, dpi=110)
+        palette_png(out / name)
         result["png"] = name
     return result
