@@ -1,0 +1,43 @@
+"""benchmarks/sensitivity.py: score against a grid setting, per sweep, dataset and step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from helpers import script
+
+sens = script("benchmarks/sensitivity.py")
+
+
+def _run(beta: float, seed: int, scores: dict[int, float], dataset: str = "d") -> dict[str, Any]:
+    return {
+        "dataset": dataset,
+        "algo": "gmpo",
+        "seed": seed,
+        "evals": [{"step": s, "eval/score_mean": v} for s, v in scores.items()],
+        "trial": {"overrides": {"algo.beta": beta, "train.seed": seed}},
+    }
+
+
+def test_cells_average_the_seeds_that_reached_each_step(tmp_path: Path) -> None:
+    runs = [
+        _run(2.0, 0, {5000: 10.0, 20000: 30.0}),
+        _run(2.0, 1, {5000: 14.0}),  # not at 20k yet: left out of that cell
+        _run(20.0, 0, {5000: 1.0, 20000: 2.0}),
+        {"dataset": "d", "algo": "gmpo", "seed": 0, "evals": [], "trial": None},  # no beta
+    ]
+    path = tmp_path / "temperature-gmpo" / "report" / "results.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"meta": {"root": "x/temperature-gmpo/runs"}, "runs": runs}))
+    assert sens.main([str(path), "--steps", "5000,20000", "--out", str(tmp_path / "out")]) == 0
+    rows = json.loads((tmp_path / "out" / "sensitivity.json").read_text())["rows"]
+    cell = {(r["value"], r["step"]): r for r in rows}
+    assert cell[(2.0, 5000)]["mean"] == 12.0 and cell[(2.0, 5000)]["seeds"] == [0, 1]
+    assert cell[(2.0, 20000)]["mean"] == 30.0 and cell[(2.0, 20000)]["std"] is None
+    assert cell[(20.0, 20000)]["scores"] == [2.0]
+    assert {r["sweep"] for r in rows} == {"temperature-gmpo"}
+    assert (tmp_path / "out" / "sensitivity.png").stat().st_size > 0
+    # a key no run was swept over is one line on stderr and exit code 2
+    assert sens.main([str(path), "--key", "algo.lr", "--out", str(tmp_path / "o2")]) == 2
