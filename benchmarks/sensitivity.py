@@ -50,7 +50,12 @@ def rows_of(path: Path, key: str, steps: list[int]) -> list[dict[str, Any]]:
         overrides = (run.get("trial") or {}).get("overrides", {})
         if key not in overrides:
             continue
-        value = float(overrides[key])
+        try:
+            value = float(overrides[key])
+        except (TypeError, ValueError):
+            raise GenpolicyError(
+                f"--key {key}: {overrides[key]!r} is no number; name a numeric grid setting"
+            ) from None
         by_step = {int(e["step"]): e.get(METRIC) for e in run.get("evals", [])}
         algos[name] = str(run.get("algo"))
         for step in steps:
@@ -62,6 +67,12 @@ def rows_of(path: Path, key: str, steps: list[int]) -> list[dict[str, Any]]:
     rows = []
     for (dataset, value, step), pairs in sorted(cells.items()):
         pairs.sort()
+        seeds = [seed for seed, _ in pairs]
+        if len(set(seeds)) < len(seeds):
+            raise GenpolicyError(
+                f"{path}: runs of {dataset} with {key}={value:g} differ in another grid "
+                "setting too (a seed repeats); report those runs apart"
+            )
         scores = [s for _, s in pairs]
         rows.append(
             {
@@ -73,7 +84,7 @@ def rows_of(path: Path, key: str, steps: list[int]) -> list[dict[str, Any]]:
                 "step": step,
                 "mean": statistics.fmean(scores),
                 "std": statistics.stdev(scores) if len(scores) > 1 else None,
-                "seeds": [seed for seed, _ in pairs],
+                "seeds": seeds,
                 "scores": scores,
             }
         )
@@ -123,15 +134,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="folder for the JSON and the PNG")
     a = p.parse_args(argv)
     try:
-        steps = [int(s) for s in a.steps.split(",") if s.strip()]
+        try:
+            steps = [int(s) for s in a.steps.split(",") if s.strip()]
+        except ValueError:
+            raise GenpolicyError(
+                f"--steps {a.steps}: give update counts, e.g. 5000,20000"
+            ) from None
         rows = [row for path in a.results for row in rows_of(path, a.key, steps)]
         if not rows:
             raise GenpolicyError(f"no run was evaluated at --steps {a.steps}")
         a.out.mkdir(parents=True, exist_ok=True)
-        meta = {"command": " ".join(["python benchmarks/sensitivity.py", *sys.argv[1:]])}
+        args = sys.argv[1:] if argv is None else argv
+        meta = {"command": " ".join(["python benchmarks/sensitivity.py", *args])}
         (a.out / "sensitivity.json").write_text(compact_json({"meta": meta, "rows": rows}))
         plot(rows, a.key, a.out / "sensitivity.png")
-    except (GenpolicyError, ValueError) as exc:
+    except GenpolicyError as exc:
         print(f"sensitivity: error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {a.out / 'sensitivity.json'} and {a.out / 'sensitivity.png'} ({len(rows)} rows)")

@@ -154,13 +154,23 @@ def env_spaces(env_id: str) -> EnvSpaces | None:
 def check_dims(env_id: str, obs_dim: int, act_dim: int, where: str, fix: str) -> None:
     """Raise a one-line error if Gymnasium environment ``env_id`` does not take a policy's
     observations and actions (sizes ``obs_dim`` and ``act_dim``); ``where`` names the
-    setting, ``fix`` says what to do. Unregistered ids are not checked."""
+    setting, ``fix`` says what to do. A built-in environment is checked by its observations;
+    ids that are neither are not checked."""
     spaces = env_spaces(env_id)
-    if spaces is None:
+    if spaces is not None:
+        env_obs, env_act = spaces.obs_dim, int(np.prod(spaces.act_low.shape))
+        if (env_obs, env_act) != (obs_dim, act_dim):
+            raise GenpolicyError(
+                f"{where}: {env_id} has {env_obs}-dim observations and {env_act}-dim "
+                f"actions, the policy {obs_dim} and {act_dim}; {fix}"
+            )
         return
-    env_act = int(np.prod(spaces.act_low.shape))
-    if (spaces.obs_dim, env_act) != (obs_dim, act_dim):
-        raise GenpolicyError(
-            f"{where}: {env_id} has {spaces.obs_dim}-dim observations and {env_act}-dim "
-            f"actions, the policy {obs_dim} and {act_dim}; {fix}"
-        )
+    from genpolicy.envs.builtin import builtin_env
+
+    entry = builtin_env(env_id)
+    if entry is not None:
+        env_obs = int(np.asarray(entry.make(1, 0).reset(seed=0)[0]).shape[-1])
+        if env_obs != obs_dim:
+            raise GenpolicyError(
+                f"{where}: {env_id} has {env_obs}-dim observations, the policy {obs_dim}; {fix}"
+            )

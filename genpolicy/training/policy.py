@@ -54,7 +54,7 @@ class Policy:
                 self.env_override,
                 self.algo.obs_dim,
                 self.algo.act_dim,
-                f"--env {self.env_override}",
+                f"--env {self.env_override} (env_id)",
                 "name an environment with the data's observations and actions",
             )
         return str(env_id)
@@ -125,7 +125,10 @@ def load_policy(
     return Policy(algo, cfg, ckpt, act_cfg, source=str(path), env_override=env_id or None)
 
 
-def evaluate_policy(path: str | Path, episodes: int = 10, seed: int | None = None) -> EvalResult:
+def evaluate_policy(
+    path: str | Path, episodes: int = 10, seed: int | None = None, env_id: str | None = None
+) -> EvalResult:
     """Evaluate checkpoint ``path`` (a run folder: its last checkpoint) on its environment
-    with the run's act settings: what ``genpolicy evaluate PATH --episodes N`` reports."""
-    return load_policy(path).evaluate(episodes, seed)
+    (or ``env_id``) with the run's act settings: what ``genpolicy evaluate PATH --episodes N``
+    reports."""
+    return load_policy(path, env_id=env_id).evaluate(episodes, seed)

@@ -31,6 +31,7 @@ import functools
 import json
 import math
 import random
+import shlex
 import shutil
 import signal
 import time
@@ -81,6 +82,8 @@ class FitResult:
 def _no_last_checkpoint(run_dir: Path, ckpt_dir: Path) -> str:
     """Why a run without a ``last`` checkpoint cannot resume, and a way on that keeps what
     the folder holds (``--overwrite`` would delete its other checkpoints)."""
+    if not run_dir.is_dir():
+        return f"cannot resume {run_dir}: there is no such run folder; drop --resume"
     names = ckpt_io.names(ckpt_dir)
     if not names:
         return (
@@ -92,7 +95,7 @@ def _no_last_checkpoint(run_dir: Path, ckpt_dir: Path) -> str:
     return (
         f"cannot resume {run_dir}: no checkpoint 'last' (it holds {', '.join(names)}); to keep "
         f"them, start a new run from one: --set train.run_name=NEW "
-        f"--set train.init_from={newest} --set train.init_history=true"
+        f"--set {shlex.quote(f'train.init_from={newest}')} --set train.init_history=true"
     )
 
 
@@ -164,13 +167,6 @@ class Trainer:
             cfg.algo, cfg.model, cfg.critic, self.dataset.obs_dim, self.dataset.act_dim, t.device
         )
         self.algo.set_horizon(t.steps)  # learning-rate schedules run over the whole run
-        pre = cfg.algo.pretrain_updates
-        if pre and t.steps <= pre:
-            warn(
-                f"train.steps={t.steps} <= algo.pretrain_steps={pre}: the run ends in "
-                f"{cfg.algo.name}'s pretraining and never trains its policy; raise train.steps "
-                "or lower algo.pretrain_steps"
-            )
         self.algo.attach_dataset(self.dataset)
         norm = self.dataset.normalizer_state()
         if norm.get("normalize_obs", True):
@@ -196,6 +192,13 @@ class Trainer:
                 return  # nothing to train: nothing on disk changes
         elif t.init_from:
             self._init_from(t.init_from)
+        pre = cfg.algo.pretrain_updates
+        if pre and t.steps <= pre:
+            warn(
+                f"train.steps={t.steps} <= algo.pretrain_steps={pre}: the run ends in "
+                f"{cfg.algo.name}'s pretraining and never trains its policy; raise train.steps "
+                "or lower algo.pretrain_steps"
+            )
         if t.compile != "off":  # after any restore: the compiled steps see the loaded state
             self.algo.compile_update(t.compile)
             self.algo.compile_acting(t.compile)

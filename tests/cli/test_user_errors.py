@@ -101,7 +101,9 @@ def test_evaluate_asks_for_an_environment_that_fits_the_policy(
     line = _one_error(capsys)
     assert f"checkpoint {run} names no environment" in line and "--env Hopper-v5" in line
     assert main(["evaluate", str(run), "--episodes", "1", "--env", "Hopper-v5"]) == 2
-    assert "--env Hopper-v5: Hopper-v5 has 11-dim observations" in _one_error(capsys)
+    assert "--env Hopper-v5 (env_id): Hopper-v5 has 11-dim observations" in _one_error(capsys)
+    assert main(["evaluate", str(run), "--episodes", "1", "--env", "toy-bandit"]) == 2
+    assert "toy-bandit has 2-dim observations, the policy 3" in _one_error(capsys)
     assert main(["evaluate", str(run), "--episodes", "2", "--env", "Pendulum-v1"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["env_id"] == "Pendulum-v1" and out["episodes"] == 2
@@ -222,6 +224,9 @@ def test_resume_without_last_points_to_a_way_that_keeps_the_checkpoints(
         f.unlink()
     assert main(["train", str(run / "config.yaml"), "--resume"]) == 2
     assert "it has no checkpoint; drop --resume and pass --overwrite" in _one_error(capsys)
+    gone = ["--set", f"train.run_name={run.name}-never-made"]
+    assert main(["train", str(run / "config.yaml"), "--resume", *gone]) == 2
+    assert "there is no such run folder; drop --resume" in _one_error(capsys)
 
 
 def test_resume_of_a_read_only_run_folder(

@@ -39,5 +39,10 @@ def test_cells_average_the_seeds_that_reached_each_step(tmp_path: Path) -> None:
     assert cell[(20.0, 20000)]["scores"] == [2.0]
     assert {r["sweep"] for r in rows} == {"temperature-gmpo"}
     assert (tmp_path / "out" / "sensitivity.png").stat().st_size > 0
-    # a key no run was swept over is one line on stderr and exit code 2
+    # a key no run was swept over, a step that is no number and runs that differ in another
+    # grid setting are each refused (exit code 2)
     assert sens.main([str(path), "--key", "algo.lr", "--out", str(tmp_path / "o2")]) == 2
+    assert sens.main([str(path), "--steps", "5k", "--out", str(tmp_path / "o3")]) == 2
+    runs.append(_run(2.0, 0, {5000: 50.0}))  # beta 2, seed 0 again (another lr, say)
+    path.write_text(json.dumps({"meta": {"root": "x/temperature-gmpo/runs"}, "runs": runs}))
+    assert sens.main([str(path), "--steps", "5000", "--out", str(tmp_path / "o4")]) == 2

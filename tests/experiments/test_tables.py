@@ -190,6 +190,17 @@ def test_tables_from_a_report_without_its_run_folders(runs: Path, tmp_path: Path
 
 def test_group_rows_order_the_numbers_in_their_labels_by_value() -> None:
     labels = ["default K=16", "default", "beta=20.0", "default K=2", "beta=6.0", "default K=1"]
+    assert sorted(["lr=0.001", "lr=3e-05", "lr=0.0001"], key=tables.natural) == [
+        "lr=3e-05",
+        "lr=0.0001",
+        "lr=0.001",
+    ]
+    assert sorted(["x=0", "x=-1", "x=1", "x=-2"], key=tables.natural) == [
+        "x=-2",
+        "x=-1",
+        "x=0",
+        "x=1",
+    ]
     cell = {"at_steps": [{"step": 5000, "mean": 1.0, "n": 1}]}
     results = [{"datasets": {"a": {"groups": {g: cell for g in labels}}}}]
     rows = [line.split(" | ")[0][2:] for line in tables.table(results, [5000], []).splitlines()]

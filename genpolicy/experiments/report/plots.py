@@ -96,7 +96,9 @@ def palette_png(path: Path) -> None:
     from PIL import Image
 
     with Image.open(path) as im:
-        small = im.convert("RGB").quantize(PALETTE_COLOURS)
+        rgba = im.convert("RGBA")
+    flat = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+    small = flat.quantize(PALETTE_COLOURS)
     small.save(path, optimize=True)
 
 

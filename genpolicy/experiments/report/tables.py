@@ -81,8 +81,9 @@ def at_steps(gd: dict[str, Any]) -> dict[int, dict[str, Any]]:
 
 def natural(label: str) -> list[Any]:
     """Sort key that orders the numbers inside a group label by value ("K=2" before
-    "K=16", "beta=6.0" before "beta=20.0")."""
-    parts = re.split(r"(\d+(?:\.\d+)?)", label)
+    "K=16", "beta=6.0" before "beta=20.0", "lr=3e-05" before "lr=0.0001", "x=-2" before
+    "x=-1"); a minus sign counts only where no letter, digit or dot precedes it."""
+    parts = re.split(r"((?:(?<![\w.])-)?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)", label)
     return [(0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts)]
 
 
