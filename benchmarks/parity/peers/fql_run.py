@@ -52,7 +52,6 @@ kernels on one thread.
 from __future__ import annotations
 
 import argparse
-import ast
 import functools
 import json
 import random
@@ -68,6 +67,7 @@ from peer_common import (
     emit,
     eval_row,
     main,
+    parse_value,
     qlearning_transitions,
     read_export,
     run_jax_updates,
@@ -143,17 +143,6 @@ def readme_flags(dataset: str) -> dict[str, Any]:
     """The peer README's flags for ``dataset`` (its name less a ``-vN`` suffix); {} if none."""
     stem = re.sub(r"-v\d+$", "", Path(dataset).name.lower())
     return dict(README_FLAGS.get(stem, {}))
-
-
-def parse_value(text: str) -> Any:
-    """A ``--set`` value: a Python literal (numbers, tuples, None), true/false, else text."""
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 def make_config(dataset: str, items: list[str]) -> tuple[Any, dict[str, Any], dict[str, Any]]:

@@ -96,6 +96,7 @@ from peer_common import (
     eval_row,
     evaluate_aside,
     main,
+    parse_value,
     qlearning_transitions,
     read_export,
     run_jax_updates,
@@ -240,17 +241,6 @@ def launcher_dataset(dataset: str, names: list[str]) -> str | None:
     name = stem(dataset)
     hits = [k for k in names if name == stem(k) or name.endswith("-" + stem(k))]
     return max(hits, key=lambda k: len(stem(k))) if hits else None
-
-
-def parse_value(text: str) -> Any:
-    """A ``--set`` value: a Python literal (numbers, tuples, None), true/false, else text."""
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 def peer_settings(a: argparse.Namespace, dataset: str) -> dict[str, Any]:

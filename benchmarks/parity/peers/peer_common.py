@@ -18,6 +18,7 @@ interpreters: it imports only numpy, the standard library and, inside its functi
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import subprocess
@@ -124,6 +125,17 @@ def single_thread_xla() -> None:
     current = os.environ.get("XLA_FLAGS", "")
     if "xla_cpu_multi_thread_eigen" not in current:
         os.environ["XLA_FLAGS"] = f"{current} {flag}".strip()
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: a Python literal (numbers, tuples, None), true/false, else text."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
 
 
 def run_jax_updates(
