@@ -129,10 +129,13 @@ def names(ckpt_dir: str | Path) -> list[str]:
         return []
     found = [p.name[: -len(JSON_SUFFIX)] for p in folder.glob(f"*{JSON_SUFFIX}")]
     found = [n for n in found if exists(folder, n)]
-    steps = sorted(
-        (n for n in found if n[4:].isdigit() and n.startswith("step")), key=lambda n: int(n[4:])
-    )
+    steps = sorted((n for n in found if is_step(n)), key=lambda n: int(n[4:]))
     return steps + sorted(n for n in found if n not in steps)
+
+
+def is_step(name: str) -> bool:
+    """Whether checkpoint ``name`` is a ``step<N>`` one (``train.checkpoint_at``)."""
+    return name.startswith("step") and name[4:].isdigit()
 
 
 def _resolve(path: Path) -> Path:

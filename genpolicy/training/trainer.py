@@ -90,7 +90,7 @@ def _no_last_checkpoint(run_dir: Path, ckpt_dir: Path) -> str:
             f"cannot resume {run_dir}: it has no checkpoint; drop --resume and pass --overwrite "
             "to start it again, or --set train.run_name=NEW to keep it"
         )
-    steps = [n for n in names if n.startswith("step") and n[4:].isdigit()]
+    steps = [n for n in names if ckpt_io.is_step(n)]
     newest = ckpt_dir / (steps[-1] if steps else names[0])  # the latest step, else best
     return (
         f"cannot resume {run_dir}: no checkpoint 'last' (it holds {', '.join(names)}); to keep "
