@@ -66,7 +66,7 @@ def test_existing_run_dir_needs_resume_or_overwrite(tmp_path: Path) -> None:
     changed = tiny("bc", tmp_path, **{"train.steps": 4, "algo.lr": 1e-2})
     with pytest.raises(GenpolicyError, match="algo.lr"):
         fit(changed, resume=True)
-    with pytest.raises(GenpolicyError, match="no checkpoint"):
+    with pytest.raises(GenpolicyError, match="no such run folder; drop --resume"):
         fit(tiny("bc", tmp_path / "fresh"), resume=True)
 
 
