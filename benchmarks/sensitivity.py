@@ -12,6 +12,11 @@ seeds. Writes ``OUT/sensitivity.json`` (those rows) and ``OUT/sensitivity.png`` 
 dataset: the mean score against the key's value on a log axis, one line per sweep and step,
 bars of one std). A run that has not reached a step yet is left out of that step's cell, and
 the cell says how many seeds it holds.
+
+``--train-metric NAME`` (repeatable, e.g. ``policy/weight_ess``) adds each cell's training
+metric at its step, read from the runs' ``metrics.jsonl`` under the report's run folder
+(``meta.root``, relative to the working directory, or ``--runs``): the run's training row at
+that step, or its last one before it.
 """
 
 from __future__ import annotations
@@ -37,14 +42,46 @@ def sweep_name(results: dict[str, Any], path: Path) -> str:
     return root.parent.name if root.name == "runs" else path.parent.parent.name
 
 
-def rows_of(path: Path, key: str, steps: list[int]) -> list[dict[str, Any]]:
-    """One row per (dataset, key value, step) of the sweep reported in ``path``."""
+def train_metrics(run_dir: Path, step: int, names: list[str]) -> dict[str, float]:
+    """The training row of ``run_dir/metrics.jsonl`` at ``step`` (or the last before it)."""
+    path = run_dir / "metrics.jsonl"
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        raise GenpolicyError(
+            f"{path}: missing; --train-metric reads the run folders (give --runs FOLDER)"
+        ) from None
+    best: dict[str, Any] | None = None
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a crash
+        if row.get("kind") == "train" and int(row.get("step", -1)) <= step:
+            if best is None or int(row["step"]) >= int(best["step"]):
+                best = row
+    missing = [n for n in names if best is None or best.get(n) is None]
+    if missing:
+        raise GenpolicyError(f"{path}: no training row up to step {step} has {missing[0]}")
+    assert best is not None
+    return {n: float(best[n]) for n in names}
+
+
+def rows_of(
+    path: Path,
+    key: str,
+    steps: list[int],
+    train_names: list[str] | None = None,
+    runs_dir: Path | None = None,
+) -> list[dict[str, Any]]:
+    """One row per (dataset, key value, step) of the sweep reported in ``path``; with
+    ``train_names``, each row also holds those training metrics per seed and their mean."""
     try:
         results = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise GenpolicyError(f"{path}: cannot read a report's results.json ({exc})") from None
     name = sweep_name(results, path)
-    cells: dict[tuple[str, float, int], list[tuple[int, float]]] = defaultdict(list)
+    cells: dict[tuple[str, float, int], list[tuple[int, float, str]]] = defaultdict(list)
     algos: dict[str, str] = {}
     for run in results.get("runs", []):
         overrides = (run.get("trial") or {}).get("overrides", {})
@@ -61,33 +98,44 @@ def rows_of(path: Path, key: str, steps: list[int]) -> list[dict[str, Any]]:
         for step in steps:
             score = by_step.get(step)
             if score is not None:
-                cells[(run["dataset"], value, step)].append((int(run["seed"]), float(score)))
+                cells[(run["dataset"], value, step)].append(
+                    (int(run["seed"]), float(score), str(run.get("name")))
+                )
     if not algos:
         raise GenpolicyError(f"{path}: no run has {key} among its trial's overrides")
     rows = []
     for (dataset, value, step), pairs in sorted(cells.items()):
         pairs.sort()
-        seeds = [seed for seed, _ in pairs]
+        seeds = [seed for seed, _, _ in pairs]
         if len(set(seeds)) < len(seeds):
             raise GenpolicyError(
                 f"{path}: runs of {dataset} with {key}={value:g} differ in another grid "
                 "setting too (a seed repeats); report those runs apart"
             )
-        scores = [s for _, s in pairs]
-        rows.append(
-            {
-                "sweep": name,
-                "algo": algos[name],
-                "dataset": dataset,
-                "key": key,
-                "value": value,
-                "step": step,
-                "mean": statistics.fmean(scores),
-                "std": statistics.stdev(scores) if len(scores) > 1 else None,
-                "seeds": seeds,
-                "scores": scores,
+        scores = [s for _, s, _ in pairs]
+        row: dict[str, Any] = {
+            "sweep": name,
+            "algo": algos[name],
+            "dataset": dataset,
+            "key": key,
+            "value": value,
+            "step": step,
+            "mean": statistics.fmean(scores),
+            "std": statistics.stdev(scores) if len(scores) > 1 else None,
+            "seeds": seeds,
+            "scores": scores,
+        }
+        if train_names:
+            root = runs_dir or Path(str(results.get("meta", {}).get("root", "")))
+            per_run = [train_metrics(root / run, step, train_names) for _, _, run in pairs]
+            row["train"] = {
+                n: {
+                    "mean": statistics.fmean(m[n] for m in per_run),
+                    "values": [m[n] for m in per_run],
+                }
+                for n in train_names
             }
-        )
+        rows.append(row)
     return rows
 
 
@@ -132,6 +180,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--key", default="algo.beta", help="the grid's setting (default algo.beta)")
     p.add_argument("--steps", default="20000", help="comma-separated evaluation steps")
     p.add_argument("--out", type=Path, required=True, help="folder for the JSON and the PNG")
+    p.add_argument(
+        "--train-metric",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a training metric to add per cell, e.g. policy/weight_ess (repeatable)",
+    )
+    p.add_argument(
+        "--runs",
+        type=Path,
+        default=None,
+        help="the run folders for --train-metric (default: the report's meta.root)",
+    )
     a = p.parse_args(argv)
     try:
         try:
@@ -140,7 +201,11 @@ def main(argv: list[str] | None = None) -> int:
             raise GenpolicyError(
                 f"--steps {a.steps}: give update counts, e.g. 5000,20000"
             ) from None
-        rows = [row for path in a.results for row in rows_of(path, a.key, steps)]
+        if a.runs is not None and len(a.results) > 1:
+            raise GenpolicyError("--runs names one sweep's run folders; give one results.json")
+        rows = [
+            row for path in a.results for row in rows_of(path, a.key, steps, a.train_metric, a.runs)
+        ]
         if not rows:
             raise GenpolicyError(f"no run was evaluated at --steps {a.steps}")
         a.out.mkdir(parents=True, exist_ok=True)

@@ -2,9 +2,42 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+
+# The files that train models or run sweeps, longest first. `pytest -n auto` hands whole files
+# to the workers in collection order (`--dist loadfile --no-loadscope-reorder` in
+# pyproject.toml), so a module's fixtures are built once; starting the long files first keeps
+# the workers finishing together. A file missing here only runs later.
+LONG_FIRST = [
+    "experiments/test_sweep.py",
+    "rl/test_qgpo.py",
+    "generative/test_learning.py",
+    "rl/test_compile.py",
+    "rl/test_toy_bandit.py",
+    "training/test_population.py",
+    "training/test_chaos.py",
+    "rl/test_gtp.py",
+    "training/test_bench.py",
+    "rl/test_fql.py",
+]
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+
+    def key(item: pytest.Item) -> int:
+        try:
+            name = item.path.resolve().relative_to(TESTS).as_posix()
+        except ValueError:
+            return len(rank)
+        return rank.get(name, len(rank))
+
+    items.sort(key=key)  # stable: each file keeps its own order
 
 
 @pytest.fixture(autouse=True)

@@ -46,3 +46,32 @@ def test_cells_average_the_seeds_that_reached_each_step(tmp_path: Path) -> None:
     runs.append(_run(2.0, 0, {5000: 50.0}))  # beta 2, seed 0 again (another lr, say)
     path.write_text(json.dumps({"meta": {"root": "x/temperature-gmpo/runs"}, "runs": runs}))
     assert sens.main([str(path), "--steps", "5000", "--out", str(tmp_path / "o4")]) == 2
+
+
+def test_train_metric_reads_each_runs_row_at_the_step(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    runs = []
+    for seed, ess in [(0, (0.9, 0.5)), (1, (0.7, 0.3))]:
+        run = _run(6.0, seed, {2000: 10.0 + seed})
+        run["name"] = f"b6-s{seed}"
+        folder = runs_dir / run["name"]
+        folder.mkdir(parents=True)
+        rows = [
+            {"kind": "train", "step": 1000, "policy/weight_ess": ess[0]},
+            {"kind": "eval", "step": 2000, "eval/score_mean": 10.0 + seed},
+            {"kind": "train", "step": 3000, "policy/weight_ess": ess[1]},  # after the step
+        ]
+        (folder / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n{cut")
+        runs.append(run)
+    path = tmp_path / "temperature-gmpo" / "report" / "results.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"meta": {"root": str(runs_dir)}, "runs": runs}))
+    argv = [str(path), "--steps", "2000", "--train-metric", "policy/weight_ess"]
+    assert sens.main([*argv, "--out", str(tmp_path / "out")]) == 0
+    (row,) = json.loads((tmp_path / "out" / "sensitivity.json").read_text())["rows"]
+    assert row["train"]["policy/weight_ess"]["values"] == [0.9, 0.7]  # the rows at step 1000
+    assert abs(row["train"]["policy/weight_ess"]["mean"] - 0.8) < 1e-9
+    # a metric no row has, and run folders that are not there, are refused (exit code 2)
+    assert sens.main([*argv[:3], "--train-metric", "nope", "--out", str(tmp_path / "o")]) == 2
+    argv_elsewhere = [*argv, "--runs", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]
+    assert sens.main(argv_elsewhere) == 2
