@@ -362,6 +362,36 @@ def test_memory_json_with_a_machine_line_gets_the_memory_table(tmp_path: Path) -
     assert "| 256 | 64 | on | 812 | 3.5 |" in text
 
 
+def test_memory_table_extrapolates_only_a_published_batch_it_did_not_measure() -> None:
+    from genpolicy.experiments.report.bench_tables import memory_table
+
+    def setting(batch: int, ckpt: bool) -> dict[str, Any]:
+        return {
+            "policy_batch": batch,
+            "policy_microbatch": -1,
+            "policy_microbatch_used": 256,
+            "grad_checkpoint": ckpt,
+            "status": "ok",
+            "peak_mb": 1600.0,
+            "cpu_s": 7000.0,
+        }
+
+    def extrapolated(batch: int) -> dict[str, Any]:
+        return {"measured_at_batch": batch, "cpu_s_per_microbatch": 44.0, "cpu_s_at_40960": 7040}
+
+    result = {
+        "settings": [setting(8192, True), setting(1024, False)],
+        "published_batch": {"checkpoint": extrapolated(8192), "plain": extrapolated(1024)},
+    }
+    text = memory_table(result)
+    assert "measured at 8192) | 256 | on |" in text and "measured at 1024) | 256 | off |" in text
+    result["settings"].append(setting(40_960, True))
+    result["published_batch"]["checkpoint"] = extrapolated(40_960)
+    text = memory_table(result)
+    assert "| 40960 | 256 (default) | on | 1,600 | 7000.0 |" in text
+    assert "measured at 40960" not in text and "measured at 1024) | 256 | off |" in text
+
+
 def test_parity_table_pairs_the_difference_by_seed(tmp_path: Path) -> None:
     """Each side's mean ± std over seeds per evaluation, and each genpolicy side's
     difference from the peer at the last one, paired by seed (± its standard error)."""
