@@ -21,6 +21,9 @@ genpolicy tables $R/gmpo-steps/report/results.json --steps 5000,10000 --name gmp
   --update docs/benchmarks/gtp-jumps.md > /dev/null
 genpolicy tables $R/gmpo-vp-steps/report/results.json --steps 5000,10000 --name gmpo-vp-steps \
   --update docs/benchmarks/gtp-jumps.md > /dev/null
+genpolicy tables $R/temperature-gmpo/report/results.json --steps 5000,10000,20000 \
+  --name temperature-gmpo --update docs/benchmarks/temperature.md > /dev/null
+cp $R/temperature-gmpo/report/sensitivity.png docs/assets/benchmarks/temperature-gmpo.png
 genpolicy tables $R/train_speed_cpu_populations.json --name train-speed-populations \
   --update docs/benchmarks/speed.md > /dev/null
 genpolicy tables $R/same-learning-iql/report/results.json --steps 5000,10000,20000 \
@@ -30,6 +33,8 @@ genpolicy tables $R/same-learning-iql-medium-replay/report/results.json --steps 
 genpolicy tables $R/eval_noise_scale.json --name noise --update docs/benchmarks/noisy-expert.md > /dev/null
 genpolicy tables $R/gmpg_memory.json --name gmpg-memory --update docs/benchmarks/gmpg-cost.md > /dev/null
 genpolicy tables $R/gmpg_memory_defaults.json --name gmpg-memory-defaults \
+  --update docs/benchmarks/gmpg-cost.md > /dev/null
+genpolicy tables $R/gmpg_memory_published.json --name gmpg-memory-published \
   --update docs/benchmarks/gmpg-cost.md > /dev/null
 genpolicy tables $R/loglik_time_grids_vp.json $R/loglik_time_grids_linear.json \
   --name loglik-grids --update docs/benchmarks/gmpg-cost.md > /dev/null
