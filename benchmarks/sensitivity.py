@@ -55,11 +55,11 @@ def train_metrics(run_dir: Path, step: int, names: list[str]) -> dict[str, float
     for line in lines:
         try:
             row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by a crash
-        if row.get("kind") == "train" and int(row.get("step", -1)) <= step:
-            if best is None or int(row["step"]) >= int(best["step"]):
-                best = row
+            at = int(row["step"]) if row.get("kind") == "train" else None
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue  # a line cut by a crash, or not a training row
+        if at is not None and at <= step and (best is None or at >= int(best["step"])):
+            best = row
     missing = [n for n in names if best is None or best.get(n) is None]
     if missing:
         raise GenpolicyError(f"{path}: no training row up to step {step} has {missing[0]}")

@@ -61,7 +61,9 @@ def test_train_metric_reads_each_runs_row_at_the_step(tmp_path: Path) -> None:
             {"kind": "eval", "step": 2000, "eval/score_mean": 10.0 + seed},
             {"kind": "train", "step": 3000, "policy/weight_ess": ess[1]},  # after the step
         ]
-        (folder / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n{cut")
+        (folder / "metrics.jsonl").write_text(
+            "\n".join(json.dumps(r) for r in rows) + "\n[1, 2]\n{cut"
+        )
         runs.append(run)
     path = tmp_path / "temperature-gmpo" / "report" / "results.json"
     path.parent.mkdir(parents=True)
