@@ -32,6 +32,7 @@ from typing import Any
 from genpolicy.errors import GenpolicyError
 from genpolicy.experiments.jsonio import compact_json
 from genpolicy.experiments.report.plots import palette_png
+from genpolicy.training.logger import read_rows
 
 METRIC = "eval/score_mean"
 
@@ -46,19 +47,15 @@ def train_metrics(run_dir: Path, step: int, names: list[str]) -> dict[str, float
     """The training row of ``run_dir/metrics.jsonl`` at ``step`` (or the last before it)."""
     path = run_dir / "metrics.jsonl"
     try:
-        lines = path.read_text().splitlines()
+        rows, _ = read_rows(path)  # lines cut by a crash are no rows
     except OSError:
         raise GenpolicyError(
             f"{path}: missing; --train-metric reads the run folders (give --runs FOLDER)"
         ) from None
     best: dict[str, Any] | None = None
-    for line in lines:
-        try:
-            row = json.loads(line)
-            at = int(row["step"]) if row.get("kind") == "train" else None
-        except (ValueError, TypeError, KeyError, AttributeError):
-            continue  # a line cut by a crash, or not a training row
-        if at is not None and at <= step and (best is None or at >= int(best["step"])):
+    for row in rows:
+        at = row["step"]
+        if row.get("kind") == "train" and at <= step and (best is None or at >= best["step"]):
             best = row
     missing = [n for n in names if best is None or best.get(n) is None]
     if missing:

@@ -24,6 +24,7 @@ from genpolicy.errors import GenpolicyError
 from genpolicy.experiments.spec import SweepSpec, Trial, trial_config
 from genpolicy.experiments.trial import EXIT_BUSY, run_dir_of, trial_state
 from genpolicy.training import checkpoint
+from genpolicy.training.logger import parse_row
 from genpolicy.training.progress import fmt_seconds
 
 
@@ -89,10 +90,8 @@ def last_step(run_dir: Path) -> int:
     except OSError:
         return 0
     for line in reversed(lines):
-        try:
-            return int(json.loads(line)["step"])
-        except (ValueError, KeyError, TypeError):
-            continue
+        if (row := parse_row(line)) is not None:
+            return int(row["step"])
     return 0
 
 

@@ -19,6 +19,32 @@ from genpolicy.errors import GenpolicyError, missing_extra
 WANDB_ID_FILE = "wandb_id.txt"  # the run folder's W&B run id, so a resume continues that run
 
 
+def parse_row(line: str) -> dict[str, Any] | None:
+    """One ``metrics.jsonl`` line as a row (a JSON object with an integer ``step``), or None
+    for a line cut short by a kill or anything else that is no row."""
+    try:
+        row = json.loads(line)
+        row["step"] = int(row["step"])
+    except (ValueError, TypeError, KeyError, IndexError):
+        return None
+    return row if isinstance(row, dict) else None
+
+
+def read_rows(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
+    """The rows of a ``metrics.jsonl`` file in order, and the numbers (from 1) of its lines
+    that are no row; blank lines are neither. Raises OSError when the file cannot be read."""
+    rows: list[dict[str, Any]] = []
+    bad: list[int] = []
+    for i, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if line.strip():
+            row = parse_row(line)
+            if row is None:
+                bad.append(i)
+            else:
+                rows.append(row)
+    return rows, bad
+
+
 @dataclass
 class WandbSettings:
     project: str = "genpolicy"
@@ -40,14 +66,9 @@ class MetricsLogger:
         self.csv = run_dir / "metrics.csv"
         self.rows: list[dict[str, Any]] = []
         if resume_step is not None and self.jsonl.exists():
-            for line in self.jsonl.read_text().splitlines():
-                if line.strip():
-                    try:
-                        row = json.loads(line)
-                    except ValueError:  # a line cut short by a kill: past the checkpoint
-                        continue
-                    if int(row.get("step", 0)) <= resume_step:
-                        self.rows.append(row)
+            # a line cut short by a kill lies past the checkpoint: dropped with the rest
+            rows, _ = read_rows(self.jsonl)
+            self.rows = [row for row in rows if row["step"] <= resume_step]
         self.columns: list[str] = []
         for row in self.rows:
             self._grow(row)

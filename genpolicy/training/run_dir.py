@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from genpolicy.errors import GenpolicyError
+from genpolicy.training.logger import read_rows
 
 
 def warn(message: str) -> None:
@@ -53,14 +54,10 @@ def final_summary(run_dir: Path, step: int) -> bool:
 def saved_speed(run_dir: Path) -> float:
     """The last ``steps_per_s`` logged in ``metrics.jsonl`` (0.0 if none)."""
     try:
-        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+        rows, _ = read_rows(run_dir / "metrics.jsonl")
     except OSError:
         return 0.0
-    for line in reversed(lines):
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
+    for row in reversed(rows):
         if "steps_per_s" in row:
             return float(row["steps_per_s"])
     return 0.0

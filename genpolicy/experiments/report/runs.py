@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from genpolicy.errors import GenpolicyError
+from genpolicy.training.logger import read_rows
 
 DEFAULT_METRIC = "eval/score_mean"
 FALLBACK_METRIC = "eval/return_mean"
@@ -255,20 +256,10 @@ def _read_run(root: Path, d: Path) -> RunRecord | None:
 
     evals: dict[int, dict[str, Any]] = {}
     sps: list[float] = []
-    bad: list[int] = []
-    for i, line in enumerate((d / "metrics.jsonl").read_text(errors="replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            step = int(row["step"])
-        except (ValueError, TypeError, KeyError):
-            bad.append(i)
-            continue
-        if not isinstance(row, dict):
-            bad.append(i)
-        elif row.get("kind") == "eval":
-            evals[step] = row  # a later row for the same step wins
+    rows, bad = read_rows(d / "metrics.jsonl")
+    for row in rows:
+        if row.get("kind") == "eval":
+            evals[row["step"]] = row  # a later row for the same step wins
         elif row.get("kind") == "train" and (v := _num(row.get("steps_per_s"))) is not None:
             sps.append(v)
     if bad:
@@ -278,9 +269,9 @@ def _read_run(root: Path, d: Path) -> RunRecord | None:
         )
     if not evals and summary:  # no eval rows left in the log: use the summary's rows
         for key in ("best", "last"):
-            row = summary.get(key)
-            if isinstance(row, dict) and "step" in row:
-                evals[int(row["step"])] = row
+            best_or_last = summary.get(key)
+            if isinstance(best_or_last, dict) and "step" in best_or_last:
+                evals[int(best_or_last["step"])] = best_or_last
     if summary is None:
         status = "unfinished"
     else:
