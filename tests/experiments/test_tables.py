@@ -153,7 +153,7 @@ def test_comparison_table(runs: Path) -> None:
     assert lines[4] == "| FQL | — | — | — | — | — |"
     assert "python benchmarks/act_speed.py RUNS" in text
     missing = tables.comparison_table(str(runs), None, "speed.json", [], ["gmpo"])
-    assert "not measured yet" in missing and missing.splitlines()[2].endswith(" | — | — |")
+    assert "not measured (no" in missing and missing.splitlines()[2].endswith(" | — | — |")
 
 
 def _tables_cli(argv: list[str]) -> str:

@@ -247,7 +247,7 @@ def comparison_table(
         "own CPU budget (updates; mean training minutes per finished run). "
     )
     if speed is None:
-        return "\n".join(lines) + text + f"Actions/s: not measured yet (no `{speed_path}`).*"
+        return "\n".join(lines) + text + f"Actions/s: not measured (no `{speed_path}`).*"
     m = speed.get("meta", {})
     loads = sorted(t["load_average"][0] for t in timings if t.get("load_average"))
     load = f"{loads[0]:.1f}" if loads else "?"
@@ -260,8 +260,7 @@ def comparison_table(
         f"observation per call, {threads} torch thread, at least {m.get('seconds', '?')} s "
         "per run after a warm-up; mean over the algorithm's timed runs (number of runs). "
         f"Machine: {m.get('cpu', '?')}, {m.get('cpu_count', '?')} cores, torch "
-        f"{m.get('torch', '?')}, 1-minute load average {load} at the start of the timings; "
-        f"measured {m.get('created', '?')}.*"
+        f"{m.get('torch', '?')}, 1-minute load average {load} at the start of the timings.*"
     )
     return "\n".join(lines) + text
 
