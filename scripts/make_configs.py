@@ -813,6 +813,10 @@ CURVES_SET = {
     "train.eval_episodes": 10,
 }
 _SMALL_NET = {"model.hidden": 256, "model.depth": 3, "algo.batch_size": 512}
+# the small net's micro-batches of 256 peak at 1.6-2.4 GB without checkpointing (halfcheetah
+# sizes, any policy batch: benchmarks/results/gmpg_memory_default_net.json), and checkpointing
+# would cost 1.4-1.5x the phase's time for no change in the result; the published 4 x 512
+# configs keep it (3.8 GB per micro-batch without)
 _GMPG = {
     **_SMALL_NET,
     "algo.behaviour_lr": 0.0003,
@@ -820,6 +824,7 @@ _GMPG = {
     "algo.policy_batch": 64,
     "algo.grad_steps": 6,
     "algo.lr": 0.0001,
+    "algo.grad_checkpoint": False,
     "train.eval_act_candidates": [16],
 }
 _BOUNDED = {

@@ -36,6 +36,8 @@ genpolicy tables $R/gmpg_memory_defaults.json --name gmpg-memory-defaults \
   --update docs/benchmarks/gmpg-cost.md > /dev/null
 genpolicy tables $R/gmpg_memory_published.json --name gmpg-memory-published \
   --update docs/benchmarks/gmpg-cost.md > /dev/null
+genpolicy tables $R/gmpg_memory_default_net.json --name gmpg-memory-default-net \
+  --update docs/benchmarks/gmpg-cost.md > /dev/null
 genpolicy tables $R/loglik_time_grids_vp.json $R/loglik_time_grids_linear.json \
   --name loglik-grids --update docs/benchmarks/gmpg-cost.md > /dev/null
 genpolicy tables $R/gmpg_pg_phase.json --name gmpg-pg-phase --update docs/benchmarks/gmpg-pg-phase.md > /dev/null

@@ -25,7 +25,7 @@ from typing import Any
 
 from genpolicy.errors import GenpolicyError
 from genpolicy.training import checkpoint
-from genpolicy.training.config import RunConfig
+from genpolicy.training.config import MEMORY_ONLY_ALGO_KEYS, RunConfig
 from genpolicy.training.lock import RunBusy, run_lock
 
 EvalCallback = Callable[[dict[str, Any]], None]
@@ -86,7 +86,9 @@ def trial_state(cfg: RunConfig) -> str:
         from genpolicy.training.config import config_diff, read_file
 
         old = read_file(saved)
-        diff = config_diff(old, cfg, ignore={"train": FREE_TRAIN_KEYS})
+        diff = config_diff(
+            old, cfg, ignore={"train": FREE_TRAIN_KEYS, "algo": MEMORY_ONLY_ALGO_KEYS}
+        )
         if diff and set(diff) <= BRANCH_KEYS and trained_in_full_for_a_branch(old, cfg):
             diff = []
         if diff:

@@ -289,6 +289,12 @@ class RunConfig:
         return f"{self.algo.name}-{data.replace('/', '_')}-s{self.train.seed}"
 
 
+# algo keys that change how much memory and time an update takes but not one bit of its
+# result (tests/rl/test_gmpg_memory.py): a run resumes, and a sweep's finished trial stays
+# done, across a change of them
+MEMORY_ONLY_ALGO_KEYS = ("grad_checkpoint",)
+
+
 def config_diff(
     saved: Mapping[str, Any],
     current: RunConfig,

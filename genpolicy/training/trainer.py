@@ -49,7 +49,7 @@ from genpolicy.errors import GenpolicyError
 from genpolicy.rl.algos import Algorithm, build_algorithm
 from genpolicy.training import checkpoint as ckpt_io
 from genpolicy.training import lock
-from genpolicy.training.config import RunConfig, config_diff
+from genpolicy.training.config import MEMORY_ONLY_ALGO_KEYS, RunConfig, config_diff
 from genpolicy.training.device import check_device
 from genpolicy.training.logger import MetricsLogger, WandbSettings
 from genpolicy.training.progress import Ticker, progress_bar
@@ -256,7 +256,9 @@ class Trainer:
         return ckpt_io.save(self.ckpt_dir / name, self.payload())
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
-        diff = config_diff(ckpt["config"], self.cfg, ignore={"train": ["*"]})
+        diff = config_diff(
+            ckpt["config"], self.cfg, ignore={"train": ["*"], "algo": MEMORY_ONLY_ALGO_KEYS}
+        )
         if diff:
             raise GenpolicyError(
                 f"cannot resume {self.run_dir}: config differs from the saved one in "

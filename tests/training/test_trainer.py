@@ -39,6 +39,22 @@ def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path: Path, algo:
     assert train_steps == sorted(set(train_steps))
 
 
+def test_a_run_resumes_across_a_memory_setting_and_not_across_a_result_setting(
+    tmp_path: Path,
+) -> None:
+    """algo.grad_checkpoint changes no bit of an update (MEMORY_ONLY_ALGO_KEYS): a GMPG run
+    interrupted in its policy-gradient phase resumes without it and ends where the
+    uninterrupted run does; a setting that changes the result is refused."""
+    full = fit(tiny("gmpg", tmp_path / "a", **{"algo.grad_checkpoint": True}))
+    cfg = tiny("gmpg", tmp_path / "b", **{"algo.grad_checkpoint": True})
+    fit(cfg, on_step=lambda step, trainer: step == 8)  # inside the phase (pretraining: 6)
+    with pytest.raises(GenpolicyError, match=r"config differs from the saved one in algo\.beta"):
+        fit(tiny("gmpg", tmp_path / "b", **{"algo.beta": 2.0}), resume=True)
+    resumed = fit(tiny("gmpg", tmp_path / "b", **{"algo.grad_checkpoint": False}), resume=True)
+    assert resumed.summary["steps"] == 12
+    assert_same(state(full.algo), state(resumed.algo))
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path) -> None:
     cfg = tiny("gmpo", tmp_path, **{"train.log_every": 1, "train.eval_every": 0})
 
