@@ -35,7 +35,10 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "bc": ("toy-bc", {"algo.ema": 0.9, "algo.lr_schedule": "cosine"}),
     "bc-gaussian": ("toy-bc", {"algo.policy": "gaussian"}),
     "iql": ("toy-iql", {"algo.critic_warmup": 2, "algo.lr_schedule": "cosine"}),
-    "gmpo": ("toy-gmpo", {"algo.critic_warmup": 2, "algo.min_ess": 0.5, "algo.ema": 0.9}),
+    "gmpo": (
+        "toy-gmpo",
+        {"algo.critic_warmup": 2, "algo.clone_warmup": 2, "algo.min_ess": 0.5, "algo.ema": 0.9},
+    ),
     "gmpg": ("toy-gmpg", {"algo.pretrain_steps": 3, "algo.policy_batch": 16, "algo.grad_steps": 2}),
     "gtp": ("gtp/toy-bandit", {"algo.critic": "td", "algo.min_ess": 0.5}),
     "gtp-iql": ("gtp/toy-bandit", {"algo.critic": "iql", "algo.critic_warmup": 2}),

@@ -112,6 +112,40 @@ def test_critic_warmup_leaves_the_policy_alone(data: Any, name: str) -> None:
     assert not same(params(algo.policy), policy0)
 
 
+# -- clone warm-up ------------------------------------------------------------------------------
+def test_clone_warmup_clones_the_data_then_weights_it(data: Any) -> None:
+    algo = build(tiny_cfg("gmpo", **{"algo.critic_warmup": 2, "algo.clone_warmup": 3}))
+    gen = torch.Generator().manual_seed(1)
+    phases, infos = [], []
+    for _ in range(7):
+        phases.append(algo.phase())
+        infos.append(algo.update(data.sample(32, gen)))
+    assert phases == ["warmup"] * 2 + ["clone"] * 3 + ["train"] * 2
+    for info in infos[2:5]:  # every weight 1: the batch's full sample size
+        assert float(info["policy/weight_max"]) == 1.0 and float(info["policy/weight_ess"]) == 1.0
+    assert float(infos[-1]["policy/weight_ess"]) < 0.99  # the critic's weights from then on
+
+
+def test_the_clone_loss_is_the_weighted_loss_at_beta_zero(data: Any) -> None:
+    """exp(0 * A) = 1 for every sample: the cloning phase's loss is L_pi at beta 0."""
+    batch = data.sample(32, torch.Generator().manual_seed(0))
+    cloning, weighted = build(tiny_cfg("gmpo")), build(tiny_cfg("gmpo", **{"algo.beta": 0.0}))
+    s, a = batch.observations, batch.actions
+    noise = cloning.policy.loss_noise(a.shape[-2], a, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(
+        cloning.clone_loss(s, a, noise)[0], weighted.policy_loss(s, a, noise)[0]
+    )
+
+
+def test_speed_timing_starts_the_weighted_phase_after_the_cloning(data: Any) -> None:
+    algo = build(tiny_cfg("gmpo", **{"algo.critic_warmup": 2, "algo.clone_warmup": 3}))
+    assert algo.speed_phases() == ["clone", "train"]
+    algo.start_phase("train")
+    assert algo.phase() == "train"
+    algo.start_phase("clone")
+    assert algo.phase() == "clone"
+
+
 # -- policy EMA -------------------------------------------------------------------------------
 def test_ema_acts_with_the_averaged_weights(data: Any) -> None:
     online = build(tiny_cfg("gmpo", **{"algo.act.steps": 2}))
@@ -286,6 +320,7 @@ def test_eval_act_steps_logs_each_step_count(tmp_path: Path) -> None:
         ("toy-iql", ["algo.weighting=rank"], "unknown algo.weighting"),
         ("toy-gmpo", ["algo.lr_warmup=-1"], "algo.lr_warmup must be >= 0"),
         ("toy-iql", ["algo.critic_warmup=-5"], "algo.critic_warmup must be >= 0"),
+        ("toy-gmpo", ["algo.clone_warmup=-1"], "algo.clone_warmup must be >= 0"),
         ("toy-gmpo", ["algo.lr_min_ratio=1.5"], "algo.lr_min_ratio must be in [0, 1]"),
         ("toy-gmpo", ["algo.ema=1.0"], "algo.ema must be in [0, 1)"),
         ("toy-bc", ["algo.ema=-0.1"], "algo.ema must be in [0, 1)"),

@@ -69,7 +69,7 @@ def assert_follows(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> Non
         ("bc", {}),  # a generative BC: the flow's loss draws its noise per member
         ("bc", {"algo.policy": "gaussian", "algo.grad_clip": 0.5}),
         ("iql", {"algo.grad_clip": 1.0}),
-        ("gmpo", {"algo.ema": 0.9}),
+        ("gmpo", {"algo.ema": 0.9, "algo.clone_warmup": 20}),
         ("gtp", {"algo.critic_warmup": 20}),
     ],
 )

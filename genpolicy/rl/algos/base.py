@@ -315,11 +315,16 @@ class Algorithm(nn.Module):
 
     # ---- shared -------------------------------------------------------------------------
     def policy_step(
-        self, args: tuple[Tensor, ...], noise: NoiseFn | None = None
+        self,
+        args: tuple[Tensor, ...],
+        noise: NoiseFn | None = None,
+        loss_fn: LossFn | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """One step of ``policy_opt`` on ``policy_loss(*args)`` at this update's learning
-        rate and ``cfg.grad_clip``, through the stepper; returns the loss and metrics."""
-        loss_fn: LossFn = getattr(self, "policy_loss")  # noqa: B009 (declared by subclasses)
+        """One step of ``policy_opt`` on ``policy_loss(*args)`` (or ``loss_fn(*args)``) at this
+        update's learning rate and ``cfg.grad_clip``, through the stepper; returns the loss
+        and metrics."""
+        if loss_fn is None:
+            loss_fn = getattr(self, "policy_loss")  # noqa: B009 (declared by subclasses)
         opt: torch.optim.Optimizer = getattr(self, "policy_opt")  # noqa: B009
         lr, clip = self.lr(), self.cfg.grad_clip
         return self.stepper.step(opt, loss_fn, args, lr=lr, grad_clip=clip, noise=noise)
