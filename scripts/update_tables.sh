@@ -89,7 +89,7 @@ genpolicy tables $R/defaults-select/report/results.json --steps 5000,20000 \
   --datasets hopper-medium-v5,walker2d-medium-v5,halfcheetah-medium-v5 \
   --name defaults-medium --update docs/benchmarks/defaults.md > /dev/null
 genpolicy tables $R/defaults-select/report/results.json $R/defaults-candidates/report/results.json \
-  --steps 5000,20000 --groups bc,iql,gmpo,beta0,ess02,ess05,lr1e-3 \
+  --steps 5000,20000 --groups bc,iql,gmpo,beta0,ess02,ess05,lr1e-3,clone5k,clone5k-ess05 \
   --datasets hopper-noisy-expert-v5,halfcheetah-noisy-expert-v5,walker2d-noisy-expert-v5,hopper-medium-replay-v5 \
   --name defaults-candidates --update docs/benchmarks/defaults.md > /dev/null
 genpolicy tables $R/parity-iql/parity.json --name parity-iql --update docs/benchmarks/parity.md > /dev/null
