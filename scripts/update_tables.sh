@@ -92,5 +92,17 @@ genpolicy tables $R/defaults-select/report/results.json $R/defaults-candidates/r
   --steps 5000,20000 --groups bc,iql,gmpo,beta0,ess02,ess05,lr1e-3,clone5k,clone5k-ess05 \
   --datasets hopper-noisy-expert-v5,halfcheetah-noisy-expert-v5,walker2d-noisy-expert-v5,hopper-medium-replay-v5 \
   --name defaults-candidates --update docs/benchmarks/defaults.md > /dev/null
+genpolicy tables $R/defaults-select/report/results.json $R/defaults-candidates/report/results.json \
+  --steps 5000,10000,15000,20000 --groups bc,iql,gmpo,beta0,ess02,ess05,lr1e-3,clone5k-ess05 \
+  --datasets hopper-medium-v5 \
+  --name defaults-candidates-medium --update docs/benchmarks/defaults.md > /dev/null
+genpolicy tables $R/defaults-candidates/acting.json \
+  --name defaults-candidates-acting --update docs/benchmarks/defaults.md > /dev/null
+genpolicy tables $R/defaults-clone-acting/acting.json \
+  --name defaults-clone-acting --update docs/benchmarks/defaults.md > /dev/null
 genpolicy tables $R/parity-iql/parity.json --name parity-iql --update docs/benchmarks/parity.md > /dev/null
+for f in hopper-noisy-expert hopper-medium-replay; do
+  genpolicy tables $R/parity-bc/$f/parity.json --steps 5000,10000,20000,30000,40000,50000 \
+    --name parity-bc-$f --update docs/benchmarks/parity.md > /dev/null
+done
 echo "tables updated"

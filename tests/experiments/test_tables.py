@@ -416,11 +416,21 @@ def test_parity_table_pairs_the_difference_by_seed(tmp_path: Path) -> None:
     add_parser(p.add_subparsers())
     text = tables.table_text(p.parse_args(["tables", str(f)]))
     lines = text.splitlines()
-    assert lines[0] == "| side | 10k | 20k | − peer at 20k | updates/s |"
-    assert lines[2] == "| peer | 12.0 ± 2.8 (2) | 25.0 ± 7.1 (2) | — | 30.8 |"
-    # differences 3 and 7: mean 5, standard error std(3, 7) / sqrt(2) = 2.0
-    assert lines[3] == "| ours | 12.0 ± 1.4 (2) | 53.0 ± 40.4 (3) | +5.0 ± 2.0 (2) | 47.1 |"
+    head = "| side | 10k | 20k | − peer at 20k | − peer, averaged over the columns | updates/s |"
+    assert lines[0] == head
+    assert lines[2] == "| peer | 12.0 ± 2.8 (2) | 25.0 ± 7.1 (2) | — | — | 30.8 |"
+    # at 20k differences 3 and 7: mean 5, standard error std(3, 7) / sqrt(2) = 2.0; averaged
+    # over 10k and 20k, seed 0: (1 + 3) / 2 = 2, seed 1: (-1 + 7) / 2 = 3: mean 2.5, se 0.5
+    row = "| ours | 12.0 ± 1.4 (2) | 53.0 ± 40.4 (3) | +5.0 ± 2.0 (2) | +2.5 ± 0.5 (2) | 47.1 |"
+    assert lines[3] == row
     assert "paired by seed" in text
+    # --steps picks the columns; the difference is taken at the last of them
+    text = tables.table_text(p.parse_args(["tables", str(f), "--steps", "10000"]))
+    lines = text.splitlines()
+    assert lines[0] == "| side | 10k | − peer at 10k | updates/s |"
+    assert lines[3] == "| ours | 12.0 ± 1.4 (2) | +0.0 ± 1.0 (2) | 47.1 |"  # diffs 1, -1
+    with pytest.raises(GenpolicyError, match="--steps 15000: no evaluation there; the results"):
+        tables.table_text(p.parse_args(["tables", str(f), "--steps", "10000,15000"]))
 
 
 @pytest.mark.parametrize(

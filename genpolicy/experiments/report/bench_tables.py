@@ -6,6 +6,8 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from genpolicy.errors import GenpolicyError
+
 
 def rate(x: float | None) -> str:
     """A speed: thousands separators from 100 on, three significant digits below."""
@@ -194,18 +196,26 @@ def train_speed_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def parity_table(result: dict[str, Any]) -> str:
+def parity_table(result: dict[str, Any], steps: list[int] | None = None) -> str:
     """The table of a parity benchmark's JSON: each side's normalised score at each
-    evaluation (mean ± std over seeds, the seed count in brackets), its training rate, and
-    each genpolicy side's difference from the peer at the last evaluation, paired by seed
-    (mean ± standard error over the seeds both sides have).
+    evaluation (or at ``steps`` only; mean ± std over seeds, the seed count in brackets), its
+    training rate, and each genpolicy side's difference from the peer at the last of them and
+    averaged over all of them (one evaluation is noisy), paired by seed (mean ± standard error
+    over the seeds both sides have).
 
     ``result``: ``peer_side`` (the peer's side name), ``rows`` (``side``, ``seed``,
     ``updates``, ``score_mean``: one evaluation's mean over its episodes) and
     ``updates_per_s`` (side -> mean over its runs)."""
     peer = result["peer_side"]
     sides = [peer] + sorted({r["side"] for r in result["rows"]} - {peer})
-    steps = sorted({r["updates"] for r in result["rows"]})
+    have = sorted({r["updates"] for r in result["rows"]})
+    if steps and not set(steps) <= set(have):
+        missing = ", ".join(str(u) for u in sorted(set(steps) - set(have)))
+        raise GenpolicyError(
+            f"--steps {missing}: no evaluation there; the results have "
+            + ", ".join(str(u) for u in have)
+        )
+    steps = sorted(steps) if steps else have
     score = {(r["side"], r["seed"], r["updates"]): r["score_mean"] for r in result["rows"]}
     speed = result.get("updates_per_s", {})
 
@@ -216,23 +226,28 @@ def parity_table(result: dict[str, Any]) -> str:
         sd = f" ± {statistics.stdev(xs):.1f}" if len(xs) > 1 else ""
         return f"{statistics.fmean(xs):.1f}{sd} ({len(xs)})"
 
-    def diff(side: str) -> str:
-        last = steps[-1]
-        seeds = sorted({k[1] for k in score if k[0] == side and k[2] == last})
-        ds = [
-            score[side, k, last] - score[peer, k, last] for k in seeds if (peer, k, last) in score
+    def diff(side: str, at: list[int]) -> str:
+        """The paired difference from the peer of each seed's mean over the steps ``at``
+        (over the seeds both sides evaluated at every one of them)."""
+        seeds = [
+            k
+            for k in sorted({k[1] for k in score if k[0] == side})
+            if all((side, k, u) in score and (peer, k, u) in score for u in at)
         ]
+        ds = [statistics.fmean(score[side, k, u] - score[peer, k, u] for u in at) for k in seeds]
         if side == peer or not ds:
             return "—"
         se = f" ± {statistics.stdev(ds) / len(ds) ** 0.5:.1f}" if len(ds) > 1 else ""
         return f"{statistics.fmean(ds):+.1f}{se} ({len(ds)})"
 
     head = " | ".join(f"{u // 1000}k" if u % 1000 == 0 else str(u) for u in steps)
+    every = " | − peer, averaged over the columns" if len(steps) > 1 else ""
     lines = [
-        f"| side | {head} | − peer at {steps[-1] // 1000}k | updates/s |",
-        "| --- |" + " --- |" * (len(steps) + 2),
+        f"| side | {head} | − peer at {steps[-1] // 1000}k{every} | updates/s |",
+        "| --- |" + " --- |" * (len(steps) + 2 + (len(steps) > 1)),
     ]
     for side in sides:
         cells = " | ".join(cell(side, u) for u in steps)
-        lines.append(f"| {side} | {cells} | {diff(side)} | {rate(speed.get(side))} |")
+        d = diff(side, steps[-1:]) + (f" | {diff(side, steps)}" if len(steps) > 1 else "")
+        lines.append(f"| {side} | {cells} | {d} | {rate(speed.get(side))} |")
     return "\n".join(lines)
