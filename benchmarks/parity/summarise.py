@@ -19,6 +19,7 @@ steps on every side.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import statistics
 import sys
@@ -29,7 +30,7 @@ import yaml
 
 from genpolicy.errors import GenpolicyError
 from genpolicy.experiments.report.plots import palette_png
-from genpolicy.training.logger import read_rows
+from genpolicy.experiments.report.runs import collect_runs
 
 SPEC_KEYS = {"name", "question", "dataset", "budget", "every", "peer", "sides"}
 
@@ -108,29 +109,22 @@ def row(side: str, seed: int, step: int, mean: float, std: float | None) -> dict
 def genpolicy_rows(
     spec: dict[str, Any], runs: Path
 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """Each genpolicy side's evaluations, read from its run folders' ``metrics.jsonl``, and
-    its updates per second (the mean over its finished runs' ``summary.json``)."""
+    """Each genpolicy side's evaluations, read from its run folders under ``runs`` (those
+    whose name matches the side's glob), and its updates per second (the mean over its
+    finished runs)."""
+    records = collect_runs(runs)
     rows: list[dict[str, Any]] = []
     rates: dict[str, float] = {}
     for side, s in spec["sides"].items():
-        folders = sorted(p for p in runs.glob(s["runs"]) if (p / "metrics.jsonl").is_file())
-        if not folders:
+        mine = [r for r in records if fnmatch.fnmatchcase(r.name, s["runs"])]
+        if not mine:
             raise GenpolicyError(f"{runs}: no run folder matches {s['runs']!r} (side {side!r})")
-        speeds = []
-        for folder in folders:
-            summary = folder / "summary.json"
-            if summary.is_file():
-                info = json.loads(summary.read_text())
-                speeds.append(float(info["steps_per_s"]))
-                seed = int(info["seed"])
-            else:  # still training: its seed from the config
-                seed = int(yaml.safe_load((folder / "config.yaml").read_text())["train"]["seed"])
-            evals, _ = read_rows(folder / "metrics.jsonl")
-            for e in evals:
-                if e.get("kind") == "eval" and e["step"] % spec["every"] == 0:
-                    rows.append(
-                        row(side, seed, e["step"], e["eval/score_mean"], e.get("eval/score_std"))
-                    )
+        for r in mine:
+            for e in r.evals:
+                if e["step"] % spec["every"] == 0 and "eval/score_mean" in e:
+                    std = e.get("eval/score_std")
+                    rows.append(row(side, r.seed, e["step"], e["eval/score_mean"], std))
+        speeds = [v for r in mine if r.finished and (v := r.steps_per_s()) is not None]
         if speeds:
             rates[side] = round(statistics.fmean(speeds), 1)
     return rows, rates
