@@ -10,7 +10,8 @@ its lines belong to the benchmark (``peer.match``: keys every line must have wit
 values), and each genpolicy side's run folders (a glob under ``--runs``) with the command
 that trains one. Writes ``OUT/parity.json`` (``genpolicy tables`` renders it: each side's
 normalised score at each evaluation, mean ± std over seeds, the difference from the peer at
-the last evaluation paired by seed, and each side's updates per second), ``OUT/parity.png``
+the last evaluation and averaged over the evaluations, paired by seed, and each side's updates
+per second), ``OUT/parity.png``
 (the curves: each side's mean with one std) and ``OUT/peer-<side>.jsonl`` (the peer's lines
 that were used). Only evaluations at multiples of the spec's ``every`` are kept, the same
 steps on every side.
@@ -90,7 +91,8 @@ def peer_rows(
             raise GenpolicyError(f"{log}:{n}: a matching line without {', '.join(lacking)}")
         lines.append(line)
         seed, step = int(j["seed"]), int(j["step"])
-        last[seed] = j if seed not in last or step >= last[seed]["step"] else last[seed]
+        if seed not in last or step >= last[seed]["step"]:
+            last[seed] = j
         if step % spec["every"] == 0:
             rows.append(row(peer["side"], seed, step, j["score_mean"], j.get("score_std")))
     if not rows:
