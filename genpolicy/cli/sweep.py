@@ -62,7 +62,11 @@ def add_parser(sub: Any) -> None:
         help="GPU fraction per trial (ray backend; default 0, or 1/workers when CUDA is there)",
     )
     p.add_argument(
-        "--report", action="store_true", help="write OUT/report/ (genpolicy report) at the end"
+        "--report",
+        action="store_true",
+        help="write OUT/report/ (genpolicy report) at the end; trials that the earlier "
+        "OUT/report/results.json holds finished, their run folders gone, are not trained "
+        "again and stay in it",
     )
     p.set_defaults(func=_sweep)
 
@@ -108,6 +112,7 @@ def check_device(device: str, backend: str) -> None:
 
 def _sweep(args: argparse.Namespace) -> int:
     from genpolicy.errors import GenpolicyError
+    from genpolicy.experiments.reported import reported_trials
     from genpolicy.experiments.spec import check_trials, expand, load_spec
 
     if args.threads < 1 or (args.workers is not None and args.workers < 1):
@@ -121,8 +126,13 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.population > 1 and args.backend == "ray":
         raise GenpolicyError("--population runs on the local backend; drop --backend ray")
     spec = load_spec(args.spec, out=args.out)
-    trials = select_trials(expand(spec, check=False), args.only)
+    grid = expand(spec, check=False)
+    chosen = {t.id for t in select_trials(grid, args.only)}
+    reported = reported_trials(spec, grid, chosen, args.threads, args.device)
+    again = set(reported.retrained)
+    trials = [t for t in grid if t.id in chosen and t.id not in reported.runs or t.id in again]
     check_trials(spec, trials)  # only the chosen trials need their datasets
+    _say_reported(reported)
     if spec.search is not None and args.backend != "ray":
         raise GenpolicyError("a spec with 'search' runs on Ray Tune: add --backend ray")
     if args.dry_run:
@@ -130,8 +140,13 @@ def _sweep(args: argparse.Namespace) -> int:
         from genpolicy.experiments.trial import trial_state
 
         print(f"sweep {spec.name}: {len(trials)} trial(s) -> {spec.out}/runs/")
-        for t in trials:
-            state = trial_state(trial_config(spec, t, args.threads))
+        for t in grid:
+            if t.id in reported.runs:
+                state = "reported"
+            elif t.id in chosen or t.id in again:
+                state = trial_state(trial_config(spec, t, args.threads))
+            else:
+                continue
             print(f"  {t.id:50s} [{state}] {json.dumps(t.params, default=str)}")
         if spec.search is not None:
             print(f"  x {spec.search.samples} sample(s) of {sorted(spec.search.space)} each")
@@ -187,5 +202,36 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.report:
         from genpolicy.experiments.report import make_report
 
-        print(f"report: {make_report(spec.out / 'runs', spec.out / 'report')}")
+        kept = list(reported.runs.values())
+        print(f"report: {make_report(spec.out / 'runs', spec.out / 'report', kept=kept)}")
     return 0 if ok else 1
+
+
+def _say_reported(reported: Any) -> None:
+    """What the sweep takes from its earlier report (``genpolicy.experiments.reported``)."""
+    where = reported.source
+    if reported.runs:
+        how = (
+            f"; {len(reported.by_overrides)} of them compared by the spec's settings only "
+            "(the report predates recorded configs)"
+            if reported.by_overrides
+            else ""
+        )
+        print(
+            f"sweep: {len(reported.runs)} trial(s) done in {where} (run folders absent): "
+            f"not trained again, kept in the next report{how}"
+        )
+    if reported.retrained:
+        print(
+            f"sweep: trained again for their branches' checkpoints: {', '.join(reported.retrained)}"
+        )
+    if reported.unfinished:
+        print(
+            f"sweep: {len(reported.unfinished)} run(s) of {where} stopped short there: "
+            f"not kept: {', '.join(reported.unfinished)}"
+        )
+    if reported.differing:
+        print(
+            f"sweep: {len(reported.differing)} run(s) of {where} were set up otherwise than "
+            f"the spec now says: not kept: {', '.join(reported.differing)}"
+        )

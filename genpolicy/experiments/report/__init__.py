@@ -19,6 +19,7 @@ Every number in ``report.md`` is rendered from the dict written to ``results.jso
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from genpolicy.experiments.report.runs import (
     collect_runs,
     dataset_label,
     embedded_runs,
+    has_run_folders,
     read_results,
     summary_file,
 )
@@ -44,12 +46,15 @@ def make_report(
     out: str | Path | None = None,
     metric: str | None = None,
     title: str | None = None,
+    kept: Sequence[RunRecord] = (),
 ) -> Path:
     """Write report.md, its PNGs, results.json and results.csv; return report.md's path.
 
     ``root``: a folder of run folders, or a results.json (or a folder holding
     ``report/results.json``) whose embedded runs make the same report again: its metric,
-    title, source folder and date are kept unless given."""
+    title, source folder and date are kept unless given. ``kept``: runs an earlier report
+    embeds whose folders are gone (``genpolicy.experiments.reported``); they join the run
+    folders under ``root`` (which may then hold none), a folder of the same name winning."""
     root = Path(root)
     source = summary_file(root)
     if out is None:
@@ -57,7 +62,9 @@ def make_report(
     out = Path(out)
     previous: dict[str, Any] | None = None
     if source is None:
-        runs = collect_runs(root)
+        runs = collect_runs(root) if not kept or has_run_folders(root) else []
+        names = {r.name for r in runs}
+        runs += [r for r in kept if r.name not in names]
     else:  # read once: its runs and its meta
         previous = read_results(source)
         runs = embedded_runs(previous, source)

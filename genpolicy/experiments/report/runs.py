@@ -50,6 +50,7 @@ class RunRecord:
     summary: dict[str, Any] | None
     trial: dict[str, Any] | None
     skipped_lines: int = 0
+    config: dict[str, Any] | None = None  # config.yaml as read (None: not recorded)
 
     @property
     def finished(self) -> bool:
@@ -142,6 +143,7 @@ def run_entry(r: RunRecord) -> dict[str, Any]:
         "train_steps_per_s": r.train_steps_per_s,
         "summary": r.summary,
         "trial": r.trial,
+        "config": r.config,
     }
 
 
@@ -161,6 +163,7 @@ def run_from_entry(entry: dict[str, Any], base: Path) -> RunRecord:
             summary=entry.get("summary"),
             trial=entry.get("trial"),
             skipped_lines=int(entry.get("skipped_lines") or 0),
+            config=entry.get("config") if isinstance(entry.get("config"), dict) else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise GenpolicyError(
@@ -175,14 +178,19 @@ def summary_file(root: str | Path) -> Path | None:
     root = Path(root)
     if root.is_file():
         return root
-    if not root.is_dir() or any(
-        (m.parent / "config.yaml").is_file() for m in root.rglob("metrics.jsonl")
-    ):
+    if not root.is_dir() or has_run_folders(root):
         return None
     for f in (root / "results.json", root / "report" / "results.json"):
         if f.is_file():
             return f
     return None
+
+
+def has_run_folders(root: Path) -> bool:
+    """Whether a folder holds a run folder (``config.yaml`` + ``metrics.jsonl``) at any depth."""
+    return root.is_dir() and any(
+        (m.parent / "config.yaml").is_file() for m in root.rglob("metrics.jsonl")
+    )
 
 
 def read_results(path: Path) -> dict[str, Any]:
@@ -293,6 +301,7 @@ def _read_run(root: Path, d: Path) -> RunRecord | None:
         summary=summary,
         trial=trial,
         skipped_lines=len(bad),
+        config=cfg,
     )
 
 
