@@ -64,7 +64,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--report",
         action="store_true",
-        help="write OUT/report/ (genpolicy report) at the end; trials that the earlier "
+        help="write OUT/report/ (genpolicy report) after each finished trial and at the end; "
+        "trials that the earlier "
         "OUT/report/results.json holds finished, their run folders gone, are not trained "
         "again and stay in it",
     )
@@ -195,16 +196,34 @@ def _sweep(args: argparse.Namespace) -> int:
             status_every=args.status_every,
             device=args.device,
             population=args.population,
+            after_trial=(lambda: _write_report(spec, reported, quiet=True))
+            if args.report
+            else None,
         )
         ok = outcome.ok
         if outcome.interrupted:
             return 130
     if args.report:
-        from genpolicy.experiments.report import make_report
-
-        kept = list(reported.runs.values())
-        print(f"report: {make_report(spec.out / 'runs', spec.out / 'report', kept=kept)}")
+        _write_report(spec, reported)
     return 0 if ok else 1
+
+
+def _write_report(spec: Any, reported: Any, quiet: bool = False) -> None:
+    """OUT/report/ from the run folders and the runs kept from the earlier report; written
+    after each finished trial too (``quiet``), so that it holds every finished run when the
+    sweep stops or the machine goes."""
+    from genpolicy.errors import GenpolicyError
+    from genpolicy.experiments.report import make_report
+
+    try:
+        md = make_report(spec.out / "runs", spec.out / "report", kept=list(reported.runs.values()))
+    except (GenpolicyError, OSError) as exc:
+        if not quiet:
+            raise
+        print(f"report: not written now ({exc}); the sweep goes on")
+        return
+    if not quiet:
+        print(f"report: {md}")
 
 
 def _say_reported(reported: Any) -> None:

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -151,12 +152,14 @@ def run_local(
     stream: TextIO | None = None,
     device: str | None = None,
     population: int = 1,
+    after_trial: Callable[[], None] | None = None,
 ) -> SweepOutcome:
     """Run every unfinished trial; returns which finished, failed or were skipped.
 
     ``population`` = P > 1 packs up to P new trials that differ only in their seed,
     learning rates or temperature into one worker process, trained as one population
-    (``genpolicy.training.population``); the packs are spread over the free workers."""
+    (``genpolicy.training.population``); the packs are spread over the free workers.
+    ``after_trial()`` is called each time a trial has finished (e.g. to write the report)."""
     out = stream or sys.stdout
     workers = workers or default_workers(threads)
     queue_dir, log_dir = spec.out / "queue", spec.out / "logs"
@@ -250,6 +253,8 @@ def run_local(
                 if code == 0:
                     outcome.done.append(r.trial.id)
                     print(f"done {r.trial.id} in {took}: {_score_text(r.run_dir)}", file=out)
+                    if after_trial is not None:
+                        after_trial()
                 elif code == EXIT_BUSY:
                     outcome.failed[r.trial.id] = "run by another process"
                     print(f"skip {r.trial.id}: another process runs it", file=out)

@@ -12,6 +12,7 @@ import yaml
 
 from genpolicy.cli import main
 from genpolicy.errors import GenpolicyError
+from genpolicy.experiments.local import run_local
 from genpolicy.experiments.report import make_report
 from genpolicy.experiments.reported import reported_trials
 from genpolicy.experiments.spec import expand, parse_spec, trial_config
@@ -176,3 +177,19 @@ def test_a_sweep_run_again_without_its_run_folders_trains_nothing(
     assert "1 trial(s) done in" in text and "0 trial(s) finished, 0 failed" in text
     again = json.loads((out / "report" / "results.json").read_text())
     assert again["datasets"] == first["datasets"] and again["runs"] == first["runs"]
+
+
+def test_the_report_is_written_after_each_finished_trial(tmp_path: Path) -> None:
+    """With --report the sweep rewrites its report as trials finish, so that a sweep stopped
+    half-way, or a machine taken away, leaves every finished run in results.json."""
+    out = tmp_path / "out"
+    small = dict(TINY, **{"train.steps": 20, "train.eval_every": 10})
+    spec = parse_spec({**spec_dict(out, {"algo": ["gmpo"], "seed": [0, 1]}), "set": small})
+    seen: list[list[str]] = []
+
+    def after() -> None:
+        make_report(out / "runs", out / "report")
+        seen.append(sorted(e["name"] for e in entries(out) if e["status"] == "finished"))
+
+    assert run_local(spec, expand(spec), workers=1, status_every=0, after_trial=after).ok
+    assert seen == [["gmpo-s0"], ["gmpo-s0", "gmpo-s1"]]
