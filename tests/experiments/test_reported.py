@@ -40,6 +40,12 @@ def spec_dict(out: Path, grid: dict[str, Any] | None = None) -> dict[str, Any]:
 def fake_runs(spec: Any, ids: list[str], steps: int = 300) -> None:
     """Run folders as the trainer leaves them (config, trial, summary, eval rows), then the
     sweep's report of them, then the folders deleted, as on a new machine."""
+    write_runs(spec, ids, steps)
+    make_report(spec.out / "runs", spec.out / "report")
+    shutil.rmtree(spec.out / "runs")
+
+
+def write_runs(spec: Any, ids: list[str], steps: int = 300) -> None:
     for t in expand(spec, check=False):
         if t.id not in ids:
             continue
@@ -52,8 +58,6 @@ def fake_runs(spec: Any, ids: list[str], steps: int = 300) -> None:
             {"kind": "eval", "step": s, "eval/score_mean": s / 1000 + t.seed} for s in (100, 200)
         ]
         (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    make_report(spec.out / "runs", spec.out / "report")
-    shutil.rmtree(spec.out / "runs")
 
 
 def entries(out: Path) -> list[dict[str, Any]]:
@@ -193,3 +197,20 @@ def test_the_report_is_written_after_each_finished_trial(tmp_path: Path) -> None
 
     assert run_local(spec, expand(spec), workers=1, status_every=0, after_trial=after).ok
     assert seen == [["gmpo-s0"], ["gmpo-s0", "gmpo-s1"]]
+
+
+def test_genpolicy_report_names_the_runs_it_would_drop_and_keeps_them_on_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    spec = parse_spec(spec_dict(out))
+    fake_runs(spec, ["gmpo-s0", "gmpo-s1", "iql-s0"])
+    write_runs(spec, ["gmpo-s0"])
+    report = ["report", str(out / "runs"), "--out", str(out / "report")]
+    assert main([*report, "--keep"]) == 0
+    assert sorted(e["name"] for e in entries(out)) == ["gmpo-s0", "gmpo-s1", "iql-s0"]
+    capsys.readouterr()
+    assert main(report) == 0
+    err = capsys.readouterr().err
+    assert "2 finished run(s) of the earlier report have no folder" in err and "--keep" in err
+    assert [e["name"] for e in entries(out)] == ["gmpo-s0"]
