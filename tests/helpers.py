@@ -58,6 +58,15 @@ def quiet_run(out_dir: Any, steps: int) -> dict[str, Any]:
 
 
 # -- tiny runs shared by the trainer and algorithm tests -----------------------------------
+# a toy sweep trial's training: 300 updates, evaluated and checkpointed every 100
+TINY_SWEEP = {
+    "train.steps": 300,
+    "train.eval_every": 100,
+    "train.checkpoint_every": 100,
+    "train.log_every": 50,
+    "train.eval_episodes": 200,
+    "train.tensorboard": False,
+}
 TINY_MODEL = {"model.hidden": 32, "model.depth": 1, "model.time_dim": 8, "critic.hidden": 32}
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers import TINY_SWEEP as TINY
 
 from genpolicy.cli import main
 from genpolicy.errors import GenpolicyError
@@ -16,15 +17,6 @@ from genpolicy.experiments.local import run_local
 from genpolicy.experiments.report import make_report
 from genpolicy.experiments.reported import reported_trials
 from genpolicy.experiments.spec import expand, parse_spec, trial_config
-
-TINY = {
-    "train.steps": 300,
-    "train.eval_every": 100,
-    "train.checkpoint_every": 100,
-    "train.log_every": 50,
-    "train.eval_episodes": 200,
-    "train.tensorboard": False,
-}
 
 
 def spec_dict(out: Path, grid: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -72,12 +64,19 @@ def rewrite(out: Path, change: Any) -> None:
     path.write_text(json.dumps(data))
 
 
-def test_runs_kept_by_the_report_count_as_done_and_stay_in_the_next_report(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def three_reported(tmp_path: Path) -> tuple[Path, Any]:
+    """A sweep of 4 trials whose report holds 3 finished runs and whose run folders are gone."""
     out = tmp_path / "out"
     spec = parse_spec(spec_dict(out))
     fake_runs(spec, ["gmpo-s0", "gmpo-s1", "iql-s0"])
+    return out, spec
+
+
+def test_runs_kept_by_the_report_count_as_done_and_stay_in_the_next_report(
+    tmp_path: Path, three_reported: tuple[Path, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, spec = three_reported
     assert all(e["config"]["algo"]["name"] in ("gmpo", "iql") for e in entries(out))
     found = reported_trials(spec, expand(spec, check=False))
     assert sorted(found.runs) == ["gmpo-s0", "gmpo-s1", "iql-s0"]
@@ -200,11 +199,9 @@ def test_the_report_is_written_after_each_finished_trial(tmp_path: Path) -> None
 
 
 def test_genpolicy_report_names_the_runs_it_would_drop_and_keeps_them_on_request(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    three_reported: tuple[Path, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out = tmp_path / "out"
-    spec = parse_spec(spec_dict(out))
-    fake_runs(spec, ["gmpo-s0", "gmpo-s1", "iql-s0"])
+    out, spec = three_reported
     write_runs(spec, ["gmpo-s0"])
     report = ["report", str(out / "runs"), "--out", str(out / "report")]
     assert main([*report, "--keep"]) == 0

@@ -16,6 +16,7 @@ import pytest
 import torch
 import yaml
 from helpers import ROOT
+from helpers import TINY_SWEEP as TINY
 
 from genpolicy.cli import main
 from genpolicy.errors import GenpolicyError
@@ -25,15 +26,6 @@ from genpolicy.experiments.spec import expand, load_spec, parse_spec, trial_conf
 from genpolicy.experiments.trial import trial_state
 from genpolicy.training import checkpoint
 from genpolicy.training.config import load as load_config
-
-TINY = {
-    "train.steps": 300,
-    "train.eval_every": 100,
-    "train.checkpoint_every": 100,
-    "train.log_every": 50,
-    "train.eval_episodes": 200,
-    "train.tensorboard": False,
-}
 
 
 def toy_spec(out: Path, **extra: Any) -> dict[str, Any]:
