@@ -216,7 +216,7 @@ def _write_report(spec: Any, reported: Any, quiet: bool = False) -> None:
     from genpolicy.experiments.report import make_report
 
     try:
-        md = make_report(spec.out / "runs", spec.out / "report", kept=list(reported.runs.values()))
+        md = make_report(spec.out / "runs", spec.out / "report", kept=reported.kept())
     except (GenpolicyError, OSError) as exc:
         if not quiet:
             raise
@@ -239,6 +239,11 @@ def _say_reported(reported: Any) -> None:
         print(
             f"sweep: {len(reported.runs)} trial(s) done in {where} (run folders absent): "
             f"not trained again, kept in the next report{how}"
+        )
+    if reported.outside:
+        names = ", ".join(r.name for r in reported.outside)
+        print(
+            f"sweep: kept from {where}: run(s) trained outside the sweep into its folder: {names}"
         )
     if reported.retrained:
         print(

@@ -4,7 +4,8 @@ Run folders stay on the machine that trained them (checkpoints are large, and a 
 ignores them), while ``<out>/report/results.json`` keeps every run's evaluations, summary,
 trial and config. On another machine, or after the run folders were deleted, a trial whose
 run folder is missing and whose report entry finished with the trial's settings counts as
-done: the sweep does not train it again and its next report keeps that entry.
+done: the sweep does not train it again and its next report keeps that entry. A finished run
+that was trained into the sweep's folder outside the sweep (no trial) is kept too.
 
 The settings are compared as a resumed run's are (``trial_state``): the entry's recorded
 config against the trial's, the keys that change no result left out. An entry written before
@@ -44,6 +45,12 @@ class Reported:
     differing: list[str] = field(default_factory=list)  # entries of trials set up otherwise now
     unfinished: list[str] = field(default_factory=list)  # entries that stopped short
     retrained: list[str] = field(default_factory=list)  # kept runs a branch needs trained again
+    # finished runs trained outside the sweep into its folder (no trial.json), folders gone
+    outside: list[RunRecord] = field(default_factory=list)
+
+    def kept(self) -> list[RunRecord]:
+        """The runs the next report keeps from this one."""
+        return [*self.runs.values(), *self.outside]
 
 
 def report_results(spec: SweepSpec) -> Path:
@@ -83,6 +90,11 @@ def reported_trials(
         found.runs[t.id] = run_from_entry(entry, base)
         if match == "overrides":
             found.by_overrides.append(t.id)
+    for e in data["runs"]:  # e.g. `genpolicy train ... --set train.out_dir=<out>/runs`
+        name = str(e.get("name"))
+        if e.get("trial") is None and name not in configs and e.get("status") == "finished":
+            if not (spec.out / "runs" / name / "config.yaml").is_file():
+                found.outside.append(run_from_entry(e, base))
     asked = set(configs) if to_run is None else to_run
     dirs = {t: run_dir_of(c).resolve() for t, c in configs.items()}
     changed = True

@@ -211,3 +211,22 @@ def test_genpolicy_report_names_the_runs_it_would_drop_and_keeps_them_on_request
     err = capsys.readouterr().err
     assert "2 finished run(s) of the earlier report have no folder" in err and "--keep" in err
     assert [e["name"] for e in entries(out)] == ["gmpo-s0"]
+
+
+def test_a_run_trained_by_hand_into_the_sweeps_folder_is_kept(tmp_path: Path) -> None:
+    """A finished run trained outside the sweep into its run folder (no trial.json) stays in
+    the next report once its folder is gone; one that stopped short does not."""
+    out = tmp_path / "out"
+    spec = parse_spec(spec_dict(out))
+    write_runs(spec, ["gmpo-s0"])
+    for name, steps, interrupted in (("by-hand", 300, False), ("stopped", 100, True)):
+        shutil.copytree(out / "runs" / "gmpo-s0", out / "runs" / name)
+        (out / "runs" / name / "trial.json").unlink()
+        summary = {"steps": steps, "interrupted": interrupted}
+        (out / "runs" / name / "summary.json").write_text(json.dumps(summary))
+    make_report(out / "runs", out / "report")
+    shutil.rmtree(out / "runs")
+    found = reported_trials(spec, expand(spec, check=False))
+    assert sorted(found.runs) == ["gmpo-s0"] and [r.name for r in found.outside] == ["by-hand"]
+    make_report(out / "runs", out / "report", kept=found.kept())
+    assert sorted(e["name"] for e in entries(out)) == ["by-hand", "gmpo-s0"]
