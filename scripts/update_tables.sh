@@ -24,6 +24,8 @@ genpolicy tables $R/gmpo-vp-steps/report/results.json --steps 5000,10000 --name 
 genpolicy tables $R/temperature-gmpo/report/results.json --steps 5000,10000,20000 \
   --name temperature-gmpo --update docs/benchmarks/temperature.md > /dev/null
 cp $R/temperature-gmpo/report/sensitivity.png docs/assets/benchmarks/temperature-gmpo.png
+genpolicy tables $R/temperature-gmpg/report/results.json --steps 15000,20000 \
+  --name temperature-gmpg --update docs/benchmarks/temperature.md > /dev/null
 genpolicy tables $R/train_speed_cpu_populations.json --name train-speed-populations \
   --update docs/benchmarks/speed.md > /dev/null
 genpolicy tables $R/same-learning-iql/report/results.json --steps 5000,10000,20000 \
@@ -93,15 +95,15 @@ genpolicy tables $R/defaults-select/report/results.json $R/defaults-candidates/r
   --datasets hopper-noisy-expert-v5,halfcheetah-noisy-expert-v5,walker2d-noisy-expert-v5,hopper-medium-replay-v5 \
   --name defaults-candidates --update docs/benchmarks/defaults.md > /dev/null
 genpolicy tables $R/defaults-select/report/results.json $R/defaults-candidates/report/results.json \
-  --steps 5000,10000,15000,20000 --groups bc,iql,gmpo,beta0,ess02,ess05,lr1e-3,clone5k-ess05 \
-  --datasets hopper-medium-v5 \
+  --steps 5000,15000,20000 --groups bc,iql,gmpo,beta0,ess02,ess05,lr1e-3,clone5k-ess05 \
+  --datasets hopper-medium-v5,walker2d-medium-v5,halfcheetah-medium-v5 \
   --name defaults-candidates-medium --update docs/benchmarks/defaults.md > /dev/null
 genpolicy tables $R/defaults-candidates/acting.json \
   --name defaults-candidates-acting --update docs/benchmarks/defaults.md > /dev/null
 genpolicy tables $R/defaults-clone-acting/acting.json \
   --name defaults-clone-acting --update docs/benchmarks/defaults.md > /dev/null
 genpolicy tables $R/parity-iql/parity.json --name parity-iql --update docs/benchmarks/parity.md > /dev/null
-for f in hopper-noisy-expert hopper-medium-replay; do
+for f in hopper-noisy-expert hopper-medium-replay halfcheetah-medium; do
   genpolicy tables $R/parity-bc/$f/parity.json --steps 5000,10000,20000,30000,40000,50000 \
     --name parity-bc-$f --update docs/benchmarks/parity.md > /dev/null
 done
