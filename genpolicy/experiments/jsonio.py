@@ -1,10 +1,12 @@
 """Result files as short, diff-friendly JSON: the outer containers one member a line, every
-deeper value (a row, a run, a group) on one line of its own."""
+deeper value (a row, a run, a group) on one line of its own; written in one step."""
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 Expanded = Callable[[tuple[str, ...]], bool]  # which containers (by key path) get a line each
@@ -37,3 +39,15 @@ def compact_json(obj: Any, expanded: Expanded = TWO_LEVELS) -> str:
         return "[\n" + ",\n".join(items) + f"\n{indent}]"
 
     return dump(obj, (), "") + "\n"
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, replaced in one
+    step: a reader (or a second writer) sees the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

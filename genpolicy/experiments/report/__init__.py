@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from genpolicy.errors import GenpolicyError
-from genpolicy.experiments.jsonio import compact_json
+from genpolicy.experiments.jsonio import compact_json, write_text_atomic
 from genpolicy.experiments.report.markdown import render_markdown, write_csv
 from genpolicy.experiments.report.plots import action_pictures, plot_curves, slug
 from genpolicy.experiments.report.runs import (
@@ -98,10 +98,10 @@ def make_report(
     else:
         results["actions"] = action_pictures(runs, out)
     results["runs"] = results.pop("runs")  # the runs last, one line each
-    (out / "results.json").write_text(dump_results(results))
+    write_text_atomic(out / "results.json", dump_results(results))
     write_csv(results, out / "results.csv")
     md = out / "report.md"
-    md.write_text(render_markdown(results, title))
+    write_text_atomic(md, render_markdown(results, title))
     return md
 
 
