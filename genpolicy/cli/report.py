@@ -11,10 +11,10 @@ from typing import Any
 from genpolicy.errors import GenpolicyError
 from genpolicy.experiments.report import DEFAULT_METRIC, FALLBACK_METRIC, RunRecord, make_report
 from genpolicy.experiments.report.runs import (
-    collect_runs,
     embedded_runs,
-    has_run_folders,
     read_results,
+    run_folders,
+    run_name,
     summary_file,
 )
 
@@ -82,5 +82,5 @@ def _earlier_runs(root: Path, out: str | None) -> list[RunRecord]:
         runs = embedded_runs(read_results(earlier), earlier)
     except GenpolicyError:
         return []  # an unreadable earlier report is replaced, as before
-    present = {r.name for r in collect_runs(root)} if has_run_folders(root) else set()
+    present = {run_name(root, d) for d in run_folders(root)} if root.is_dir() else set()
     return [r for r in runs if r.finished and r.name not in present]

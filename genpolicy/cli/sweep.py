@@ -6,7 +6,11 @@ import argparse
 import fnmatch
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the CLI imports the sweep machinery only when a sweep runs
+    from genpolicy.experiments.reported import Reported
+    from genpolicy.experiments.spec import SweepSpec
 
 BACKENDS = ("local", "ray")
 
@@ -208,7 +212,7 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _write_report(spec: Any, reported: Any, quiet: bool = False) -> None:
+def _write_report(spec: SweepSpec, reported: Reported, quiet: bool = False) -> None:
     """OUT/report/ from the run folders and the runs kept from the earlier report; written
     after each finished trial too (``quiet``), so that it holds every finished run when the
     sweep stops or the machine goes."""
@@ -226,7 +230,7 @@ def _write_report(spec: Any, reported: Any, quiet: bool = False) -> None:
         print(f"report: {md}")
 
 
-def _say_reported(reported: Any) -> None:
+def _say_reported(reported: Reported) -> None:
     """What the sweep takes from its earlier report (``genpolicy.experiments.reported``)."""
     where = reported.source
     if reported.runs:

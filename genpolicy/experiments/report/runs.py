@@ -186,6 +186,17 @@ def summary_file(root: str | Path) -> Path | None:
     return None
 
 
+def run_folders(root: Path) -> list[Path]:
+    """The run folders (``config.yaml`` + ``metrics.jsonl``) under ``root``, at any depth."""
+    found = (m.parent for m in sorted(root.rglob("metrics.jsonl")))
+    return [d for d in found if (d / "config.yaml").is_file()]
+
+
+def run_name(root: Path, d: Path) -> str:
+    """A run folder's name in a report: its path relative to the report's root."""
+    return d.relative_to(root).as_posix() or "."
+
+
 def has_run_folders(root: Path) -> bool:
     """Whether a folder holds a run folder (``config.yaml`` + ``metrics.jsonl``) at any depth."""
     return root.is_dir() and any(
@@ -230,11 +241,10 @@ def collect_runs(root: str | Path) -> list[RunRecord]:
     if source is not None:
         return embedded_runs(read_results(source), source)
     runs = []
-    for metrics in sorted(root.rglob("metrics.jsonl")):
-        if (metrics.parent / "config.yaml").is_file():
-            rec = _read_run(root, metrics.parent)
-            if rec is not None:
-                runs.append(rec)
+    for d in run_folders(root):
+        rec = _read_run(root, d)
+        if rec is not None:
+            runs.append(rec)
     if not runs:
         raise GenpolicyError(
             f"no run folders (config.yaml + metrics.jsonl) under {root}; point at the folder "
@@ -290,7 +300,7 @@ def _read_run(root: Path, d: Path) -> RunRecord | None:
         seed = 0
     return RunRecord(
         path=d,
-        name=d.relative_to(root).as_posix() or ".",
+        name=run_name(root, d),
         dataset=dataset_label(data),
         group=group,
         algo=algo,
