@@ -21,16 +21,20 @@ from pathlib import Path
 from typing import Any
 
 from genpolicy.errors import GenpolicyError
-from genpolicy.experiments.report.runs import RunRecord, read_results, run_from_entry
+from genpolicy.experiments.report.runs import (
+    RunRecord,
+    read_results,
+    results_root,
+    run_from_entry,
+)
 from genpolicy.experiments.spec import SweepSpec, Trial, trial_config
 from genpolicy.experiments.trial import (
-    BRANCH_KEYS,
     FREE_TRAIN_KEYS,
+    differing_keys,
     run_dir_of,
-    trained_in_full_for_a_branch,
     trial_state,
 )
-from genpolicy.training.config import MEMORY_ONLY_ALGO_KEYS, RunConfig, config_diff
+from genpolicy.training.config import MEMORY_ONLY_ALGO_KEYS, RunConfig
 
 IGNORED = {"train": FREE_TRAIN_KEYS, "algo": MEMORY_ONLY_ALGO_KEYS}
 
@@ -72,7 +76,7 @@ def reported_trials(
     if not source.is_file():
         return found
     data = read_results(source)
-    base = Path(str((data.get("meta") or {}).get("root") or source.parent))
+    base = results_root(data, source)
     entries = {str(e.get("name")): e for e in data["runs"]}
     configs = {t.id: trial_config(spec, t, threads, device) for t in trials}
     for t in trials:
@@ -131,10 +135,7 @@ def _same_run(entry: dict[str, Any], trial: Trial, cfg: RunConfig) -> str | None
     settings, else None."""
     saved = entry.get("config")
     if isinstance(saved, dict):
-        diff = config_diff(saved, cfg, ignore=IGNORED)
-        if diff and set(diff) <= BRANCH_KEYS and trained_in_full_for_a_branch(saved, cfg):
-            diff = []
-        return None if diff else "config"
+        return None if differing_keys(saved, cfg) else "config"
     old = entry.get("trial") or {}
     same = old.get("base") == trial.base and _compared(old.get("overrides")) == _compared(
         trial.overrides

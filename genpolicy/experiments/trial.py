@@ -78,19 +78,26 @@ def trained_in_full_for_a_branch(saved: dict[str, Any], cfg: RunConfig) -> bool:
     return src.is_relative_to(runs) and not src.is_relative_to(own)
 
 
+def differing_keys(saved: dict[str, Any], cfg: RunConfig) -> list[str]:
+    """The keys that change a result and differ between a saved run's config and ``cfg``
+    (none for a run that trained in full where ``cfg`` branches: see
+    ``trained_in_full_for_a_branch``)."""
+    from genpolicy.training.config import config_diff
+
+    diff = config_diff(saved, cfg, ignore={"train": FREE_TRAIN_KEYS, "algo": MEMORY_ONLY_ALGO_KEYS})
+    if diff and set(diff) <= BRANCH_KEYS and trained_in_full_for_a_branch(saved, cfg):
+        return []
+    return diff
+
+
 def trial_state(cfg: RunConfig) -> str:
     """'done', 'resume' or 'new' for the trial whose run folder ``cfg`` names."""
     run_dir = run_dir_of(cfg)
     summary, saved = run_dir / "summary.json", run_dir / "config.yaml"
     if summary.is_file() and saved.is_file():
-        from genpolicy.training.config import config_diff, read_file
+        from genpolicy.training.config import read_file
 
-        old = read_file(saved)
-        diff = config_diff(
-            old, cfg, ignore={"train": FREE_TRAIN_KEYS, "algo": MEMORY_ONLY_ALGO_KEYS}
-        )
-        if diff and set(diff) <= BRANCH_KEYS and trained_in_full_for_a_branch(old, cfg):
-            diff = []
+        diff = differing_keys(read_file(saved), cfg)
         if diff:
             raise GenpolicyError(
                 f"{run_dir} was made by a different config ({', '.join(diff)}); "

@@ -223,8 +223,12 @@ def read_results(path: Path) -> dict[str, Any]:
 
 def embedded_runs(data: dict[str, Any], source: Path) -> list[RunRecord]:
     """The runs a results.json (``data``, read from ``source`` by ``read_results``) embeds."""
-    base = Path(str((data.get("meta") or {}).get("root") or source.parent))
-    return [run_from_entry(e, base) for e in data["runs"]]
+    return [run_from_entry(e, results_root(data, source)) for e in data["runs"]]
+
+
+def results_root(data: dict[str, Any], source: Path) -> Path:
+    """The folder a results.json's runs were read from (its ``meta.root``, else its own)."""
+    return Path(str((data.get("meta") or {}).get("root") or source.parent))
 
 
 def collect_runs(root: str | Path) -> list[RunRecord]:
