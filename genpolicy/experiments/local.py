@@ -344,7 +344,12 @@ def _score_text(run_dir: Path) -> str:
     last = s.get("last") or {}
     score = last.get("eval/score_mean")
     ret = last.get("eval/return_mean")
-    text = f"{s.get('steps')} steps at {s.get('steps_per_s', 0):.1f} steps/s"
+    steps, here = s.get("steps"), s.get("segment_steps")
+    rate = f"{s.get('steps_per_s', 0):.1f} steps/s"
+    if isinstance(here, int) and isinstance(steps, int) and 0 < here < steps:
+        text = f"{steps} steps ({here} trained here at {rate})"  # a branch or a resumed run
+    else:
+        text = f"{steps} steps at {rate}"
     if score is not None:
         text += f", last score {score:.1f}"
     elif ret is not None:

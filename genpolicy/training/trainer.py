@@ -510,7 +510,7 @@ class Trainer:
             sps = done / max(wall, 1e-9)
         else:  # resumed at its last step (stopped before its summary): the saved speed
             sps = saved_speed(self.run_dir)
-        summary = self.summary(sps, interrupted)
+        summary = self.summary(sps, interrupted, done)
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         self.logger.close()
         return FitResult(
@@ -523,7 +523,9 @@ class Trainer:
             self.logger.log({"kind": "train", "step": self.step, **means})
         self.save("last")
 
-    def summary(self, steps_per_s: float, interrupted: bool) -> dict[str, Any]:
+    def summary(self, steps_per_s: float, interrupted: bool, segment_steps: int) -> dict[str, Any]:
+        """The run's ``summary.json``; ``steps_per_s`` and ``segment_steps`` are this
+        segment's (a resumed run or a branch trains fewer steps than ``steps``)."""
         from genpolicy import __version__
 
         last = self.evals[-1] if self.evals else None
@@ -537,6 +539,7 @@ class Trainer:
             "steps": self.step,
             "interrupted": interrupted,
             "steps_per_s": steps_per_s,
+            "segment_steps": segment_steps,
             "train_seconds": self.elapsed,
             "acting_weights": self.algo.acting_weights(),
             "last": last,

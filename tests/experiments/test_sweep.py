@@ -257,6 +257,9 @@ def test_a_branch_waits_for_the_run_it_starts_from(tmp_path: Path) -> None:
     assert outcome.ok and outcome.done == ["long-s0", "branch-s0"]
     assert outcome.steps == 300 + 200  # the branch's 100 loaded steps are not counted as run
     assert "2 trial(s) finished, 0 failed; 500 updates in" in log.getvalue().splitlines()[-1]
+    done = {ln.split()[1]: ln for ln in log.getvalue().splitlines() if ln.startswith("done ")}
+    assert "300 steps (200 trained here at " in done["branch-s0"]  # its rate is its own
+    assert "300 steps at " in done["long-s0"]
     long_rows, branch_rows = (eval_rows(out / "runs" / f"{a}-s0") for a in ("long", "branch"))
     assert [r["step"] for r in branch_rows] == [100, 200, 300]
     assert branch_rows[0] == long_rows[0]
