@@ -26,6 +26,7 @@ genpolicy tables $R/temperature-gmpo/report/results.json --steps 5000,10000,2000
 cp $R/temperature-gmpo/report/sensitivity.png docs/assets/benchmarks/temperature-gmpo.png
 genpolicy tables $R/temperature-gmpg/report/results.json --steps 15000,20000 \
   --name temperature-gmpg --update docs/benchmarks/temperature.md > /dev/null
+cp $R/temperature/sensitivity.png docs/assets/benchmarks/temperature-gmpo-gmpg.png
 genpolicy tables $R/train_speed_cpu_populations.json --name train-speed-populations \
   --update docs/benchmarks/speed.md > /dev/null
 genpolicy tables $R/same-learning-iql/report/results.json --steps 5000,10000,20000 \
