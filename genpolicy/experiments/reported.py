@@ -29,14 +29,12 @@ from genpolicy.experiments.report.runs import (
 )
 from genpolicy.experiments.spec import SweepSpec, Trial, trial_config
 from genpolicy.experiments.trial import (
-    FREE_TRAIN_KEYS,
+    RESULT_FREE_KEYS,
     differing_keys,
     run_dir_of,
     trial_state,
 )
-from genpolicy.training.config import MEMORY_ONLY_ALGO_KEYS, RunConfig
-
-IGNORED = {"train": FREE_TRAIN_KEYS, "algo": MEMORY_ONLY_ALGO_KEYS}
+from genpolicy.training.config import RunConfig
 
 
 @dataclass
@@ -147,7 +145,7 @@ def _compared(overrides: Any) -> dict[str, Any]:
     """Overrides without the keys that change no result."""
     if not isinstance(overrides, dict):
         return {}
-    skip = {f"{sec}.{k}" for sec, keys in IGNORED.items() for k in keys}
+    skip = {f"{sec}.{k}" for sec, keys in RESULT_FREE_KEYS.items() for k in keys}
     return {k: v for k, v in overrides.items() if k not in skip}
 
 

@@ -78,13 +78,20 @@ def trained_in_full_for_a_branch(saved: dict[str, Any], cfg: RunConfig) -> bool:
     return src.is_relative_to(runs) and not src.is_relative_to(own)
 
 
+# the config keys, per section, that change no result (a run's speed, logging, memory use)
+RESULT_FREE_KEYS: dict[str, tuple[str, ...]] = {
+    "train": FREE_TRAIN_KEYS,
+    "algo": MEMORY_ONLY_ALGO_KEYS,
+}
+
+
 def differing_keys(saved: dict[str, Any], cfg: RunConfig) -> list[str]:
     """The keys that change a result and differ between a saved run's config and ``cfg``
     (none for a run that trained in full where ``cfg`` branches: see
     ``trained_in_full_for_a_branch``)."""
     from genpolicy.training.config import config_diff
 
-    diff = config_diff(saved, cfg, ignore={"train": FREE_TRAIN_KEYS, "algo": MEMORY_ONLY_ALGO_KEYS})
+    diff = config_diff(saved, cfg, ignore=RESULT_FREE_KEYS)
     if diff and set(diff) <= BRANCH_KEYS and trained_in_full_for_a_branch(saved, cfg):
         return []
     return diff

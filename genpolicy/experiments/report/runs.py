@@ -11,6 +11,7 @@ import math
 import re
 import statistics
 import warnings
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,8 +189,12 @@ def summary_file(root: str | Path) -> Path | None:
 
 def run_folders(root: Path) -> list[Path]:
     """The run folders (``config.yaml`` + ``metrics.jsonl``) under ``root``, at any depth."""
-    found = (m.parent for m in sorted(root.rglob("metrics.jsonl")))
-    return [d for d in found if (d / "config.yaml").is_file()]
+    return list(_run_folders(sorted(root.rglob("metrics.jsonl"))))
+
+
+def _run_folders(metrics_files: Iterable[Path]) -> Iterator[Path]:
+    """The folders of ``metrics_files`` that hold a ``config.yaml`` too, in their order."""
+    return (m.parent for m in metrics_files if (m.parent / "config.yaml").is_file())
 
 
 def run_name(root: Path, d: Path) -> str:
@@ -199,9 +204,7 @@ def run_name(root: Path, d: Path) -> str:
 
 def has_run_folders(root: Path) -> bool:
     """Whether a folder holds a run folder (``config.yaml`` + ``metrics.jsonl``) at any depth."""
-    return root.is_dir() and any(
-        (m.parent / "config.yaml").is_file() for m in root.rglob("metrics.jsonl")
-    )
+    return root.is_dir() and next(_run_folders(root.rglob("metrics.jsonl")), None) is not None
 
 
 def read_results(path: Path) -> dict[str, Any]:
