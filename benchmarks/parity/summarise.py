@@ -113,7 +113,8 @@ def genpolicy_rows(
 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Each genpolicy side's evaluations, read from its run folders under ``runs`` (those
     whose name matches the side's glob), and its updates per second (the mean over its
-    finished runs)."""
+    finished runs of their training time less the evaluations during it, as a peer times
+    only its updates)."""
     records = collect_runs(runs)
     rows: list[dict[str, Any]] = []
     rates: dict[str, float] = {}
@@ -126,7 +127,7 @@ def genpolicy_rows(
                 if e["step"] % spec["every"] == 0 and "eval/score_mean" in e:
                     std = e.get("eval/score_std")
                     rows.append(row(side, r.seed, e["step"], e["eval/score_mean"], std))
-        speeds = [v for r in mine if r.finished and (v := r.steps_per_s()) is not None]
+        speeds = [v for r in mine if r.finished and (v := r.updates_per_s()) is not None]
         if speeds:
             rates[side] = round(statistics.fmean(speeds), 1)
     return rows, rates

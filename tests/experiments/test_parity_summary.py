@@ -49,18 +49,30 @@ def _peer_line(seed: int, step: int, score: float, algo: str = "bc", rate: float
 
 
 def _run(root: Path, seed: int, scores: dict[int, float], rate: float | None) -> None:
+    """A run folder whose updates (20k when finished) ran at ``rate`` per second, with 4 s
+    per evaluation during training and 50 s for the final one."""
     run = root / f"bc-s{seed}"
     run.mkdir(parents=True)
     lines = [json.dumps({"kind": "train", "step": 1000, "loss": 0.5})]
     lines += [
-        json.dumps({"kind": "eval", "step": s, "eval/score_mean": v, "eval/score_std": 2.0})
+        json.dumps(
+            {
+                "kind": "eval",
+                "step": s,
+                "eval/score_mean": v,
+                "eval/score_std": 2.0,
+                "eval/seconds": 50.0 if s == 20000 else 4.0,
+            }
+        )
         for s, v in scores.items()
     ]
     (run / "metrics.jsonl").write_text("\n".join(lines) + "\n{cut short")
     cfg = {"algo": {"name": "bc"}, "data": {"dataset": "d-v5"}, "train": {"seed": seed}}
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
-    if rate is not None:  # finished
-        (run / "summary.json").write_text(json.dumps({"seed": seed, "steps_per_s": rate}))
+    if rate is not None:  # finished; the whole run's rate (steps_per_s) is not the one used
+        seconds = 20000 / rate + 4.0 * sum(s < 20000 for s in scores)
+        summary = {"seed": seed, "steps": 20000, "steps_per_s": 1.0, "train_seconds": seconds}
+        (run / "summary.json").write_text(json.dumps(summary))
 
 
 @pytest.fixture

@@ -99,6 +99,22 @@ class RunRecord:
     def train_seconds(self) -> float | None:
         return _num((self.summary or {}).get("train_seconds"))
 
+    def updates_per_s(self) -> float | None:
+        """Updates per second of training time less the evaluations made during training
+        (their ``*/seconds``; the final one is outside ``train_seconds``): the rate a peer
+        that times only its updates reports. None before summary.json exists."""
+        steps, seconds = _num((self.summary or {}).get("steps")), self.train_seconds()
+        if steps is None or seconds is None:
+            return None
+        evals = sum(
+            v
+            for row in self.evals
+            if row["step"] < steps
+            for key, value in row.items()
+            if key.endswith("/seconds") and (v := _num(value)) is not None
+        )
+        return steps / (seconds - evals) if seconds > evals else None
+
     @property
     def fingerprint(self) -> str | None:
         """The dataset file's fingerprint that summary.json records (None before it exists)."""
