@@ -38,6 +38,7 @@ class _Running:
     start_step: int
     started: float
     log: Any
+    algo: str = ""
 
     def finished(self) -> bool:
         """Whether the run folder holds a summary of a run that trained all its steps."""
@@ -138,6 +139,44 @@ def take_pack(
     return pack
 
 
+def eta_seconds(
+    spent: dict[str, tuple[int, float]], left: dict[str, int], workers: int
+) -> float | None:
+    """Seconds until the steps ``left`` (per algorithm) are trained by ``workers`` workers, at
+    each algorithm's own rate so far (``spent``: its steps and worker-seconds); an algorithm
+    not measured yet goes at the rate of all of them together. None before any step."""
+    steps = sum(n for n, _ in spent.values())
+    seconds = sum(t for _, t in spent.values())
+    if steps <= 0 or seconds <= 0:
+        return None
+    total = 0.0
+    for algo, n in left.items():
+        done, took = spent.get(algo, (0, 0.0))
+        total += n * (took / done if done > 0 and took > 0 else seconds / steps)
+    return total / max(workers, 1)
+
+
+def _algo_times(
+    spent: dict[str, tuple[int, float]],
+    running: list[_Running],
+    pending: list[tuple[Trial, Any]],
+    starts: dict[str, int],
+    now: float,
+) -> tuple[dict[str, tuple[int, float]], dict[str, int]]:
+    """Per algorithm: steps and seconds so far (ended trials and running ones), and the
+    steps left (running and pending trials)."""
+    times = dict(spent)
+    left: dict[str, int] = {}
+    for r in running:
+        n, t = times.get(r.algo, (0, 0.0))
+        times[r.algo] = (n + r.steps_run(), t + now - r.started)
+        left[r.algo] = left.get(r.algo, 0) + max(0, r.total - r.start_step - r.steps_run())
+    for trial, cfg in pending:
+        name = cfg.algo.name
+        left[name] = left.get(name, 0) + max(0, cfg.train.steps - starts[trial.id])
+    return times, left
+
+
 def default_workers(threads: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, threads))
 
@@ -185,6 +224,7 @@ def run_local(
     parents = branch_parents(pending)
     running: list[_Running] = []
     finished_steps = 0  # steps run by this call in trials that have ended
+    spent: dict[str, tuple[int, float]] = {}  # algorithm -> steps, seconds of ended lone trials
     t0 = last_status = time.monotonic()
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     n_total = len(pending)
@@ -235,7 +275,16 @@ def run_local(
                 start = _start_step(cfg)
                 total_steps -= start - starts[trial.id]
                 running.append(
-                    _Running(trial, proc, run_dir, cfg.train.steps, start, time.monotonic(), log)
+                    _Running(
+                        trial,
+                        proc,
+                        run_dir,
+                        cfg.train.steps,
+                        start,
+                        time.monotonic(),
+                        log,
+                        cfg.algo.name,
+                    )
                 )
                 verb = "resumes" if checkpoint.exists(run_dir, "last") else "starts"
                 print(f"[{n_started}/{n_total}] {trial.id} {verb}", file=out, flush=True)
@@ -247,6 +296,9 @@ def run_local(
                 running.remove(r)
                 r.log.close()
                 finished_steps += r.steps_run()
+                if r.algo:  # a lone trial: its steps and seconds time its algorithm
+                    n_run, took_s = spent.get(r.algo, (0, 0.0))
+                    spent[r.algo] = (n_run + r.steps_run(), took_s + time.monotonic() - r.started)
                 took = fmt_seconds(time.monotonic() - r.started)
                 if code not in (0, 130, 143, EXIT_BUSY) and r.finished():
                     code = 0  # a population member that finished while another one failed
@@ -273,7 +325,10 @@ def run_local(
                 done_steps = finished_steps + live
                 rate = done_steps / max(now - t0, 1e-9)
                 left = total_steps - done_steps
-                eta = fmt_seconds(left / rate) if rate > 0 else "?"
+                secs: float | None = left / rate if rate > 0 else None
+                if population <= 1:  # each algorithm at its own rate (BC, GMPO differ 20x)
+                    secs = eta_seconds(*_algo_times(spent, running, pending, starts, now), workers)
+                eta = fmt_seconds(secs) if secs is not None else "?"
                 parts = [f"{r.trial.id} {last_step(r.run_dir)}/{r.total}" for r in running]
                 print(
                     f"status: {len(outcome.done) - len(outcome.skipped)}/{n_total} done, "

@@ -20,7 +20,7 @@ from helpers import TINY_SWEEP as TINY
 
 from genpolicy.cli import main
 from genpolicy.errors import GenpolicyError
-from genpolicy.experiments.local import run_local
+from genpolicy.experiments.local import eta_seconds, run_local
 from genpolicy.experiments.ray_backend import ray_available, run_ray
 from genpolicy.experiments.spec import expand, load_spec, parse_spec, trial_config
 from genpolicy.experiments.trial import trial_state
@@ -556,3 +556,12 @@ def test_every_benchmark_spec_builds_each_trial_config(spec_file: Path) -> None:
     assert trials
     for trial in trials:
         trial_config(spec, trial)
+
+
+def test_the_eta_times_each_algorithm_at_its_own_rate() -> None:
+    spent = {"bc": (1000, 1.0), "gmpo": (100, 10.0)}  # 1000 and 10 steps per worker-second
+    left = {"bc": 2000, "gmpo": 100, "iql": 110}  # iql: not timed yet, 1100 / 11 s overall
+    assert eta_seconds(spent, left, workers=2) == pytest.approx((2.0 + 10.0 + 1.1) / 2)
+    # one rate for all of them would say (2210 / 100 steps/s) / 2 = 11.05 s
+    assert eta_seconds({"bc": (0, 3.0)}, left, workers=1) is None  # no step yet
+    assert eta_seconds(spent, {}, workers=1) == 0.0
