@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -556,6 +557,16 @@ def test_every_benchmark_spec_builds_each_trial_config(spec_file: Path) -> None:
     assert trials
     for trial in trials:
         trial_config(spec, trial)
+
+
+def test_status_lines_carry_the_steps_and_an_eta(tmp_path: Path) -> None:
+    small = dict(TINY, **{"train.steps": 200, "train.eval_every": 0, "train.log_every": 10})
+    spec = parse_spec(toy_spec(tmp_path / "sw", set=small), tmp_path)
+    log = io.StringIO()
+    assert run_local(spec, expand(spec), workers=1, status_every=0.01, stream=log).ok
+    status = [x for x in log.getvalue().splitlines() if x.startswith("status: ")]
+    assert status and all(" steps/s, ETA " in x for x in status)
+    assert any(re.search(r"ETA \d", x) for x in status)  # timed once a step was logged
 
 
 def test_the_eta_times_each_algorithm_at_its_own_rate() -> None:
