@@ -156,6 +156,12 @@ def eta_seconds(
     return total / max(workers, 1)
 
 
+def _add_time(times: dict[str, tuple[int, float]], r: _Running, now: float) -> None:
+    """Add trial ``r``'s steps so far and its seconds up to ``now`` to its algorithm's."""
+    steps, seconds = times.get(r.algo, (0, 0.0))
+    times[r.algo] = (steps + r.steps_run(), seconds + now - r.started)
+
+
 def _algo_times(
     spent: dict[str, tuple[int, float]],
     running: list[_Running],
@@ -168,8 +174,7 @@ def _algo_times(
     times = dict(spent)
     left: dict[str, int] = {}
     for r in running:
-        n, t = times.get(r.algo, (0, 0.0))
-        times[r.algo] = (n + r.steps_run(), t + now - r.started)
+        _add_time(times, r, now)
         left[r.algo] = left.get(r.algo, 0) + max(0, r.total - r.start_step - r.steps_run())
     for trial, cfg in pending:
         name = cfg.algo.name
@@ -297,8 +302,7 @@ def run_local(
                 r.log.close()
                 finished_steps += r.steps_run()
                 if r.algo:  # a lone trial: its steps and seconds time its algorithm
-                    n_run, took_s = spent.get(r.algo, (0, 0.0))
-                    spent[r.algo] = (n_run + r.steps_run(), took_s + time.monotonic() - r.started)
+                    _add_time(spent, r, time.monotonic())
                 took = fmt_seconds(time.monotonic() - r.started)
                 if code not in (0, 130, 143, EXIT_BUSY) and r.finished():
                     code = 0  # a population member that finished while another one failed
