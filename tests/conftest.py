@@ -83,5 +83,5 @@ def arrays() -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(name="make_arrays")
-def make_arrays_fixture():  # type: ignore[no-untyped-def]
+def make_arrays_fixture():
     return make_arrays

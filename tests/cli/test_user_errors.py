@@ -38,7 +38,7 @@ def _run_folders(tmp_path: Path) -> list[Path]:
 
 def _npz(path: Path, env_id: str | None) -> str:
     arrays = make_arrays(n_episodes=4, length=20, obs_dim=2, act_dim=2)
-    extra = {"env_id": np.array(env_id)} if env_id else {}
+    extra: dict[str, Any] = {"env_id": np.array(env_id)} if env_id else {}
     np.savez(path, **arrays, **extra)
     return str(path)
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pytest
@@ -85,7 +86,8 @@ def test_normalizer_state_round_trips_through_json(arrays):
 
 
 def test_to_device_and_torch_inputs(arrays):
-    ds = OfflineDataset.from_arrays(**{k: torch.as_tensor(v) for k, v in arrays.items()})
+    tensors: dict[str, Any] = {k: torch.as_tensor(v) for k, v in arrays.items()}
+    ds = OfflineDataset.from_arrays(**tensors)
     assert ds.to("cpu") is ds
     assert len(ds.to(torch.device("cpu"))) == 15
     assert "transitions=15" in repr(ds)

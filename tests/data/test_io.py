@@ -145,7 +145,7 @@ def test_missing_minari_id_download_fails(tmp_path, monkeypatch):
     minari = pytest.importorskip("minari")
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
 
-    def offline(dataset_id):  # type: ignore[no-untyped-def]
+    def offline(dataset_id):
         raise ConnectionError("network unreachable")
 
     monkeypatch.setattr(minari, "download_dataset", offline)

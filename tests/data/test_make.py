@@ -14,7 +14,7 @@ pytest.importorskip("gymnasium")
 
 
 @pytest.fixture(scope="module")
-def sac_zip(tmp_path_factory):  # type: ignore[no-untyped-def]
+def sac_zip(tmp_path_factory):
     """A small untrained SB3 SAC agent saved as a zip (Hopper-v5 sizes)."""
     sb3 = pytest.importorskip("stable_baselines3")
     import gymnasium as gym
@@ -135,7 +135,7 @@ def test_make_suite_is_deterministic(tmp_path, sac_zip, monkeypatch, make_arrays
     assert not np.array_equal(exp["actions"], med["actions"])
 
 
-def test_make_noisy_deterministic_policy(tmp_path, sac_zip, capsys):  # type: ignore[no-untyped-def]
+def test_make_noisy_deterministic_policy(tmp_path, sac_zip, capsys):
     """--deterministic --action-noise S: the policy's mean plus N(0, S^2), clipped, recorded."""
     path, model = sac_zip
     base = ["dataset", "make", "--env", "Hopper-v5", "--policy", str(path), "--size", "200"]

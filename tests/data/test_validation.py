@@ -13,14 +13,14 @@ from genpolicy.data.writers import write_d4rl
 from genpolicy.errors import GenpolicyError
 
 
-def write_raw(path, arrays):  # type: ignore[no-untyped-def]
+def write_raw(path, arrays):
     with h5py.File(path, "w") as f:
         for k, v in arrays.items():
             f[k] = v
     return str(path)
 
 
-def check(spec, pattern, **kw):  # type: ignore[no-untyped-def]
+def check(spec, pattern, **kw):
     with pytest.raises(GenpolicyError, match=pattern) as info:
         load_dataset(spec, **kw)
     assert "\n" not in str(info.value)
@@ -109,7 +109,7 @@ def test_not_found_and_unknown_format(tmp_path):
     check(str(tmp_path / "empty"), "not a Minari dataset folder")
 
 
-def _minari(tmp_path, obs_rows=4, drop=None):  # type: ignore[no-untyped-def]
+def _minari(tmp_path, obs_rows=4, drop=None):
     data = tmp_path / "m" / "data"
     data.mkdir(parents=True)
     with h5py.File(data / "main_data.hdf5", "w") as f:

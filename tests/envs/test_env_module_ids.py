@@ -38,7 +38,7 @@ gym.register("Toy-v0", entry_point=Toy, max_episode_steps=7)
 
 
 @pytest.fixture
-def mymod(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+def mymod(tmp_path, monkeypatch):
     """A module ``mymod`` on sys.path that registers ``Toy-v0`` when imported (not yet)."""
     (tmp_path / "mymod.py").write_text(MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -51,7 +51,7 @@ def mymod(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     env_spaces.cache_clear()
 
 
-def _npz(path, arrays, **extra):  # type: ignore[no-untyped-def]
+def _npz(path, arrays, **extra):
     np.savez(path, **arrays, **extra)
     return str(path)
 

@@ -491,8 +491,8 @@ def test_population_packs_the_seeds_of_one_config(tmp_path: Path) -> None:
     """--population 2: each algorithm's two seeds train in one process (gmpo, iql), with the
     lone runs' evaluations; a rerun finds them done; a bad value fails before anything runs."""
     small = dict(TINY, **{"train.steps": 100, "train.eval_every": 50, "train.eval_episodes": 50})
-    packed = parse_spec(toy_spec(tmp_path / "packed", set=small), tmp_path)
-    lone = parse_spec(toy_spec(tmp_path / "lone", set=small), tmp_path)
+    packed = parse_spec(toy_spec(tmp_path / "packed", set=small))
+    lone = parse_spec(toy_spec(tmp_path / "lone", set=small))
     log = io.StringIO()
     assert run_local(packed, expand(packed), workers=1, status_every=0, stream=log, population=2).ok
     assert log.getvalue().count("population of 2") == 2
@@ -515,8 +515,8 @@ def test_population_packs_a_grid_over_beta_and_lr(tmp_path: Path) -> None:
     evaluates as its lone run does and keeps its own settings in its folder."""
     small = dict(TINY, **{"train.steps": 60, "train.eval_every": 60, "train.eval_episodes": 50})
     grid = {"algo": ["gmpo"], "algo.beta": [1.0, 20.0], "algo.lr": [0.0003, 0.001]}
-    packed = parse_spec(toy_spec(tmp_path / "packed", set=small, grid=grid), tmp_path)
-    lone = parse_spec(toy_spec(tmp_path / "lone", set=small, grid=grid), tmp_path)
+    packed = parse_spec(toy_spec(tmp_path / "packed", set=small, grid=grid))
+    lone = parse_spec(toy_spec(tmp_path / "lone", set=small, grid=grid))
     log = io.StringIO()
     assert run_local(packed, expand(packed), workers=1, status_every=0, stream=log, population=4).ok
     assert log.getvalue().count("population of 4") == 1
@@ -538,7 +538,7 @@ def test_population_packs_are_spread_over_the_workers(tmp_path: Path) -> None:
     small = dict(TINY, **{"train.steps": 20, "train.eval_every": 0})
     grid = {"algo": ["gmpo"], "seed": [0, 1, 2, 3]}
     for workers, want in ((2, "population of 2"), (1, "population of 4")):
-        spec = parse_spec(toy_spec(tmp_path / f"w{workers}", set=small, grid=grid), tmp_path)
+        spec = parse_spec(toy_spec(tmp_path / f"w{workers}", set=small, grid=grid))
         log = io.StringIO()
         assert run_local(
             spec, expand(spec), workers=workers, status_every=0, stream=log, population=4
@@ -561,7 +561,7 @@ def test_every_benchmark_spec_builds_each_trial_config(spec_file: Path) -> None:
 
 def test_status_lines_carry_the_steps_and_an_eta(tmp_path: Path) -> None:
     small = dict(TINY, **{"train.steps": 200, "train.eval_every": 0, "train.log_every": 10})
-    spec = parse_spec(toy_spec(tmp_path / "sw", set=small), tmp_path)
+    spec = parse_spec(toy_spec(tmp_path / "sw", set=small))
     log = io.StringIO()
     assert run_local(spec, expand(spec), workers=1, status_every=0.01, stream=log).ok
     status = [x for x in log.getvalue().splitlines() if x.startswith("status: ")]

@@ -379,7 +379,7 @@ def test_memory_table_extrapolates_only_a_published_batch_it_did_not_measure() -
     def extrapolated(batch: int) -> dict[str, Any]:
         return {"measured_at_batch": batch, "cpu_s_per_microbatch": 44.0, "cpu_s_at_40960": 7040}
 
-    result = {
+    result: dict[str, Any] = {
         "settings": [setting(8192, True), setting(1024, False)],
         "published_batch": {"checkpoint": extrapolated(8192), "plain": extrapolated(1024)},
     }

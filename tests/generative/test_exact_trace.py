@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from genpolicy.generative.exact_trace import head_with_trace
-from genpolicy.generative.models import ModelConfig, build_model
+from genpolicy.generative.models import ModelConfig, ODEModel, build_model
 from genpolicy.generative.nets import ACTIVATIONS
 from genpolicy.generative.solvers import divergence_exact, divergence_hutchinson
 
@@ -21,6 +21,7 @@ def model_and_field(kind: str, activation: str, residual: bool, d: int = 4, s: i
         activation=activation,
     )
     model = build_model(cfg, action_dim=d, state_dim=s).double()
+    assert isinstance(model, ODEModel)
     states = torch.randn(7, s, dtype=torch.float64)
     return model, model.velocity_field(states)
 
@@ -164,7 +165,7 @@ def test_gmpg_policy_gradient_through_layernorm_matches_finite_differences():
     """GMPG's whole loss (sampled action, log pi, log mu at it, Q) with the residual trunk:
     dL/dtheta by autograd against central differences, fixed prior noise. Before the
     hand-propagated tangents this failed (the KL term's gradient went through torch.func)."""
-    from genpolicy.rl.algos import build_algorithm
+    from genpolicy.rl.algos import GMPG, build_algorithm
     from genpolicy.training.config import create
 
     over = {"algo.pretrain_steps": 0, "model.residual": True, "model.hidden": 16}
@@ -172,6 +173,7 @@ def test_gmpg_policy_gradient_through_layernorm_matches_finite_differences():
     cfg = create("toy-gmpg", over)
     torch.manual_seed(0)
     algo = build_algorithm(cfg.algo, cfg.model, cfg.critic, 2, 2, "cpu").double()
+    assert isinstance(algo, GMPG)
     with torch.no_grad():  # mu != pi, so log mu's gradient w.r.t. the action matters
         for p in algo.behaviour.parameters():
             p.add_(0.1 * torch.randn_like(p))

@@ -24,7 +24,7 @@ SWD_MAX = 0.13
 MODE_SHARE_MIN = 0.3
 
 # name: (config, training steps, learning rate, [(sampling steps, solver), ...])
-CASES = {
+CASES: dict[str, tuple[ModelConfig, int, float, list[tuple[int, str | None]]]] = {
     "diffusion-vp": (
         ModelConfig(kind="diffusion", path="vp", hidden=128),
         2500,

@@ -13,7 +13,9 @@ import pytest
 import torch
 from torch import nn
 
-from genpolicy.generative.models import Flow, ModelConfig
+from genpolicy.generative.models import Flow, ModelConfig, ODEModel
+from genpolicy.generative.models.ode import Guidance
+from genpolicy.generative.solvers import Field
 
 
 def covariance(dim: int) -> torch.Tensor:
@@ -30,7 +32,12 @@ class GaussianFlow(Flow):
         self.mu = nn.Parameter(torch.linspace(-1.0, 1.0, dim))
         self.cov = covariance(dim)
 
-    def velocity_field(self, states, times=()):
+    def velocity_field(  # type: ignore[override]  # a plain callable, not a VelocityField
+        self,
+        states: torch.Tensor,
+        cache: dict[float, torch.Tensor] | None = None,
+        guidance: Guidance | None = None,
+    ) -> Field:
         eye = torch.eye(self.action_dim)
 
         def field(x, t):
@@ -123,6 +130,7 @@ def test_untrained_models_give_finite_log_probs(path):
 
     for kind in ("diffusion", "flow"):
         m = build_model(ModelConfig(kind=kind, path=path, hidden=16, depth=2), 2, 1)
+        assert isinstance(m, ODEModel)
         with torch.no_grad():
             lp = m.log_prob(0.3 * torch.randn(4, 2), torch.zeros(4, 1), steps=4)
         assert torch.isfinite(lp).all(), (kind, path)
@@ -142,7 +150,12 @@ class GaussianVPFlow(Flow):
         self.cov = q @ torch.diag(torch.linspace(0.01, 0.5, dim, dtype=torch.float64) ** 2) @ q.T
         self.mu = torch.linspace(-0.5, 0.5, dim, dtype=torch.float64)
 
-    def velocity_field(self, states, times=()):
+    def velocity_field(  # type: ignore[override]  # a plain callable, not a VelocityField
+        self,
+        states: torch.Tensor,
+        cache: dict[float, torch.Tensor] | None = None,
+        guidance: Guidance | None = None,
+    ) -> Field:
         eye = torch.eye(self.action_dim, dtype=torch.float64)
         path = self.path
 

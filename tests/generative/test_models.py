@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from genpolicy.errors import GenpolicyError
-from genpolicy.generative.models import ModelConfig, build_model
+from genpolicy.generative.models import FlowMap, ModelConfig, ODEModel, build_model
 from genpolicy.generative.nets import ConditionalMLP
 
 KINDS = [
@@ -65,6 +65,7 @@ def test_sde_sampler_is_stochastic_and_restricted():
 
 def test_flow_map_jump_grid_and_identity():
     model = build_model(small("flowmap", "ve", path_options={"t_max": 4.0}), 2, 1)
+    assert isinstance(model, FlowMap)
     grid = model.jump_grid(3)
     assert grid[0] == pytest.approx(4.0) and grid[-1] == 0.0
     assert all(a > b for a, b in zip(grid[:-1], grid[1:], strict=True))
@@ -79,6 +80,7 @@ def test_flow_map_jump_grid_and_identity():
 def test_flow_map_ve_form_is_ctm():
     """On the VE path Phi(x, t, s) = (s/t) x + (1 - s/t) phi."""
     model = build_model(small("flowmap", "ve"), 2, 1)
+    assert isinstance(model, FlowMap)
     x, st = torch.randn(3, 2), torch.randn(3, 1)
     t, s = torch.tensor([2.0, 1.0, 0.5]), torch.tensor([1.0, 0.25, 0.1])
     phi = model.data_prediction(x, t, s, st)
@@ -92,6 +94,7 @@ def test_flow_map_preconditioning(path):
     and the fast jump sampler equal to composing Phi(x, t_i, t_i+1) by hand."""
     cfg = small("flowmap", path, precondition=True, sigma_data=0.5)
     model = build_model(cfg, 2, 1)
+    assert isinstance(model, FlowMap)
     t = torch.tensor([1e-6, 0.3, 1.0 if path == "linear" else 4.0], dtype=torch.float64)
     c_in, c_skip, c_out = model.preconditioning(t)
     a, s = model.path.alpha(t), model.path.sigma(t)
@@ -119,6 +122,7 @@ def test_flow_map_preconditioning(path):
 
 def test_flow_map_ema_target_moves_toward_online():
     model = build_model(small("flowmap", "ve", ema=0.5), 2, 1)
+    assert isinstance(model, FlowMap)
     with torch.no_grad():
         for p in model.net.parameters():
             p.add_(1.0)
@@ -131,6 +135,7 @@ def test_flow_map_ema_target_moves_toward_online():
 
 def test_flow_map_non_anchored_ablation_runs():
     model = build_model(small("flowmap", "ve", anchored=False, target_steps=3), 2, 1)
+    assert isinstance(model, FlowMap)
     terms = model.loss_terms(torch.randn(6, 2), torch.randn(6, 1))
     assert set(terms) == {"consistency", "flow"}
     assert all(v.shape == (6,) for v in terms.values())
@@ -148,6 +153,7 @@ def test_conditioning_split_equals_concatenated_mlp():
 
 def test_bad_input_messages():
     model = build_model(small("flow", "linear"), 2, 3)
+    assert isinstance(model, ODEModel)
     with pytest.raises(GenpolicyError, match=r"states must have shape \(batch, 3\), got \(4, 2\)"):
         model.sample(torch.zeros(4, 2))
     with pytest.raises(GenpolicyError, match=r"actions must have shape \(batch, 2\)"):
@@ -254,6 +260,7 @@ def test_one_euler_step_uses_the_time_features_of_its_one_time(kind, path):
     same vector the uncached field computes (they once collapsed to one scalar)."""
     torch.manual_seed(0)
     model = build_model(small(kind, path), 2, 3)
+    assert isinstance(model, ODEModel)
     s, x = torch.randn(5, 3), torch.randn(5, 2)
     with torch.no_grad():
         ts = model.sample_grid(1)

@@ -81,6 +81,7 @@ def run_both(eager: Algorithm, compiled: Algorithm, data: Any, n: int = N) -> fl
     out_e = [eager.update(b) for b in batches]
     torch.manual_seed(5)
     out_c = [compiled.update(b) for b in batches]
+    pairs: list[tuple[torch.Tensor, torch.Tensor]]
     pairs = list(zip(eager.parameters(), compiled.parameters(), strict=True))
     for e, c in zip(out_e, out_c, strict=True):
         assert e.keys() == c.keys()

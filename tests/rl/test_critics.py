@@ -53,6 +53,7 @@ def test_ensemble_equals_separate_mlps() -> None:
     # per-member inputs (n, B, d) and EnsembleLinear alone agree with the same sums
     xs = torch.randn(3, 7, 5)
     layer = ens.layers[0]
+    assert isinstance(layer, EnsembleLinear)
     torch.testing.assert_close(layer(xs)[1], xs[1] @ layer.weight[1].T + layer.bias[1])
     torch.testing.assert_close(ens(xs)[2], ens(xs[2])[2])
 

@@ -117,13 +117,19 @@ def test_configs_round_trip_and_accept_every_model_kind() -> None:
     cfg = create("toy-fql", {"algo.act_with": "flow", "train.eval_act_steps": [2]})
     assert RunConfig.from_dict(cfg.to_dict()) == cfg
     for kind, path in [("diffusion", "vp"), ("flowmap", "ve")]:
-        algo = small(**{"model.kind": kind, "model.path": path, "algo.flow_solver": None})
+        over: dict[str, Any] = {"model.kind": kind, "model.path": path, "algo.flow_solver": None}
+        algo = small(**over)
         data = tb.make_dataset(n=64)
         info = algo.update(data.sample(32, torch.Generator().manual_seed(0)))
         assert all(bool(torch.isfinite(v)) for v in info.values()), (kind, info)
     # a teacher solver the model cannot use fails in one line when the algorithm is built
+    teacher: dict[str, Any] = {
+        "model.kind": "flowmap",
+        "model.path": "ve",
+        "algo.flow_solver": "euler",
+    }
     with pytest.raises(GenpolicyError, match="jump"):
-        small(**{"model.kind": "flowmap", "model.path": "ve", "algo.flow_solver": "euler"})
+        small(**teacher)
 
 
 # -- checkpoints and acting -------------------------------------------------------------------

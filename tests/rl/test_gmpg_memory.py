@@ -45,10 +45,19 @@ def params(algo: Any) -> list[torch.Tensor]:
     return [p for p in algo.policy.parameters() if p.requires_grad]
 
 
+def grads(algo: Any) -> list[torch.Tensor]:
+    """Copies of the gradients of ``params(algo)``; each one must have been computed."""
+    out = []
+    for p in params(algo):
+        assert p.grad is not None
+        out.append(p.grad.clone())
+    return out
+
+
 def accumulated(algo: Any, obs: torch.Tensor, seed: int = 1) -> tuple[list[torch.Tensor], Any]:
     torch.manual_seed(seed)
     terms = algo.policy_backward(obs)
-    return [p.grad.clone() for p in params(algo)], terms
+    return grads(algo), terms
 
 
 def reference(algo: Any, obs: torch.Tensor, seed: int = 1) -> tuple[list[torch.Tensor], Any]:
@@ -93,7 +102,7 @@ def test_microbatches_give_the_full_batch_gradient(kind: str, path: str, q_norma
         for part in (slice(0, 4), slice(4, 8), slice(8, 10)):
             share = (part.stop - part.start) / 10
             (algo.policy_loss(obs[part], noise[part])["loss"] * share).backward()
-        per_micro = [p.grad.clone() for p in params(algo)]
+        per_micro = grads(algo)
         assert not all(
             torch.allclose(g, w, rtol=1e-4, atol=1e-6) for g, w in zip(per_micro, want, strict=True)
         )

@@ -103,6 +103,7 @@ def _tiny_parts(**over: Any) -> tuple[Any, Any, Any]:
 )
 def test_ablation_switches_build_and_train(dataset: Any, over: dict[str, Any]) -> None:
     algo = build_algorithm(*_tiny_parts(**over), 2, 2, "cpu")
+    assert isinstance(algo, GTP)
     anchored = over.get("algo.anchored", over.get("model.anchored", True))
     assert algo.policy.cfg.anchored is anchored
     before = [p.clone() for p in algo.actor_ema.net.parameters()]
@@ -142,6 +143,7 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
     res = fit(load(TOY, over))
     algo, cfg, ckpt = load_algorithm(res.run_dir / "checkpoints" / "last.json")
     assert cfg.algo.name == "gtp" and ckpt["step"] == 6
+    assert isinstance(res.algo, GTP)
     loaded = algo.state_dict()
     assert loaded.keys() == res.algo.state_dict().keys()
     for key, value in res.algo.state_dict().items():

@@ -112,7 +112,12 @@ def test_max_q_backup_takes_the_max_over_samples_then_the_min_over_members() -> 
     torch.testing.assert_close(critic.loss(obs, act, rew, nxt, done, nxt_act), expected)
     # without the actor's help the critic asks it for 4 actions per next state
     seen: list[int] = []
-    critic.__dict__["actor"] = lambda s: (seen.append(s.shape[0]), torch.zeros(s.shape[0], 2))[1]
+
+    def actor(s: torch.Tensor) -> torch.Tensor:
+        seen.append(s.shape[0])
+        return torch.zeros(s.shape[0], 2)
+
+    critic.__dict__["actor"] = actor
     critic.update(obs, act, rew, nxt, done)
     assert seen == [20]
 

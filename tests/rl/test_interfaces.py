@@ -32,6 +32,7 @@ from genpolicy.rl.algos import (
     GaussianBC,
     GenerativeBC,
     GMPGConfig,
+    GMPOConfig,
     GTPConfig,
     algorithm_class,
     build_algorithm,
@@ -269,6 +270,7 @@ def test_trainer_evaluates_other_steps_with_a_new_act_config(tmp_path: Path) -> 
     from genpolicy.training.trainer import Trainer
 
     trainer = Trainer(_tiny(tmp_path))
+    assert isinstance(trainer.algo.cfg, GMPOConfig)
     act_before = trainer.algo.cfg.act
     seen: list[int | None] = []
     policy: Any = trainer.algo.policy

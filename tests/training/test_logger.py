@@ -46,7 +46,8 @@ def _wandb_rows(run_dir: Path) -> list[dict[str, float]]:
     rows: list[dict[str, float]] = []
     for path in sorted((run_dir / "wandb").glob("offline-run-*/run-*.wandb")):
         for data in _records(path):
-            rec = wandb_internal_pb2.Record()
+            # the generated module picks its message classes by protobuf version at import
+            rec = wandb_internal_pb2.Record()  # type: ignore[attr-defined]
             rec.ParseFromString(data)
             if rec.WhichOneof("record_type") == "history":
                 rows.append(

@@ -11,6 +11,7 @@ import torch
 from helpers import assert_same, tiny
 
 from genpolicy.errors import GenpolicyError
+from genpolicy.rl.algos import GMPGConfig
 from genpolicy.training.checkpoint import exists, load, load_algorithm
 from genpolicy.training.config import RunConfig
 from genpolicy.training.trainer import NonFiniteLoss, Trainer, fit
@@ -130,6 +131,7 @@ def test_init_from_starts_at_the_checkpoint_with_a_new_config(tmp_path: Path) ->
     trainer = Trainer(cfg)
     assert trainer.step == 6 and trainer.algo.num_updates == 6
     assert_same(state(trainer.algo)["modules"], saved["algo"]["modules"])
+    assert isinstance(trainer.algo.cfg, GMPGConfig)
     assert trainer.algo.cfg.beta == 3.0
     result = trainer.run()
     assert result.summary["steps"] == 12
@@ -173,7 +175,7 @@ def test_gmpg_branch_that_ends_pretraining_at_the_branch_point_starts_pi_from_mu
 
     def gmpg(out: str, pretrain: int, **extra: Any) -> RunConfig:
         cfg = tiny("gmpg", tmp_path / out, **{"train.steps": 10, **extra})
-        cfg.algo.pretrain_steps = pretrain  # type: ignore[attr-defined]
+        cfg.algo.pretrain_steps = pretrain
         return cfg
 
     parent = fit(gmpg("p", 8, **{"train.checkpoint_at": [4]}))
@@ -219,7 +221,7 @@ def test_init_from_refuses_what_does_not_fit(tmp_path: Path) -> None:
         Trainer(tiny("gmpo", tmp_path / "c", **{"train.init_from": src, "model.hidden": 48}))
     trainer = Trainer(tiny("gmpo", tmp_path / "d", **{"train.steps": 8}))
     other = dict(trainer.dataset.normalizer_state(), reward_scale=2.5)  # another dataset's
-    trainer.dataset.normalizer_state = lambda: other  # type: ignore[method-assign]
+    trainer.dataset.normalizer_state = lambda: other
     with pytest.raises(GenpolicyError, match="other observation or reward statistics"):
         trainer._init_from(src)
     with pytest.raises(GenpolicyError, match="^train.init_from=.*: no checkpoint at"):
