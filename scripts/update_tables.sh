@@ -106,9 +106,11 @@ genpolicy tables $R/defaults-clone-acting/acting.json \
 genpolicy tables $R/defaults-confirm-gmpo/report/results.json --steps 5000,20000,50000 \
   --name defaults-confirm-gmpo --update docs/benchmarks/defaults.md > /dev/null
 genpolicy tables $R/parity-iql/parity.json --name parity-iql --update docs/benchmarks/parity.md > /dev/null
-genpolicy tables $R/parity-iql/halfcheetah-medium/parity.json --name parity-iql-halfcheetah-medium \
-  --update docs/benchmarks/parity.md > /dev/null
-for f in hopper-noisy-expert hopper-medium-replay halfcheetah-medium; do
+for f in halfcheetah-medium halfcheetah-medium-replay; do
+  genpolicy tables $R/parity-iql/$f/parity.json --name parity-iql-$f \
+    --update docs/benchmarks/parity.md > /dev/null
+done
+for f in hopper-noisy-expert hopper-medium-replay halfcheetah-medium halfcheetah-medium-replay; do
   genpolicy tables $R/parity-bc/$f/parity.json --steps 5000,10000,20000,30000,40000,50000 \
     --name parity-bc-$f --update docs/benchmarks/parity.md > /dev/null
 done
